@@ -1,0 +1,5 @@
+"""livemosaic: an ArcGIS-REST-compatible live image server."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

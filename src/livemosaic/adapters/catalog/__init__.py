@@ -1,0 +1,1 @@
+"""livemosaic.adapters.catalog."""

@@ -1,0 +1,102 @@
+"""Configuration: one ``Settings`` class fed by the environment (``LIVEMOSAIC_…``), an optional
+``.env`` file, then CLI flags. Built once by the CLI or ``create_app`` and passed down; nothing
+reads it at import time. Every limit is a setting with a default and a help line; each one is
+documented in ``docs/configuration.md`` (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Effective livemosaic configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEMOSAIC_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        Path("data"),
+        description="Folder for the catalog database, export outputs and server state.",
+    )
+    catalog_url: str = Field(
+        "",
+        description="Catalog store URL: sqlite:///path/catalog.db (default: <data_dir>/catalog.db).",
+    )
+    data_folders: list[Path] = Field(
+        default_factory=list,
+        description="Folders rasters may be added from (comma-separated in the environment). "
+        "Anything outside them is refused.",
+    )
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8080, description="Port the server listens on.")
+    root: str = Field("arcgis", description="Instance root: the first URL path segment.")
+    current_version: float = Field(11.1, description="ArcGIS version advertised to clients.")
+    max_image_width: int = Field(15000, description="Largest exportImage width in pixels.")
+    max_image_height: int = Field(4100, description="Largest exportImage height in pixels.")
+    max_record_count: int = Field(1000, description="Largest page of query results.")
+    max_mosaic_image_count: int = Field(
+        20, description="Most catalog items composited into one exportImage response."
+    )
+    max_sample_count: int = Field(1000, description="Most sample points per getSamples request.")
+    max_request_body_bytes: int = Field(
+        10 * 1024 * 1024, description="Largest accepted request body (POST) in bytes."
+    )
+    max_where_length: int = Field(20000, description="Longest accepted where clause in characters.")
+    output_ttl_seconds: int = Field(
+        900, description="How long exportImage f=json outputs stay downloadable."
+    )
+    read_threads: int = Field(
+        4, description="Threads reading and encoding rasters (GDAL work runs off the event loop)."
+    )
+    request_timeout_seconds: float = Field(
+        60.0, description="Longest time one image request may spend reading rasters."
+    )
+    strict_http_status: bool = Field(
+        False, description="Send errors with their HTTP status instead of 200 (ArcGIS default)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"], description="Origins allowed by CORS ('*' = all)."
+    )
+    gdal_cache_mb: int = Field(256, description="GDAL raster block cache in MiB.")
+
+    @field_validator("data_folders", mode="before")
+    @classmethod
+    def _split_folders(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("root")
+    @classmethod
+    def _one_segment(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or "/" in value:
+            raise ValueError("root must be exactly one URL path segment, e.g. 'arcgis'")
+        return value
+
+    @property
+    def effective_catalog_url(self) -> str:
+        """The catalog URL, defaulting to SQLite inside the data folder."""
+        if self.catalog_url:
+            return self.catalog_url
+        return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def output_dir(self) -> Path:
+        """Where exportImage f=json outputs are written."""
+        return self.data_dir / "output"
