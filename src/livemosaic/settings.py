@@ -6,10 +6,12 @@ documented in ``docs/configuration.md`` (a test keeps the two in step).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -30,7 +32,7 @@ class Settings(BaseSettings):
         "",
         description="Catalog store URL: sqlite:///path/catalog.db (default: <data_dir>/catalog.db).",
     )
-    data_folders: list[Path] = Field(
+    data_folders: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Folders rasters may be added from (comma-separated in the environment). "
         "Anything outside them is refused.",
@@ -62,7 +64,7 @@ class Settings(BaseSettings):
     strict_http_status: bool = Field(
         False, description="Send errors with their HTTP status instead of 200 (ArcGIS default)."
     )
-    cors_origins: list[str] = Field(
+    cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"], description="Origins allowed by CORS ('*' = all)."
     )
     gdal_cache_mb: int = Field(256, description="GDAL raster block cache in MiB.")
@@ -71,13 +73,17 @@ class Settings(BaseSettings):
     @classmethod
     def _split_folders(cls, value: object) -> object:
         if isinstance(value, str):
-            return [p for p in value.split(",") if p.strip()]
+            if value.startswith("["):
+                return json.loads(value)
+            return [p.strip() for p in value.split(",") if p.strip()]
         return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str) and not value.startswith("["):
+        if isinstance(value, str):
+            if value.startswith("["):
+                return json.loads(value)
             return [p.strip() for p in value.split(",") if p.strip()]
         return value
 

@@ -1,0 +1,282 @@
+"""``livemosaic dataset …``: create, add to, remove from, list and describe mosaic datasets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from livemosaic.cli.context import CliState, echo_json, fail, pass_state
+from livemosaic.core.models import DatasetSummary
+from livemosaic.core.ports import RemoveFilter
+from livemosaic.core.where import parse_where
+from livemosaic.errors import LiveMosaicError
+
+
+def _parse_when(value: str) -> int:
+    """An ISO date/time or a relative age like 30d / 12h → epoch ms."""
+    now = dt.datetime.now(dt.UTC)
+    units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
+    if value and value[-1] in units and value[:-1].isdigit():
+        moment = now - dt.timedelta(**{units[value[-1]]: int(value[:-1])})
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"'{value}' is neither an ISO date (2024-05-01) nor an age (30d, 12h, 2w)."
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def summary_json(summary: DatasetSummary) -> dict[str, Any]:
+    """A readable JSON form of a dataset summary."""
+    ext = summary.extent
+    return {
+        "itemCount": summary.item_count,
+        "extent": None if ext is None else [ext.xmin, ext.ymin, ext.xmax, ext.ymax],
+        "cellSize": [summary.min_cell_size_x, summary.min_cell_size_y],
+        "maxCellSize": [summary.max_cell_size_x, summary.max_cell_size_y],
+        "timeExtent": None
+        if summary.time_extent is None
+        else [_iso(summary.time_extent[0]), _iso(summary.time_extent[1])],
+        "bandCount": summary.band_count,
+        "bandNames": list(summary.band_names),
+        "pixelType": summary.pixel_type,
+        "variables": {
+            v.name: {d.name: len(d.values) for d in v.dimensions} for v in summary.variables
+        },
+        "bandStatistics": [
+            {"min": s.min, "max": s.max, "mean": s.mean, "std": s.std} for s in summary.band_stats
+        ],
+        "version": summary.version,
+    }
+
+
+@click.group()
+def dataset() -> None:
+    """Mosaic datasets: catalogs of rasters referenced in place."""
+
+
+@dataset.command("create")
+@click.argument("name")
+@click.option(
+    "--crs", default=None, help="EPSG:n, a bare code, or WKT. Default: the first raster's CRS."
+)
+@click.option(
+    "--time-pattern",
+    default=None,
+    help="Regex with named groups Y m d [H M S] (or %Y-%m-%d style) that finds the time in file names.",
+)
+@click.option(
+    "--no-history", is_flag=True, help="Do not keep geoprocessing history for this dataset."
+)
+@click.option("--description", default="", help="Free text shown in service descriptions.")
+@pass_state
+def create(
+    state: CliState,
+    name: str,
+    crs: str | None,
+    time_pattern: str | None,
+    no_history: bool,
+    description: str,
+) -> None:
+    """Create an empty mosaic dataset NAME."""
+    try:
+        if crs is not None and crs.isdigit():
+            crs = f"EPSG:{crs}"
+        if crs is not None:
+            crs = state.projector.validate(_sr(crs))
+        ds = state.ingestor().create_dataset(
+            name, crs, time_pattern=time_pattern, history=not no_history, description=description
+        )
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(f"Created mosaic dataset '{ds.name}' ({ds.crs or 'CRS from the first raster'}).")
+    click.echo(f"Next: livemosaic dataset add {ds.name} PATH…")
+
+
+def _sr(crs: str) -> Any:
+    from livemosaic.core.models import SpatialRef
+
+    if crs.upper().startswith("EPSG:") and crs[5:].isdigit():
+        return SpatialRef.from_epsg(int(crs[5:]))
+    return SpatialRef(wkt=crs)
+
+
+@dataset.command("add")
+@click.argument("name")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders."
+)
+@click.option("--include", multiple=True, help="Glob of files to take (repeatable), e.g. '*.tif'.")
+@click.option("--exclude", multiple=True, help="Glob of files to skip (repeatable).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@pass_state
+def add(
+    state: CliState,
+    name: str,
+    paths: tuple[Path, ...],
+    recursive: bool,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Add raster files or folders (referenced in place) to dataset NAME."""
+    bar: tqdm[Any] | None = None
+
+    def progress(done: int, total: int, current: str) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="file", desc=f"Adding to {name}", leave=True)
+        bar.n = done
+        bar.set_postfix_str(Path(current).name[-40:] if current else "")
+        bar.refresh()
+
+    try:
+        report = state.ingestor().add_paths(
+            name,
+            list(paths),
+            recursive=recursive,
+            include=include,
+            exclude=exclude,
+            progress=progress,
+        )
+    except LiveMosaicError as exc:
+        fail(exc)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(
+        f"Added {report.added} items from {report.files_added} files; "
+        f"{report.skipped} unchanged files skipped; {report.replaced} replaced; "
+        f"{len(report.rejected)} rejected."
+    )
+    for path, reason in report.rejected:
+        click.secho(f"  rejected {path}: {reason}", fg="yellow", err=True)
+    if report.rejected and not report.added and not report.skipped:
+        raise SystemExit(2)
+
+
+@dataset.command("remove")
+@click.argument("name")
+@click.option("--id", "ids", multiple=True, type=int, help="OBJECTID to remove (repeatable).")
+@click.option(
+    "--where", default=None, help="Where clause over catalog fields, e.g. \"Variable = 'tas'\"."
+)
+@click.option("--path", default=None, help="A file path, or a folder path ending in '/'.")
+@click.option(
+    "--older-than", default=None, help="Acquisition time before an ISO date or an age (30d, 12h)."
+)
+@pass_state
+def remove(
+    state: CliState,
+    name: str,
+    ids: tuple[int, ...],
+    where: str | None,
+    path: str | None,
+    older_than: str | None,
+) -> None:
+    """Remove items of dataset NAME (never the files themselves)."""
+    if not (ids or where or path or older_than):
+        fail("say which items to remove: --id, --where, --path or --older-than.")
+    try:
+        flt = RemoveFilter(
+            object_ids=tuple(ids) or None,
+            where=parse_where(where) if where else None,
+            path=path,
+            older_than=_parse_when(older_than) if older_than else None,
+        )
+        count = state.ingestor().remove(name, flt)
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(f"Removed {count} items from '{name}'.")
+
+
+@dataset.command("list")
+@pass_state
+def list_(state: CliState) -> None:
+    """List mosaic datasets with their item counts."""
+    rows = state.catalog.list_datasets()
+    if not rows:
+        click.echo("No mosaic datasets. Create one with: livemosaic dataset create NAME")
+        return
+    for ds in rows:
+        s = state.catalog.summary(ds.name)
+        crs = ds.crs if len(ds.crs) < 40 else ds.crs[:37] + "…"
+        click.echo(f"{ds.name:24} {s.item_count:8d} items  {crs}")
+
+
+@dataset.command("info")
+@click.argument("name")
+@click.option(
+    "--history", "show_history", is_flag=True, help="Also print recent geoprocessing history."
+)
+@pass_state
+def info(state: CliState, name: str, show_history: bool) -> None:
+    """Print a dataset's settings and summary as JSON."""
+    try:
+        ds = state.catalog.get_dataset(name)
+        out: dict[str, Any] = {
+            "name": ds.name,
+            "crs": ds.crs,
+            "timePattern": ds.time_pattern,
+            "history": ds.history_enabled,
+            "summary": summary_json(state.catalog.summary(ds.name)),
+        }
+        if show_history:
+            out["recentHistory"] = [
+                {"time": _iso(h.time), "operation": h.operation, "details": dict(h.details)}
+                for h in state.catalog.history(ds.name, 20)
+            ]
+    except LiveMosaicError as exc:
+        fail(exc)
+    echo_json(out)
+
+
+@dataset.command("set")
+@click.argument("name")
+@click.option(
+    "--history/--no-history",
+    default=None,
+    help="Keep (or stop keeping) geoprocessing history, e.g. off for routine updates.",
+)
+@click.option("--time-pattern", default=None, help="New file-name time pattern for future adds.")
+@click.option("--description", default=None, help="New description.")
+@pass_state
+def set_(
+    state: CliState,
+    name: str,
+    history: bool | None,
+    time_pattern: str | None,
+    description: str | None,
+) -> None:
+    """Change a dataset's settings."""
+    from dataclasses import replace
+
+    try:
+        ds = state.catalog.get_dataset(name)
+        ds = replace(
+            ds,
+            history_enabled=ds.history_enabled if history is None else history,
+            time_pattern=ds.time_pattern if time_pattern is None else time_pattern,
+            description=ds.description if description is None else description,
+        )
+        ds = state.catalog.update_dataset(ds)
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(f"Updated '{ds.name}': history {'on' if ds.history_enabled else 'off'}.")

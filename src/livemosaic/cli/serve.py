@@ -1,0 +1,144 @@
+"""``livemosaic init``, ``config`` and ``serve``: set up a data folder and run the server."""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from livemosaic.cli.context import CliState, echo_json, fail, pass_state
+from livemosaic.core.models import ServiceDefinition
+from livemosaic.errors import LiveMosaicError, NotFound
+from livemosaic.settings import Settings
+
+DEMO_DATASET = "demo_landsat"
+DEMO_SERVICE = ("Demo", "Landsat")
+
+
+@click.command()
+@pass_state
+def init(state: CliState) -> None:
+    """Create the data folder and an empty catalog (safe to run again)."""
+    try:
+        state.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        state.settings.output_dir.mkdir(parents=True, exist_ok=True)
+        count = len(state.catalog.list_datasets())
+    except (LiveMosaicError, OSError) as exc:
+        fail(str(exc))
+    click.echo(f"Catalog ready at {state.settings.effective_catalog_url} ({count} datasets).")
+
+
+@click.command()
+@pass_state
+def config(state: CliState) -> None:
+    """Print the effective configuration (environment, .env and flags applied)."""
+    values = state.settings.model_dump(mode="json")
+    values["effective_catalog_url"] = state.settings.effective_catalog_url
+    echo_json(values)
+
+
+def install_demo(state: CliState) -> str:
+    """Copy the bundled demo rasters into the data folder and publish Demo/Landsat (idempotent)."""
+    demo_dir = (state.settings.data_dir / "demo").resolve()
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    package = resources.files("livemosaic") / "demo"
+    for entry in package.iterdir():
+        if entry.name.endswith(".tif"):
+            target = demo_dir / entry.name
+            if not target.exists():
+                with resources.as_file(entry) as src:
+                    shutil.copyfile(src, target)
+    ingestor = state.ingestor()
+    ingestor.allowed.append(demo_dir)
+    try:
+        state.catalog.get_dataset(DEMO_DATASET)
+    except NotFound:
+        ingestor.create_dataset(DEMO_DATASET, description="Landsat 7 RGB demo mosaic (four tiles)")
+    report = ingestor.add_paths(DEMO_DATASET, [demo_dir], include=["*.tif"])
+    folder, name = DEMO_SERVICE
+    try:
+        state.catalog.get_service(folder, name)
+    except NotFound:
+        state.publisher().publish(
+            ServiceDefinition(
+                name=name,
+                folder=folder,
+                dataset=DEMO_DATASET,
+                description="Demo: Landsat 7 ETM+ RGB, four overlapping tiles (CC0, USGS).",
+                copyright="USGS Landsat; sample data CC0 via the rasterio project",
+                properties={"hasLiveData": "true"},
+            )
+        )
+    return f"{folder}/{name} ({report.added} new items)"
+
+
+@click.command()
+@click.option(
+    "--host", default=None, help="Address to listen on (default from settings: 127.0.0.1)."
+)
+@click.option("--port", default=None, type=int, help="Port (default from settings: 8080).")
+@click.option("--demo", is_flag=True, help="Publish the bundled demo service Demo/Landsat first.")
+@click.option(
+    "--workers", default=1, show_default=True, help="Server processes sharing the catalog."
+)
+@click.option("--log-level", default="info", show_default=True)
+@pass_state
+def serve(
+    state: CliState, host: str | None, port: int | None, demo: bool, workers: int, log_level: str
+) -> None:
+    """Run the ArcGIS-compatible image server."""
+    import uvicorn
+
+    settings = state.settings
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    if demo:
+        try:
+            published = install_demo(state)
+        except LiveMosaicError as exc:
+            fail(exc)
+        click.echo(f"Demo service ready: {published}")
+        overrides["data_folders"] = [*settings.data_folders, (settings.data_dir / "demo").resolve()]
+    settings = settings.model_copy(update=overrides)
+    state.close()
+    root = settings.root
+    click.echo(f"livemosaic serving http://{settings.host}:{settings.port}/{root}/rest/services")
+    if workers > 1:
+        _export_env(settings)
+        uvicorn.run(
+            "livemosaic.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level=log_level,
+        )
+        return
+    from livemosaic.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+
+
+def _export_env(settings: Settings) -> None:
+    """Pass effective settings to worker processes through the environment."""
+    import json
+    import os
+
+    for key, value in settings.model_dump(mode="json").items():
+        env = f"LIVEMOSAIC_{key.upper()}"
+        if isinstance(value, list):
+            os.environ[env] = (
+                json.dumps(value) if key == "cors_origins" else ",".join(map(str, value))
+            )
+        else:
+            os.environ[env] = str(value)
+
+
+def demo_paths(settings: Settings) -> Path:
+    """Where the demo rasters live inside a data folder."""
+    return settings.data_dir / "demo"

@@ -1,0 +1,161 @@
+"""``livemosaic service …``: publish mosaic datasets as image services and change their settings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import click
+
+from livemosaic.cli.context import CliState, echo_json, fail, pass_state
+from livemosaic.core.models import ServiceDefinition
+from livemosaic.core.publishing import split_qualified
+from livemosaic.errors import LiveMosaicError
+
+
+@click.group()
+def service() -> None:
+    """Image services: published views of mosaic datasets."""
+
+
+@service.command("publish")
+@click.argument("dataset_name")
+@click.option(
+    "--name",
+    "service_name",
+    default=None,
+    help="Service name [Folder/]Name (default: the dataset name).",
+)
+@click.option(
+    "--live/--static", default=False, show_default=True, help="Set hasLiveData (refreshable)."
+)
+@click.option("--description", default="", help="Service description.")
+@click.option("--copyright", "copyright_", default="", help="Copyright text.")
+@pass_state
+def publish(
+    state: CliState,
+    dataset_name: str,
+    service_name: str | None,
+    live: bool,
+    description: str,
+    copyright_: str,
+) -> None:
+    """Publish mosaic dataset DATASET_NAME as an image service."""
+    try:
+        folder, name = split_qualified(service_name or dataset_name)
+        ds = state.catalog.get_dataset(dataset_name)
+        snap = state.publisher().publish(
+            ServiceDefinition(
+                name=name,
+                dataset=ds.name,
+                folder=folder,
+                description=description or ds.description,
+                copyright=copyright_,
+                properties={"hasLiveData": "true" if live else "false"},
+            )
+        )
+    except LiveMosaicError as exc:
+        fail(exc)
+    root = state.settings.root
+    click.echo(
+        f"Published {snap.qualified_name}.ImageServer (hasLiveData={'true' if live else 'false'}) "
+        f"at /{root}/rest/services/{snap.qualified_name}/ImageServer"
+    )
+
+
+@service.command("list")
+@pass_state
+def list_(state: CliState) -> None:
+    """List image services."""
+    rows = state.catalog.list_services()
+    if not rows:
+        click.echo("No services. Publish one with: livemosaic service publish DATASET")
+        return
+    for d in rows:
+        live = "live" if d.has_live_data else "static"
+        click.echo(
+            f"{d.qualified_name + '.ImageServer':36} {d.dataset:20} {live:6} {d.configured_state}"
+        )
+
+
+@service.command("info")
+@click.argument("service_name")
+@pass_state
+def info(state: CliState, service_name: str) -> None:
+    """Print a service's configuration and published snapshot version."""
+    try:
+        folder, name = split_qualified(service_name)
+        d = state.catalog.get_service(folder, name)
+        snap = state.catalog.latest_snapshot(d.folder, d.name)
+    except LiveMosaicError as exc:
+        fail(exc)
+    echo_json(
+        {
+            "service": d.qualified_name + ".ImageServer",
+            "dataset": d.dataset,
+            "description": d.description,
+            "capabilities": d.capabilities,
+            "configuredState": d.configured_state,
+            "properties": dict(d.properties),
+            "publishedVersion": snap.version if snap else None,
+            "publishedItemCount": snap.summary.item_count if snap else None,
+        }
+    )
+
+
+@service.command("set")
+@click.argument("service_name")
+@click.option(
+    "--live/--static", default=None, help="Set hasLiveData true (--live) or false (--static)."
+)
+@click.option("--description", default=None, help="New description.")
+@click.option("--copyright", "copyright_", default=None, help="New copyright text.")
+@click.option("--capabilities", default=None, help="Comma list of Image,Metadata,Catalog,…")
+@click.option("--property", "props", multiple=True, help="Admin property KEY=VALUE (repeatable).")
+@pass_state
+def set_(
+    state: CliState,
+    service_name: str,
+    live: bool | None,
+    description: str | None,
+    copyright_: str | None,
+    capabilities: str | None,
+    props: tuple[str, ...],
+) -> None:
+    """Change a service's settings (a running server picks them up on its next refresh or restart)."""
+    try:
+        folder, name = split_qualified(service_name)
+        d = state.catalog.get_service(folder, name)
+        properties = dict(d.properties)
+        if live is not None:
+            properties["hasLiveData"] = "true" if live else "false"
+        for kv in props:
+            if "=" not in kv:
+                fail(f"--property expects KEY=VALUE, got '{kv}'.")
+            key, value = kv.split("=", 1)
+            properties[key.strip()] = value.strip()
+        d = replace(
+            d,
+            properties=properties,
+            description=d.description if description is None else description,
+            copyright=d.copyright if copyright_ is None else copyright_,
+            capabilities=d.capabilities if capabilities is None else capabilities,
+        )
+        state.publisher().update_definition(d)
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(
+        f"Updated {d.qualified_name}.ImageServer: hasLiveData={d.prop('hasLiveData', 'false')}."
+    )
+
+
+@service.command("delete")
+@click.argument("service_name")
+@pass_state
+def delete(state: CliState, service_name: str) -> None:
+    """Delete a service (its mosaic dataset and files stay)."""
+    try:
+        folder, name = split_qualified(service_name)
+        state.publisher().unpublish(folder, name)
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(f"Deleted service {service_name}.")

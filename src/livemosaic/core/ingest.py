@@ -1,0 +1,233 @@
+"""Adding rasters to a mosaic dataset: files and folders in, catalog items out.
+
+Rasters are referenced in place, never copied, and only from registered data folders. Each
+file is inspected (and its pixels read) before anything is written; a file that fails is
+reported with its reason and contributes nothing. Items of many files are written in batches,
+one catalog transaction per batch; re-adding an unchanged file (same path, size and mtime) is
+a no-op.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from livemosaic.core.models import MosaicDataset, RasterItem
+from livemosaic.core.ports import (
+    CatalogStore,
+    InspectOptions,
+    ProgressCallback,
+    RasterSource,
+    RemoveFilter,
+)
+from livemosaic.core.publishing import validate_name
+from livemosaic.errors import InvalidParameter, LiveMosaicError, PathNotAllowed, RasterRejected
+
+# Files that belong to another file (masks, overviews, headers' data parts, GDAL's own notes).
+SIDECAR_SUFFIXES = (
+    ".msk",
+    ".aux.xml",
+    ".ovr",
+    ".gri",
+    ".hdr",
+    ".prj",
+    ".tfw",
+    ".jgw",
+    ".pgw",
+    ".wld",
+    ".xml",
+    ".txt",
+    ".md",
+    ".json",
+    ".done",
+)
+# Names of files still being written or hidden.
+TEMPORARY_PATTERNS = ("*.part", "*.tmp", "*.partial", "*.crdownload", "~*", ".*")
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an add did: counts and, for every rejected file, its reason."""
+
+    added: int = 0  # items added
+    files_added: int = 0
+    skipped: int = 0  # files already in the catalog unchanged
+    replaced: int = 0  # files whose older items were replaced
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    item_ids: list[int] = field(default_factory=list)
+
+
+def is_candidate(path: Path) -> bool:
+    """True for a file that may be a raster (not a sidecar, not temporary or hidden)."""
+    name = path.name
+    lower = name.lower()
+    if any(fnmatch.fnmatch(name, pat) for pat in TEMPORARY_PATTERNS):
+        return False
+    return not any(lower.endswith(suffix) for suffix in SIDECAR_SUFFIXES)
+
+
+def _matches(rel: str, patterns: Sequence[str]) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+class Ingestor:
+    """Creates datasets and adds or removes their items, within the registered data folders."""
+
+    def __init__(
+        self,
+        catalog: CatalogStore,
+        source: RasterSource,
+        allowed_folders: Sequence[Path],
+        *,
+        batch_size: int = 200,
+    ) -> None:
+        self.catalog = catalog
+        self.source = source
+        self.allowed = [Path(os.path.realpath(p)) for p in allowed_folders]
+        self.batch_size = batch_size
+
+    # -- paths -------------------------------------------------------------------------
+    def check_allowed(self, path: str | Path) -> Path:
+        """The real path of ``path`` if it lies inside a registered data folder."""
+        real = Path(os.path.realpath(path))
+        for folder in self.allowed:
+            if real == folder or folder in real.parents:
+                return real
+        raise PathNotAllowed(str(path))
+
+    def expand(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        recursive: bool = True,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+    ) -> Iterator[Path]:
+        """Candidate raster files under the given files and folders, sorted per folder."""
+        for raw in paths:
+            real = self.check_allowed(raw)
+            if real.is_file():
+                yield real
+                continue
+            if not real.is_dir():
+                raise InvalidParameter(
+                    "path", f"{raw} does not exist.", accepted="an existing file or folder"
+                )
+            walker = os.walk(real) if recursive else [(str(real), [], os.listdir(real))]
+            for root, dirs, files in walker:
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    p = Path(root) / name
+                    rel = p.relative_to(real).as_posix()
+                    if not p.is_file() or not is_candidate(p):
+                        continue
+                    if include and not _matches(rel, include):
+                        continue
+                    if exclude and _matches(rel, exclude):
+                        continue
+                    # a symlink inside a data folder must not lead outside of it
+                    try:
+                        yield self.check_allowed(p)
+                    except PathNotAllowed:
+                        continue
+
+    # -- datasets ------------------------------------------------------------------------
+    def create_dataset(
+        self,
+        name: str,
+        crs: str | None = None,
+        *,
+        time_pattern: str | None = None,
+        history: bool = True,
+        description: str = "",
+    ) -> MosaicDataset:
+        """Create an empty mosaic dataset; ``crs`` None means "from the first raster added"."""
+        validate_name("dataset", name)
+        return self.catalog.create_dataset(
+            MosaicDataset(
+                name=name,
+                crs=crs or "",
+                time_pattern=time_pattern,
+                history_enabled=history,
+                description=description,
+            )
+        )
+
+    # -- adding ---------------------------------------------------------------------------
+    def add_paths(
+        self,
+        dataset: str,
+        paths: Sequence[str | Path],
+        *,
+        recursive: bool = True,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Add every raster found under ``paths`` to ``dataset``."""
+        ds = self.catalog.get_dataset(dataset)
+        files = list(self.expand(paths, recursive=recursive, include=include, exclude=exclude))
+        report = IngestReport()
+        pending: list[RasterItem] = []
+        pending_files = 0
+        total = len(files)
+        for index, path in enumerate(files):
+            if progress is not None:
+                progress(index, total, str(path))
+            try:
+                st = path.stat()
+            except OSError as exc:
+                report.rejected.append((str(path), f"cannot be read: {exc.strerror}"))
+                continue
+            if self.catalog.file_state(ds.name, str(path)) == (st.st_size, st.st_mtime_ns):
+                report.skipped += 1
+                continue
+            if not ds.crs:
+                try:
+                    crs = self.source.file_crs(str(path))
+                except RasterRejected as exc:
+                    report.rejected.append((str(path), exc.reason))
+                    continue
+                ds = self.catalog.update_dataset(replace(ds, crs=crs))
+            options = InspectOptions(dataset_crs=ds.crs, time_pattern=ds.time_pattern)
+            try:
+                items = self.source.inspect(str(path), options)
+            except LiveMosaicError as exc:
+                report.rejected.append((str(path), exc.reason))
+                continue
+            if not items:
+                report.rejected.append((str(path), "the file holds no raster data"))
+                continue
+            pending.extend(items)
+            pending_files += 1
+            if len(pending) >= self.batch_size:
+                self._flush(ds.name, pending, pending_files, report)
+                pending, pending_files = [], 0
+        if pending:
+            self._flush(ds.name, pending, pending_files, report)
+        if progress is not None:
+            progress(total, total, "")
+        return report
+
+    def _flush(
+        self, dataset: str, items: list[RasterItem], files: int, report: IngestReport
+    ) -> None:
+        result = self.catalog.add_items(dataset, items)
+        report.added += len(result.added)
+        report.item_ids.extend(result.added)
+        report.skipped += len(result.skipped_paths)
+        report.replaced += len(result.replaced_paths)
+        report.files_added += files - len(result.skipped_paths)
+
+    # -- removing -------------------------------------------------------------------------
+    def remove(self, dataset: str, where: RemoveFilter) -> int:
+        """Remove items matching a filter; returns how many."""
+        if where.path is not None:
+            folder = where.path.endswith("/")
+            real = str(Path(os.path.realpath(where.path)))
+            where = replace(where, path=real + "/" if folder else real)
+        return self.catalog.remove_items(dataset, where)

@@ -1,0 +1,171 @@
+"""Publishing image services: definitions in the catalog, snapshots in the registry.
+
+A service's published snapshot is built from its dataset summary when it is published, and
+kept (persisted) until a refresh or an admin edit replaces it. On start-up every service gets
+back the snapshot it was last published or refreshed with, so a restart changes nothing a
+client can see.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+
+from livemosaic.core.models import (
+    SERVICE_NAME_PATTERN,
+    ServiceDefinition,
+    ServiceSnapshot,
+    SpatialRef,
+)
+from livemosaic.core.ports import CatalogStore, Projector
+from livemosaic.core.registry import ServiceRegistry
+from livemosaic.errors import InvalidParameter, LiveMosaicError
+
+DEFAULT_PROPERTIES: dict[str, str] = {
+    "hasLiveData": "false",
+    "hasStaticData": "false",
+    "isCached": "false",
+    "defaultMosaicMethod": "Northwest",
+    "allowedMosaicMethods": "NorthWest,Center,LockRaster,ByAttribute,Nadir,Viewpoint,Seamline,None",
+    "mosaicOperator": "First",
+    "sortField": "",
+    "sortValue": "",
+    "sortAscending": "true",
+    "defaultCompressionQuality": "75",
+    "defaultResamplingMethod": "Bilinear",
+    "allowFunction": "true",
+    "esriImageServiceSourceType": "esriImageServiceSourceTypeMosaicDataset",
+    "minScale": "0",
+    "maxScale": "0",
+}
+
+
+def now_ms() -> int:
+    """Current time in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+def validate_name(kind: str, value: str, *, allow_empty: bool = False) -> str:
+    """Check a service or folder name against the ArcGIS rule ``[A-Za-z0-9_]+``."""
+    if allow_empty and value in ("", "/", "#"):
+        return ""
+    if not re.match(SERVICE_NAME_PATTERN, value):
+        raise InvalidParameter(
+            kind,
+            f"'{value}' is not a valid {kind}.",
+            accepted="letters, digits and underscores only",
+        )
+    return value
+
+
+def split_qualified(qualified: str) -> tuple[str, str]:
+    """``Folder/Name`` → (folder, name); ``Name`` → ("", name)."""
+    parts = [p for p in qualified.strip("/").split("/") if p]
+    if len(parts) == 1:
+        return "", parts[0]
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    raise InvalidParameter("service", f"'{qualified}' is not of the form [Folder/]Name.")
+
+
+class Publisher:
+    """Creates service definitions and builds, persists and swaps their snapshots."""
+
+    def __init__(
+        self, catalog: CatalogStore, registry: ServiceRegistry, projector: Projector
+    ) -> None:
+        self.catalog = catalog
+        self.registry = registry
+        self.projector = projector
+
+    def build_snapshot(self, definition: ServiceDefinition, version: int) -> ServiceSnapshot:
+        """A snapshot of a service from its dataset's current summary."""
+        dataset = self.catalog.get_dataset(definition.dataset)
+        summary = self.catalog.summary(dataset.name)
+        if dataset.crs:
+            sr = self.projector.describe(dataset.crs)
+        else:
+            sr = SpatialRef.from_epsg(4326)
+        return ServiceSnapshot(
+            definition=definition,
+            dataset=dataset,
+            summary=summary,
+            spatial_reference=sr,
+            version=version,
+            published_at=now_ms(),
+        )
+
+    def publish(self, definition: ServiceDefinition) -> ServiceSnapshot:
+        """Create a new service over an existing dataset and publish its first snapshot."""
+        validate_name("serviceName", definition.name)
+        validate_name("folder", definition.folder, allow_empty=True)
+        if definition.folder.lower() == "system":
+            raise InvalidParameter("folder", "the System folder is reserved for system services.")
+        self.catalog.get_dataset(definition.dataset)  # DatasetNotFound with next step
+        props = dict(DEFAULT_PROPERTIES)
+        props.update({k: str(v) for k, v in definition.properties.items()})
+        props["path"] = f"livemosaic:{definition.dataset}"
+        definition = replace(definition, properties=props)
+        self.catalog.save_service(definition, create=True)
+        snapshot = self.catalog.save_snapshot(self.build_snapshot(definition, 1))
+        self.registry.swap(snapshot)
+        return snapshot
+
+    def update_definition(self, definition: ServiceDefinition) -> ServiceSnapshot:
+        """Store a changed definition and swap in a snapshot that carries it.
+
+        The dataset summary in the snapshot is kept as published (only a refresh updates it),
+        unless the service changed dataset.
+        """
+        current = self.registry.find(definition.folder, definition.name)
+        self.catalog.save_service(definition, create=False)
+        version = (current.version if current else 0) + 1
+        if current is not None and current.definition.dataset.lower() == definition.dataset.lower():
+            snapshot = replace(
+                current, definition=definition, version=version, published_at=now_ms()
+            )
+        else:
+            snapshot = self.build_snapshot(definition, version)
+        snapshot = self.catalog.save_snapshot(snapshot)
+        self.registry.swap(snapshot)
+        return snapshot
+
+    def republish(self, folder: str, name: str) -> tuple[ServiceSnapshot | None, ServiceSnapshot]:
+        """Rebuild a service's snapshot from the current summary, persist and swap it.
+
+        Returns (previous, new). Used by Refresh Service.
+        """
+        definition = self.catalog.get_service(folder, name)
+        current = self.registry.find(definition.folder, definition.name)
+        stored = self.catalog.latest_snapshot(definition.folder, definition.name)
+        version = max(current.version if current else 0, stored.version if stored else 0) + 1
+        snapshot = self.catalog.save_snapshot(self.build_snapshot(definition, version))
+        self.registry.swap(snapshot)
+        return current, snapshot
+
+    def unpublish(self, folder: str, name: str) -> None:
+        """Delete a service definition (never its dataset) and remove it from the registry."""
+        definition = self.catalog.get_service(folder, name)
+        self.catalog.delete_service(definition.folder, definition.name)
+        self.registry.remove(definition.folder, definition.name)
+
+    def load_all(self) -> list[str]:
+        """Put every stored service's last snapshot into the registry (at start-up).
+
+        A service without a stored snapshot gets one built now. Returns problems found (a
+        service whose dataset is gone), which are logged by the caller; such services stay
+        unpublished instead of stopping the server.
+        """
+        problems: list[str] = []
+        for definition in self.catalog.list_services():
+            try:
+                stored = self.catalog.latest_snapshot(definition.folder, definition.name)
+                if stored is None:
+                    stored = self.catalog.save_snapshot(self.build_snapshot(definition, 1))
+                elif stored.definition != definition:
+                    stored = replace(stored, definition=definition)
+                self.registry.swap(stored)
+            except LiveMosaicError as exc:
+                problems.append(f"{definition.qualified_name}: {exc}")
+        return problems

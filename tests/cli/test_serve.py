@@ -1,0 +1,64 @@
+"""`livemosaic serve --demo` (what scripts/serve runs) brings up a working demo service."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent / "livemosaic"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_demo(tmp_path: Path) -> None:
+    port = free_port()
+    env = dict(os.environ)
+    env.pop("LIVEMOSAIC_DATA_FOLDERS", None)
+    proc = subprocess.Popen(
+        [str(BIN), "--data-dir", str(tmp_path / "data"), "serve", "--demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}/arcgis/rest/services"
+    try:
+        deadline = time.monotonic() + 90
+        info = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                r = httpx.get(f"{base}/Demo/Landsat/ImageServer", params={"f": "json"}, timeout=5)
+                info = r.json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert info is not None, proc.stdout.read() if proc.stdout else "no output"
+        assert info["name"] == "Landsat"
+        assert info["bandCount"] == 3
+        assert info["extent"]["xmax"] > info["extent"]["xmin"]
+        listing = httpx.get(base, params={"f": "json"}).json()
+        assert "Demo" in listing["folders"]
+        img = httpx.get(
+            f"{base}/Demo/Landsat/ImageServer/exportImage",
+            params={"size": "256,256", "format": "png", "f": "image"},
+            timeout=30,
+        )
+        assert img.content[:4] == b"\x89PNG"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    # a second start reuses the catalog (idempotent demo install)
+    assert (tmp_path / "data" / "catalog.db").exists()
