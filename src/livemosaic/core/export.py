@@ -5,26 +5,66 @@ arguments), takes the service's current :class:`ServiceSnapshot` once, and calls
 :class:`ImageExporter`. Item lookup goes through the ``CatalogStore`` indexes; pixels come
 from the ``RasterSource``; composition follows the mosaic rule; rendering rules run on the
 mosaicked block; the ``ImageEncoder`` makes bytes.
+
+Order of work for an image: size limits; request extent to the dataset CRS; item query
+(extent, time, where, fids / lock ids, dimensions — a multidimensional service draws its
+default slice); soft resolution filter; mosaic-method ordering; cap at ``max_items`` and
+``maxMosaicImageCount``; read and compose (First stops reading once every pixel is filled;
+Last is First over the reversed order); ``bandIds``; rendering rule; ``pixelType``; user
+``noData``; for 8-bit formats the default display bands and a min-max stretch; encode.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from livemosaic.core.models import Extent, PixelType, RasterItem, ServiceSnapshot
-from livemosaic.core.mosaic_rules import MosaicRule
+from livemosaic.core.compose import compose_point, edge_weights, make_compositor
+from livemosaic.core.models import (
+    Extent,
+    PixelType,
+    RasterItem,
+    ServiceDefinition,
+    ServiceSnapshot,
+)
+from livemosaic.core.mosaic_rules import (
+    MosaicOperation,
+    MosaicRule,
+    default_mosaic_rule,
+    effective_dimensions,
+    filter_by_resolution,
+    item_contains_point,
+    mosaic_item_cap,
+    order_items,
+)
+from livemosaic.core.pixels import (
+    EIGHT_BIT_FORMATS,
+    empty_block,
+    numpy_dtype,
+    parse_band_list,
+)
 from livemosaic.core.ports import (
     CatalogStore,
     EncodedImage,
     ImageEncoder,
     ImageFormat,
+    ItemQuery,
     PixelBlock,
     Projector,
     RasterSource,
+    ReadRequest,
     Resampling,
 )
-from livemosaic.core.rendering import RenderingRule
+from livemosaic.core.rendering import (
+    OutputSpec,
+    RenderingRule,
+    apply_rendering,
+    finish_block,
+    needs_neighbourhood,
+)
+from livemosaic.errors import LimitExceeded
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +74,7 @@ class ExportLimits:
     max_width: int = 15000
     max_height: int = 4100
     max_items: int = 20
+    max_candidates: int = 1000  # items fetched from the catalog before ordering and capping
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +139,31 @@ class Sample:
     resolution: float
 
 
+def same_crs(a: str, b: str) -> bool:
+    """True when two CRS strings are literally the same system ("EPSG:n" keys or equal WKT)."""
+    return a.strip().upper() == b.strip().upper()
+
+
+def size_limits(definition: ServiceDefinition, limits: ExportLimits) -> tuple[int, int]:
+    """Largest width and height: the limits, lowered by the service's maxImageWidth/Height."""
+
+    def prop(key: str, default: int) -> int:
+        try:
+            value = int(float(str(definition.properties.get(key, default))))
+        except ValueError:
+            return default
+        return min(value, default) if value > 0 else default
+
+    return prop("maxImageWidth", limits.max_width), prop("maxImageHeight", limits.max_height)
+
+
+def _values(block: PixelBlock | None) -> tuple[float, ...] | None:
+    """The band values of the top-left pixel of a block, None when it is not valid."""
+    if block is None or not bool(block.valid[0, 0]):
+        return None
+    return tuple(float(v) for v in block.data[:, 0, 0])
+
+
 class ImageExporter:
     """Reads, mosaics, renders and encodes images from a live catalog."""
 
@@ -115,15 +181,263 @@ class ImageExporter:
         self.encoder = encoder
         self.limits = limits
 
+    # --- item selection -------------------------------------------------------------------
+
+    def check_size(self, snapshot: ServiceSnapshot, width: int, height: int) -> None:
+        """LimitExceeded unless 1 <= width/height <= the (service) maximum."""
+        max_w, max_h = size_limits(snapshot.definition, self.limits)
+        if width < 1 or height < 1:
+            raise LimitExceeded(
+                f"The requested image size {width}x{height} is too small; "
+                "width and height must be at least 1 pixel.",
+                next_step="Send size=<width>,<height> with positive numbers, e.g. size=400,400.",
+            )
+        if width > max_w or height > max_h:
+            raise LimitExceeded(
+                f"The requested image size {width}x{height} exceeds the limit of "
+                f"{max_w}x{max_h} pixels (maxImageWidth x maxImageHeight).",
+                next_step="Request a smaller size (split the area into tiles), or raise "
+                "LIVEMOSAIC_MAX_IMAGE_WIDTH / LIVEMOSAIC_MAX_IMAGE_HEIGHT or the service's "
+                "maxImageWidth / maxImageHeight.",
+            )
+
+    def _query(
+        self,
+        snapshot: ServiceSnapshot,
+        rule: MosaicRule,
+        extent: Extent,
+        time: tuple[int | None, int | None] | None,
+    ) -> list[RasterItem]:
+        """Catalog items matching the rule's filters over an extent in the dataset CRS."""
+        ids: tuple[int, ...] | None = rule.fids or None
+        if rule.method == "LockRaster" and rule.lock_raster_ids:
+            lock = rule.lock_raster_ids
+            ids = tuple(i for i in lock if ids is None or i in ids)
+            if not ids:
+                return []
+        dims = effective_dimensions(
+            rule, snapshot.summary, snapshot.definition, time_given=time is not None
+        )
+        order_by = (("OBJECTID", rule.ascending),) if rule.method == "None" else ()
+        query = ItemQuery(
+            object_ids=ids,
+            extent=extent,
+            time=time,
+            where=rule.where,
+            dimensions=dims,
+            order_by=order_by,
+            limit=self.limits.max_candidates,
+        )
+        return self.catalog.find_items(snapshot.dataset.name, query)
+
+    def _nw_corner(self, snapshot: ServiceSnapshot) -> tuple[float, float] | None:
+        ext = snapshot.summary.extent
+        return (ext.xmin, ext.ymax) if ext is not None else None
+
+    def select_items(
+        self,
+        snapshot: ServiceSnapshot,
+        rule: MosaicRule,
+        extent: Extent,
+        crs: str,
+        width: int,
+        time: tuple[int | None, int | None] | None = None,
+    ) -> list[RasterItem]:
+        """The items that take part in an image of ``extent`` (in ``crs``), in priority order."""
+        ds_crs = snapshot.dataset.crs
+        if not ds_crs:
+            return []
+        ds_extent = extent
+        if not same_crs(crs, ds_crs):
+            ds_extent = self.projector.transform_extent(extent, crs, ds_crs)
+        if not ds_extent.is_valid():
+            return []
+        items = self._query(snapshot, rule, ds_extent, time)
+        items = filter_by_resolution(items, ds_extent.width / width)
+        ordered = order_items(items, rule, ds_extent.center, self._nw_corner(snapshot))
+        return ordered[: mosaic_item_cap(snapshot.definition, self.limits.max_items)]
+
+    # --- images -----------------------------------------------------------------------------
+
+    def _compose(
+        self,
+        snapshot: ServiceSnapshot,
+        items: Sequence[RasterItem],
+        operation: MosaicOperation,
+        read: ReadRequest,
+    ) -> tuple[PixelBlock, tuple[int, ...]]:
+        """Read items in priority order and combine them with the operation."""
+        ordered = list(items)
+        op = operation
+        if op == "Last":  # Last = First over the reversed order, so reading can stop early
+            ordered.reverse()
+            op = "First"
+        bands = max((it.band_count for it in ordered), default=0) or snapshot.summary.band_count
+        comp = make_compositor(op, bands or 1, read.height, read.width)
+        used: list[int] = []
+        fed = False
+        for item in ordered:
+            if comp.done:
+                break
+            block = self.source.read(item, read)
+            if block is None:
+                continue
+            weight = None
+            if op == "Blend":
+                item_ext = item.extent
+                if not same_crs(read.crs, snapshot.dataset.crs):
+                    item_ext = self.projector.transform_extent(
+                        item.extent, snapshot.dataset.crs, read.crs
+                    )
+                weight = edge_weights(item_ext, read.extent, read.height, read.width)
+            if comp.feed(block, weight):
+                fed = True
+                if item.id is not None:
+                    used.append(item.id)
+        if operation == "Last":
+            used.reverse()
+        if not fed:
+            dtype = numpy_dtype(snapshot.summary.pixel_type)
+            return empty_block(bands or 1, read.height, read.width, dtype), ()
+        return comp.result(), tuple(used)
+
     def render(
         self, snapshot: ServiceSnapshot, request: ExportRequest
     ) -> tuple[PixelBlock, tuple[int, ...]]:
         """The mosaicked, rendered pixel block of a request and the item ids used."""
-        raise NotImplementedError
+        self.check_size(snapshot, request.width, request.height)
+        rule = request.mosaic_rule or default_mosaic_rule(snapshot.definition)
+        pad = 1 if needs_neighbourhood(request.rendering_rule) else 0
+        ext = request.extent
+        dx, dy = ext.width / request.width, ext.height / request.height
+        grid = Extent(
+            ext.xmin - pad * dx, ext.ymin - pad * dy, ext.xmax + pad * dx, ext.ymax + pad * dy
+        )
+        read = ReadRequest(
+            grid, request.crs, request.width + 2 * pad, request.height + 2 * pad, request.resampling
+        )
+        items = self.select_items(snapshot, rule, grid, request.crs, read.width, request.time)
+        block, used = self._compose(snapshot, items, rule.operation, read)
+        spec = OutputSpec(
+            band_ids=request.band_ids,
+            rendering_rule=request.rendering_rule,
+            pixel_type=request.pixel_type,
+            nodata=request.nodata,
+            nodata_interpretation=request.nodata_interpretation,
+            eight_bit=request.format in EIGHT_BIT_FORMATS,
+            default_band_ids=parse_band_list(
+                str(snapshot.definition.properties.get("defaultBandIds", ""))
+            ),
+            cell_size=(dx, dy),
+            meters_per_unit=(
+                self.projector.meters_per_unit(request.crs) if request.rendering_rule else 1.0
+            ),
+            pad=pad,
+        )
+        summary = snapshot.summary
+        return finish_block(block, spec, summary.band_stats, summary.nodata), used
 
     def export(self, snapshot: ServiceSnapshot, request: ExportRequest) -> ExportResult:
         """Render and encode (LimitExceeded when width/height pass the limits)."""
-        raise NotImplementedError
+        block, used = self.render(snapshot, request)
+        image = self.encoder.encode(
+            block,
+            request.format,
+            extent=request.extent,
+            crs=request.crs,
+            quality=request.quality,
+            lerc_tolerance=request.lerc_tolerance,
+            lerc_version=request.lerc_version,
+        )
+        return ExportResult(image, request.extent, request.crs, request.width, request.height, used)
+
+    # --- points -------------------------------------------------------------------------------
+
+    def _to_dataset(
+        self, snapshot: ServiceSnapshot, points: Sequence[tuple[float, float]], crs: str
+    ) -> list[tuple[float, float]]:
+        ds_crs = snapshot.dataset.crs
+        if not points or same_crs(crs, ds_crs):
+            return list(points)
+        xs, ys = self.projector.transform_points(
+            [p[0] for p in points], [p[1] for p in points], crs, ds_crs
+        )
+        return list(zip(xs, ys, strict=True))
+
+    def _items_at(
+        self,
+        snapshot: ServiceSnapshot,
+        rule: MosaicRule,
+        points: Sequence[tuple[float, float]],
+        time: tuple[int | None, int | None] | None,
+        pixel_size: float | None,
+    ) -> list[list[RasterItem]]:
+        """Per point, the items whose footprint holds it, in priority order."""
+        finite = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
+        if not finite or not snapshot.dataset.crs:
+            return [[] for _ in points]
+        box = Extent(
+            min(p[0] for p in finite),
+            min(p[1] for p in finite),
+            max(p[0] for p in finite),
+            max(p[1] for p in finite),
+        )
+        shared = self._query(snapshot, rule, box, time)
+        per_point = len(shared) >= self.limits.max_candidates and len(finite) > 1
+        nw = self._nw_corner(snapshot)
+        out: list[list[RasterItem]] = []
+        for x, y in points:
+            if not (math.isfinite(x) and math.isfinite(y)):
+                out.append([])
+                continue
+            pool = self._query(snapshot, rule, Extent(x, y, x, y), time) if per_point else shared
+            hits = [it for it in pool if item_contains_point(it, x, y)]
+            if pixel_size:
+                hits = filter_by_resolution(hits, pixel_size)
+            out.append(order_items(hits, rule, (x, y), nw))
+        return out
+
+    def _read_point(
+        self,
+        snapshot: ServiceSnapshot,
+        item: RasterItem,
+        x: float,
+        y: float,
+        pixel_size: float | None,
+        resampling: Resampling,
+    ) -> PixelBlock | None:
+        """A 1x1 block around (x, y) in the dataset CRS at the item's resolution."""
+        ps = pixel_size or item.low_ps or snapshot.summary.min_cell_size_x or 1.0
+        half = ps / 2.0
+        read = ReadRequest(
+            Extent(x - half, y - half, x + half, y + half), snapshot.dataset.crs, 1, 1, resampling
+        )
+        return self.source.read(item, read)
+
+    def _point_mosaic(
+        self,
+        snapshot: ServiceSnapshot,
+        rule: MosaicRule,
+        point: tuple[float, float],
+        reads: Sequence[tuple[RasterItem, PixelBlock | None]],
+        rendering_rule: RenderingRule | None,
+    ) -> tuple[tuple[float, ...] | None, RasterItem | None]:
+        """The mosaicked (and rendered) value at a point and the item that supplied it."""
+        cap = mosaic_item_cap(snapshot.definition, self.limits.max_items)
+        parts = [(it, b) for it, b in reads[:cap] if b is not None and _values(b) is not None]
+        result, index = compose_point([(it.extent, b) for it, b in parts], rule.operation, point)
+        if result is None:
+            return None, None
+        if rendering_rule is not None:
+            ps = parts[index][0].low_ps or 1.0
+            result = apply_rendering(
+                result,
+                rendering_rule,
+                snapshot.summary.band_stats,
+                cell_size=(ps, ps),
+                meters_per_unit=self.projector.meters_per_unit(snapshot.dataset.crs),
+            )
+        return _values(result), parts[index][0]
 
     def identify(
         self,
@@ -138,8 +452,25 @@ class ImageExporter:
         pixel_size: float | None = None,
         max_items: int | None = None,
     ) -> IdentifyResult:
-        """Pixel values at one point (x, y in ``crs``)."""
-        raise NotImplementedError
+        """Pixel values at one point (x, y in ``crs``).
+
+        ``pixel_size`` is in dataset units; it filters items by resolution (softly) and sets
+        the read window (default: each item's own resolution). ``items`` lists every item
+        under the point in mosaic order (at most ``max_items``) with its raw values.
+        """
+        if not snapshot.dataset.crs:
+            return IdentifyResult((x, y), None, ())
+        rule = mosaic_rule or default_mosaic_rule(snapshot.definition)
+        ((px, py),) = self._to_dataset(snapshot, [(x, y)], crs)
+        items = self._items_at(snapshot, rule, [(px, py)], time, pixel_size)[0]
+        if max_items is not None:
+            items = items[: max(max_items, 0)]
+        reads = [
+            (it, self._read_point(snapshot, it, px, py, pixel_size, "nearest")) for it in items
+        ]
+        value, _ = self._point_mosaic(snapshot, rule, (px, py), reads, rendering_rule)
+        per_item = tuple(PointValue(it, _values(b)) for it, b in reads)
+        return IdentifyResult((px, py), value, per_item)
 
     def samples(
         self,
@@ -151,6 +482,45 @@ class ImageExporter:
         time: tuple[int | None, int | None] | None = None,
         first_value_only: bool = True,
         resampling: Resampling = "nearest",
+        rendering_rule: RenderingRule | None = None,
+        pixel_size: float | None = None,
     ) -> list[Sample]:
-        """Values at many points (already densified by the caller)."""
-        raise NotImplementedError
+        """Values at many points (already densified by the caller).
+
+        With ``first_value_only`` one sample per point: the mosaicked value and the item that
+        supplied it; otherwise one sample per item with data at the point, in mosaic order.
+        A point without data still yields one sample with ``values=None``.
+        """
+        if not snapshot.dataset.crs:
+            return [Sample(p, i, None, None, 0.0) for i, p in enumerate(points)]
+        rule = mosaic_rule or default_mosaic_rule(snapshot.definition)
+        located = self._to_dataset(snapshot, points, crs)
+        per_point = self._items_at(snapshot, rule, located, time, pixel_size)
+        cap = mosaic_item_cap(snapshot.definition, self.limits.max_items)
+        out: list[Sample] = []
+        for index, ((x, y), items) in enumerate(zip(located, per_point, strict=True)):
+            items = items[:cap]
+            reads: list[tuple[RasterItem, PixelBlock | None]] = []
+            for item in items:
+                block = self._read_point(snapshot, item, x, y, pixel_size, resampling)
+                reads.append((item, block))
+                if first_value_only and rule.operation == "First" and _values(block) is not None:
+                    break  # the first valid item decides the value
+            if first_value_only:
+                value, source = self._point_mosaic(snapshot, rule, (x, y), reads, rendering_rule)
+                res = (pixel_size or source.low_ps) if source is not None else 0.0
+                out.append(Sample((x, y), index, value, source, res))
+                continue
+            found = False
+            for item, block in reads:
+                if _values(block) is None:
+                    continue
+                assert block is not None  # _values(None) is None
+                if rendering_rule is not None:
+                    block = apply_rendering(block, rendering_rule, snapshot.summary.band_stats)
+                vals = _values(block)
+                out.append(Sample((x, y), index, vals, item, pixel_size or item.low_ps))
+                found = True
+            if not found:
+                out.append(Sample((x, y), index, None, None, 0.0))
+        return out

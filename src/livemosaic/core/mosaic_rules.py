@@ -6,11 +6,16 @@ by the method (7.4.2) and ``MosaicRule.operation`` says how overlapping valid pi
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
+from livemosaic.core.fields import item_attributes, resolve_field
+from livemosaic.core.models import DatasetSummary, Extent, RasterItem, ServiceDefinition
 from livemosaic.core.ports import DimensionFilter
-from livemosaic.core.where_ast import Condition
+from livemosaic.core.where_ast import Condition, Const
 
 MosaicMethod = Literal[
     "None", "Center", "Nadir", "Viewpoint", "Attribute", "LockRaster", "Northwest", "Seamline"
@@ -67,3 +72,277 @@ class MosaicRule:
     viewpoint: tuple[float, float] | None = None
     operation: MosaicOperation = "First"
     dimensions: tuple[DimensionFilter, ...] = ()
+
+
+# --- defaults from the service definition ----------------------------------------------------
+
+
+def method_from_name(name: str | None, default: MosaicMethod = "Northwest") -> MosaicMethod:
+    """A mosaic method from a service name (``ByAttribute``) or wire name (``esriMosaicCenter``)."""
+    if not name:
+        return default
+    key = name.strip().lower()
+    return METHOD_BY_SERVICE_NAME.get(key) or METHOD_BY_WIRE.get(key) or default
+
+
+def operation_from_name(name: str | None, default: MosaicOperation = "First") -> MosaicOperation:
+    """A mosaic operation from ``MT_FIRST`` or ``First`` (any case)."""
+    if not name:
+        return default
+    key = name.strip().lower()
+    if not key.startswith("mt_"):
+        key = "mt_" + key
+    return OPERATION_BY_WIRE.get(key, default)
+
+
+_DATE_FORMATS = (
+    "%Y/%m/%d",
+    "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d %H:%M",
+)
+
+
+def parse_sort_value(value: str | float | None) -> float | None:
+    """A sortValue as a number: numbers as-is, dates (``yyyy/mm/dd [hh:mm:ss]``) as epoch ms (UTC).
+
+    Returns None for empty input; raises ValueError for text that is neither.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"sortValue {value!r} is neither a number nor a date")
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip().strip("'\"")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            moment = datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        return float(int(moment.timestamp() * 1000))
+    raise ValueError(f"sortValue {value!r} is neither a number nor a date like 2024/09/12")
+
+
+def default_mosaic_rule(definition: ServiceDefinition) -> MosaicRule:
+    """The rule used when a request has no mosaicRule: the service's admin properties.
+
+    ``defaultMosaicMethod`` (default Northwest), ``mosaicOperator`` (default First),
+    ``sortField``, ``sortValue`` and ``sortAscending``. A malformed sortValue is ignored.
+    """
+    props = definition.properties
+    try:
+        sort_value = parse_sort_value(props.get("sortValue"))
+    except ValueError:
+        sort_value = None
+    sort_field = str(props.get("sortField") or "").strip() or None
+    return MosaicRule(
+        method=method_from_name(str(props.get("defaultMosaicMethod") or ""), "Northwest"),
+        sort_field=sort_field,
+        sort_value=sort_value,
+        ascending=str(props.get("sortAscending", "true")).strip().lower() != "false",
+        operation=operation_from_name(str(props.get("mosaicOperator") or ""), "First"),
+    )
+
+
+def mosaic_item_cap(definition: ServiceDefinition, limit: int) -> int:
+    """At most this many items take part: ``limit``, lowered by ``maxMosaicImageCount``."""
+    raw = definition.properties.get("maxMosaicImageCount")
+    try:
+        prop = int(float(str(raw))) if raw is not None else 0
+    except ValueError:
+        prop = 0
+    return min(limit, prop) if prop > 0 else limit
+
+
+def _has_where(rule: MosaicRule) -> bool:
+    return rule.where is not None and not (isinstance(rule.where, Const) and rule.where.value)
+
+
+def effective_dimensions(
+    rule: MosaicRule,
+    summary: DatasetSummary,
+    definition: ServiceDefinition,
+    *,
+    time_given: bool,
+) -> tuple[DimensionFilter, ...]:
+    """Dimension filters of a request, completed so a multidimensional service draws one slice.
+
+    Like ArcGIS: without a multidimensional definition (and without where, fids or lock ids)
+    the default variable (``defaultVariable`` or the first one) at the first value of each of
+    its dimensions is drawn. When the filters name exactly one variable, its dimensions the
+    filters leave open are set to their first value. ``StdTime`` is left open when the
+    request has a ``time`` (items intersecting it are eligible).
+    """
+    if not summary.variables:
+        return rule.dimensions
+    by_name = {v.name.lower(): v for v in summary.variables}
+    if not rule.dimensions:
+        if _has_where(rule) or rule.fids or rule.method == "LockRaster":
+            return ()
+        wanted = str(definition.properties.get("defaultVariable") or "").strip().lower()
+        variable = by_name.get(wanted, summary.variables[0])
+        out: list[DimensionFilter] = [DimensionFilter(variable.name, None)]
+    else:
+        named = {f.variable.lower() for f in rule.dimensions if f.variable}
+        if len(named) != 1 or next(iter(named)) not in by_name:
+            return rule.dimensions
+        variable = by_name[next(iter(named))]
+        out = list(rule.dimensions)
+    constrained = {
+        (f.dimension or "").lower()
+        for f in out
+        if f.dimension and (not f.variable or f.variable.lower() == variable.name.lower())
+    }
+    for dim in variable.dimensions:
+        if dim.name.lower() in constrained or not dim.values:
+            continue
+        if time_given and dim.name.lower() == "stdtime":
+            continue
+        out.append(DimensionFilter(variable.name, dim.name, (dim.values[0],)))
+    return tuple(out)
+
+
+# --- item priority -------------------------------------------------------------------------
+
+
+def filter_by_resolution(items: Sequence[RasterItem], pixel_size: float) -> list[RasterItem]:
+    """Items whose MinPS..MaxPS range holds the request pixel size — softly.
+
+    ArcGIS hides items outside their pixel-size range. livemosaic applies only the MaxPS
+    bound (MinPS is always 0) and, when that would leave nothing, keeps every item: a small
+    demo must never render blank just because the view is zoomed out past the overviews.
+    """
+    if not (pixel_size > 0 and math.isfinite(pixel_size)):
+        return list(items)
+    kept = [it for it in items if it.max_ps <= 0 or pixel_size <= it.max_ps * (1 + 1e-9)]
+    return kept or list(items)
+
+
+def item_contains_point(item: RasterItem, x: float, y: float) -> bool:
+    """True when (x, y) lies in the item's extent and, for non-rectangular footprints, inside
+    the footprint ring (ray casting)."""
+    ext = item.extent
+    if not (ext.xmin <= x <= ext.xmax and ext.ymin <= y <= ext.ymax):
+        return False
+    ring = item.footprint
+    corners = {
+        (ext.xmin, ext.ymin),
+        (ext.xmin, ext.ymax),
+        (ext.xmax, ext.ymin),
+        (ext.xmax, ext.ymax),
+    }
+    if len(ring) < 4 or {(p[0], p[1]) for p in ring} == corners:
+        return True
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def _oid(item: RasterItem) -> int:
+    return item.id if item.id is not None else -1
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, str):
+        try:
+            return parse_sort_value(value)
+        except ValueError:
+            return None
+    return None
+
+
+def attribute_value(item: RasterItem, field_name: str) -> float | None:
+    """A numeric value of a catalog field (dates as epoch ms) or user attribute; None if absent."""
+    known = resolve_field(field_name)
+    if known is not None:
+        return _number(item_attributes(item).get(known.name))
+    wanted = field_name.strip().strip('"').lower()
+    for key, value in item.attributes.items():
+        if key.lower() == wanted:
+            return _number(value)
+    return None
+
+
+def _distance(item: RasterItem, point: tuple[float, float]) -> float:
+    cx, cy = item.extent.center
+    return math.hypot(cx - point[0], cy - point[1])
+
+
+def order_items(
+    items: Sequence[RasterItem],
+    rule: MosaicRule,
+    view_center: tuple[float, float],
+    nw_corner: tuple[float, float] | None = None,
+) -> list[RasterItem]:
+    """Items in mosaic priority order (highest first) per the rule's method (spec 7.4.2).
+
+    Distances are between item extent centres and a point, in the dataset CRS: the view
+    centre (Center, Nadir — no nadir is stored), ``rule.viewpoint`` (Viewpoint; the view
+    centre when absent) or the north-west corner of the dataset extent (Northwest,
+    Seamline; ``nw_corner`` or the items' own when None). Attribute sorts by
+    ``abs(value - sort_value)`` (by the value itself without a sort value); items without
+    a value come last. LockRaster keeps only ``lock_raster_ids``, in that order.
+    ``ascending=False`` reverses the order; ties always go to the lower OBJECTID.
+    """
+    method = rule.method
+    if method == "LockRaster":
+        pos: dict[int, int] = {}
+        for i, oid in enumerate(rule.lock_raster_ids):
+            pos.setdefault(oid, i)
+        chosen = sorted((it for it in items if _oid(it) in pos), key=lambda it: pos[_oid(it)])
+        return chosen if rule.ascending else chosen[::-1]
+
+    key: Callable[[RasterItem], float | None]
+    if method == "None":
+        key = lambda it: float(_oid(it))  # noqa: E731
+    elif method in ("Center", "Nadir"):
+        key = lambda it: _distance(it, view_center)  # noqa: E731
+    elif method == "Viewpoint":
+        point = rule.viewpoint or view_center
+        key = lambda it: _distance(it, point)  # noqa: E731
+    elif method == "Attribute":
+        field_name = rule.sort_field or ""
+        base = rule.sort_value
+
+        def key(it: RasterItem) -> float | None:
+            value = attribute_value(it, field_name) if field_name else None
+            if value is None:
+                return None
+            return value if base is None else abs(value - base)
+
+    else:  # Northwest, Seamline
+        corner = nw_corner
+        if corner is None:
+            ext = Extent.union_all(it.extent for it in items)
+            corner = (ext.xmin, ext.ymax) if ext is not None else view_center
+        nw = corner
+        key = lambda it: _distance(it, nw)  # noqa: E731
+
+    sign = 1.0 if rule.ascending else -1.0
+    present: list[tuple[float, int, RasterItem]] = []
+    missing: list[RasterItem] = []
+    for it in items:
+        k = key(it)
+        if k is None or not math.isfinite(k):
+            missing.append(it)
+        else:
+            present.append((sign * k, _oid(it), it))
+    present.sort(key=lambda p: (p[0], p[1]))
+    missing.sort(key=_oid)
+    return [p[2] for p in present] + missing
