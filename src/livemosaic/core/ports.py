@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from livemosaic.core.jobs import Job
 from livemosaic.core.models import (
     DatasetSummary,
     Extent,
@@ -26,6 +27,7 @@ from livemosaic.core.models import (
     ServiceSnapshot,
     SpatialRef,
 )
+from livemosaic.core.security import User
 from livemosaic.core.where_ast import Condition
 
 Resampling = Literal["nearest", "bilinear", "cubic", "mode"]
@@ -295,6 +297,8 @@ __all__ = [
     "ImageEncoder",
     "ImageFormat",
     "InspectOptions",
+    "JobStore",
+    "UserStore",
     "ItemQuery",
     "PixelBlock",
     "ProgressCallback",
@@ -304,3 +308,66 @@ __all__ = [
     "RemoveFilter",
     "Resampling",
 ]
+
+
+class JobStore(Protocol):
+    """Persistent geoprocessing jobs (in the catalog database), shared by server processes."""
+
+    def create_job(self, job: Job) -> Job:
+        """Store a new job."""
+        ...
+
+    def get_job(self, job_id: str) -> Job:
+        """A job by id (NotFound "Job not found." otherwise)."""
+        ...
+
+    def update_job(self, job: Job, *, expected_status: str) -> Job:
+        """Store a job's new state if its stored status is still ``expected_status``.
+
+        Raises InvalidTransition when another process changed it first.
+        """
+        ...
+
+    def claim_next_job(self, task: str, worker: str, now: int) -> Job | None:
+        """Atomically move the oldest submitted job to executing for ``worker``.
+
+        A job is not claimed while another job of the same ``service_key`` is executing, so
+        jobs of one service never run at the same time, in any process.
+        """
+        ...
+
+    def heartbeat(self, worker: str, now: int) -> None:
+        """Record that a worker process is alive."""
+        ...
+
+    def requeue_orphans(self, stale_before: int, now: int) -> list[str]:
+        """Put jobs executing on workers silent since ``stale_before`` back to submitted."""
+        ...
+
+    def delete_jobs_finished_before(self, when: int) -> int:
+        """Delete finished jobs older than ``when``; returns how many."""
+        ...
+
+
+class UserStore(Protocol):
+    """Users and the server secret, in the catalog database."""
+
+    def add_user(self, user: User) -> None:
+        """Create a user (AlreadyExists if the name is taken)."""
+        ...
+
+    def get_user(self, username: str) -> User:
+        """A user by exact name (NotFound otherwise)."""
+        ...
+
+    def list_users(self) -> list[User]:
+        """All users by name."""
+        ...
+
+    def save_user(self, user: User) -> None:
+        """Replace a user's role, hash, epoch or disabled flag."""
+        ...
+
+    def remove_user(self, username: str) -> None:
+        """Delete a user (NotFound otherwise)."""
+        ...

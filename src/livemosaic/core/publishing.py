@@ -131,6 +131,21 @@ class Publisher:
         self.registry.swap(snapshot)
         return snapshot
 
+    def current(self, folder: str, name: str) -> ServiceSnapshot | None:
+        """The newest snapshot known: the registry's or the stored one, whichever is newer."""
+        live = self.registry.find(folder, name)
+        stored = self.catalog.latest_snapshot(folder, name)
+        if stored is not None and (live is None or stored.version > live.version):
+            self.registry.swap(stored)
+            return stored
+        return live
+
+    def install(self, snapshot: ServiceSnapshot) -> ServiceSnapshot:
+        """Persist a snapshot (its version must be new) and swap it into the registry."""
+        saved = self.catalog.save_snapshot(snapshot)
+        self.registry.swap(saved)
+        return saved
+
     def republish(self, folder: str, name: str) -> tuple[ServiceSnapshot | None, ServiceSnapshot]:
         """Rebuild a service's snapshot from the current summary, persist and swap it.
 

@@ -1,0 +1,1 @@
+"""Job execution: workers that claim jobs from the job store."""
