@@ -118,7 +118,7 @@ class Publisher:
         The dataset summary in the snapshot is kept as published (only a refresh updates it),
         unless the service changed dataset.
         """
-        current = self.registry.find(definition.folder, definition.name)
+        current = self.current(definition.folder, definition.name)
         self.catalog.save_service(definition, create=False)
         version = (current.version if current else 0) + 1
         if current is not None and current.definition.dataset.lower() == definition.dataset.lower():
@@ -152,9 +152,8 @@ class Publisher:
         Returns (previous, new). Used by Refresh Service.
         """
         definition = self.catalog.get_service(folder, name)
-        current = self.registry.find(definition.folder, definition.name)
-        stored = self.catalog.latest_snapshot(definition.folder, definition.name)
-        version = max(current.version if current else 0, stored.version if stored else 0) + 1
+        current = self.current(definition.folder, definition.name)
+        version = (current.version if current else 0) + 1
         snapshot = self.catalog.save_snapshot(self.build_snapshot(definition, version))
         self.registry.swap(snapshot)
         return current, snapshot

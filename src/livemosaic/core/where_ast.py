@@ -70,11 +70,12 @@ class Between:
 
 @dataclass(frozen=True, slots=True)
 class Like:
-    """``expr [NOT] LIKE 'pattern'`` with % and _ wildcards."""
+    """``expr [NOT] LIKE 'pattern' [ESCAPE 'c']`` with % and _ wildcards."""
 
     expr: Expr
     pattern: str
     negated: bool = False
+    escape: str | None = None  # one character that makes the next % or _ literal
 
 
 @dataclass(frozen=True, slots=True)

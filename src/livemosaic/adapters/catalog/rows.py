@@ -1,0 +1,205 @@
+"""Catalog items as rows of the SQLite ``items`` table, and back."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from typing import Any, cast
+
+from livemosaic.adapters.catalog import codec
+from livemosaic.core.fields import item_attributes
+from livemosaic.core.models import Extent, MaskKind, PixelType, RasterItem
+
+ITEM_COLUMNS = (
+    "dataset_id",
+    "path",
+    "uri",
+    "name",
+    "bands",
+    "footprint",
+    "xmin",
+    "ymin",
+    "xmax",
+    "ymax",
+    "native_crs",
+    "native_extent",
+    "width",
+    "height",
+    "cell_size_x",
+    "cell_size_y",
+    "low_ps",
+    "high_ps",
+    "low_ps_y",
+    "high_ps_y",
+    "min_ps",
+    "max_ps",
+    "pixel_type",
+    "band_count",
+    "band_names",
+    "nodata",
+    "mask_kind",
+    "stats",
+    "file_size",
+    "file_mtime_ns",
+    "time",
+    "end_time",
+    "time_end",
+    "duration",
+    "variable",
+    "std_z",
+    "dimensions",
+    "dimension_names",
+    "attributes",
+    "value_scale",
+    "value_offset",
+    "overview_count",
+    "category",
+    "tag",
+    "group_name",
+    "product_name",
+    "center_x",
+    "center_y",
+    "zorder",
+    "shape_length",
+    "shape_area",
+    "date_added",
+)
+INSERT_ITEM = (
+    f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in ITEM_COLUMNS)})"
+)
+
+
+def _scalar(value: Any) -> Any:
+    """A value SQLite can bind (None for NaN, text for anything unusual)."""
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return str(value)
+
+
+def _y_size(size: float, item: RasterItem) -> float:
+    """A dataset-unit cell size along y, keeping the native x/y aspect of the cells."""
+    if item.cell_size_x > 0 and item.cell_size_y > 0:
+        return size * item.cell_size_y / item.cell_size_x
+    return size
+
+
+def item_row(item: RasterItem, dataset_id: int, date_added: int) -> dict[str, Any]:
+    """The column values of one item."""
+    attrs = item_attributes(item)
+    time_end = item.end_time if item.end_time is not None else item.time
+    return {
+        "dataset_id": dataset_id,
+        "path": item.path,
+        "uri": item.uri,
+        "name": item.name,
+        "bands": json.dumps(list(item.bands)),
+        "footprint": codec.dumps(codec.footprint_to_json(item.footprint)),
+        "xmin": item.extent.xmin,
+        "ymin": item.extent.ymin,
+        "xmax": item.extent.xmax,
+        "ymax": item.extent.ymax,
+        "native_crs": item.native_crs,
+        "native_extent": codec.dumps(codec.extent_to_json(item.native_extent)),
+        "width": item.width,
+        "height": item.height,
+        "cell_size_x": item.cell_size_x,
+        "cell_size_y": item.cell_size_y,
+        "low_ps": item.low_ps,
+        "high_ps": item.high_ps,
+        "low_ps_y": _y_size(item.low_ps, item),
+        "high_ps_y": _y_size(item.high_ps, item),
+        "min_ps": item.min_ps,
+        "max_ps": item.max_ps,
+        "pixel_type": item.pixel_type,
+        "band_count": item.band_count,
+        "band_names": json.dumps(list(item.band_names)),
+        "nodata": codec.float_to_text(item.nodata),
+        "mask_kind": item.mask_kind,
+        "stats": codec.dumps(codec.stats_to_json(item.stats)),
+        "file_size": item.file_size,
+        "file_mtime_ns": item.file_mtime_ns,
+        "time": item.time,
+        "end_time": item.end_time,
+        "time_end": time_end,
+        "duration": None if item.time is None or time_end is None else time_end - item.time,
+        "variable": item.variable,
+        "std_z": _scalar(item.dimensions.get("StdZ")),
+        "dimensions": codec.dumps(dict(item.dimensions)),
+        "dimension_names": attrs["Dimensions"],
+        "attributes": codec.dumps(dict(item.attributes)),
+        "value_scale": item.scale,
+        "value_offset": item.offset,
+        "overview_count": item.overview_count,
+        "category": _scalar(attrs["Category"]),
+        "tag": _scalar(attrs["Tag"]),
+        "group_name": _scalar(attrs["GroupName"]),
+        "product_name": _scalar(attrs["ProductName"]),
+        "center_x": attrs["CenterX"],
+        "center_y": attrs["CenterY"],
+        "zorder": _scalar(attrs["ZOrder"]),
+        "shape_length": attrs["Shape_Length"],
+        "shape_area": attrs["Shape_Area"],
+        "date_added": date_added,
+    }
+
+
+def item_from_row(row: sqlite3.Row) -> RasterItem:
+    """The item stored in a row of ``items``."""
+    native = codec.extent_from_json(json.loads(row["native_extent"]))
+    return RasterItem(
+        path=row["path"],
+        uri=row["uri"],
+        name=row["name"],
+        bands=tuple(int(b) for b in json.loads(row["bands"])),
+        footprint=codec.footprint_from_json(json.loads(row["footprint"])),
+        extent=Extent(row["xmin"], row["ymin"], row["xmax"], row["ymax"]),
+        native_crs=row["native_crs"],
+        native_extent=native if native is not None else Extent(0.0, 0.0, 0.0, 0.0),
+        width=row["width"],
+        height=row["height"],
+        cell_size_x=row["cell_size_x"],
+        cell_size_y=row["cell_size_y"],
+        low_ps=row["low_ps"],
+        high_ps=row["high_ps"],
+        pixel_type=cast(PixelType, row["pixel_type"]),
+        band_names=tuple(str(n) for n in json.loads(row["band_names"])),
+        nodata=codec.float_from_text(row["nodata"]),
+        mask_kind=cast(MaskKind, row["mask_kind"]),
+        stats=codec.stats_from_json(json.loads(row["stats"])),
+        file_size=row["file_size"],
+        file_mtime_ns=row["file_mtime_ns"],
+        time=row["time"],
+        end_time=row["end_time"],
+        variable=row["variable"],
+        dimensions={
+            str(k): math.nan if v is None else float(v)
+            for k, v in json.loads(row["dimensions"]).items()
+        },
+        attributes=json.loads(row["attributes"]),
+        scale=row["value_scale"],
+        offset=row["value_offset"],
+        overview_count=row["overview_count"],
+        id=row["id"],
+        date_added=row["date_added"],
+    )
+
+
+def band_stat_rows(item: RasterItem, oid: int, dataset_id: int) -> list[tuple[Any, ...]]:
+    """Rows of ``item_band_stats`` for one item (NaN minima/maxima stored as NULL)."""
+    return [
+        (oid, dataset_id, item.variable or "", b, _scalar(s.min), _scalar(s.max))
+        for b, s in enumerate(item.stats)
+    ]
+
+
+def dimension_rows(item: RasterItem, oid: int) -> list[tuple[Any, ...]]:
+    """Rows of ``item_dims`` for the dimensions without a column of their own."""
+    return [
+        (oid, name, float(value))
+        for name, value in item.dimensions.items()
+        if name.lower() not in ("stdz", "stdtime") and math.isfinite(float(value))
+    ]

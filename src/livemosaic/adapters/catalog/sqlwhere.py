@@ -1,0 +1,268 @@
+"""Compile where-clause trees and item queries to parameterised SQL over the ``items`` table.
+
+Field names come only from the fixed :data:`COLUMNS` map and values only travel as
+parameters, so no client text ever becomes SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from livemosaic.core.fields import CATALOG_FIELDS, resolve_field
+from livemosaic.core.ports import DimensionFilter, ItemQuery
+from livemosaic.core.where_ast import (
+    And,
+    Between,
+    Compare,
+    Condition,
+    Const,
+    Expr,
+    Field,
+    Func,
+    In,
+    IsNull,
+    Like,
+    Literal_,
+    Not,
+    Or,
+)
+from livemosaic.errors import InvalidParameter
+
+# catalog field -> column of ``items``
+COLUMNS: dict[str, str] = {
+    "OBJECTID": "id",
+    "Name": "name",
+    "MinPS": "min_ps",
+    "MaxPS": "max_ps",
+    "LowPS": "low_ps",
+    "HighPS": "high_ps",
+    "Category": "category",
+    "Tag": "tag",
+    "GroupName": "group_name",
+    "ProductName": "product_name",
+    "CenterX": "center_x",
+    "CenterY": "center_y",
+    "ZOrder": "zorder",
+    "Shape_Length": "shape_length",
+    "Shape_Area": "shape_area",
+    "AcquisitionDate": "time",
+    "StdTime": "time",
+    "StdTimeEnd": "time_end",
+    "Variable": "variable",
+    "Dimensions": "dimension_names",
+    "StdZ": "std_z",
+    "BandCount": "band_count",
+    "PixelType": "pixel_type",
+    "DateAdded": "date_added",
+}
+assert set(COLUMNS) == {f.name for f in CATALOG_FIELDS}, "every catalog field needs a column"
+
+IN_LIST_INLINE = 50  # longer IN lists travel as one JSON parameter
+
+
+def column(field_name: str, alias: str = "i", parameter: str = "where") -> str:
+    """The qualified column of a catalog field (InvalidParameter for unknown names)."""
+    found = resolve_field(field_name)
+    if found is None:
+        valid = ", ".join(COLUMNS)
+        raise InvalidParameter(parameter, f"unknown field '{field_name}'.", accepted=valid)
+    return f"{alias}.{COLUMNS[found.name]}"
+
+
+class _Compiler:
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.params: list[Any] = []
+
+    def expr(self, e: Expr) -> str:
+        if isinstance(e, Field):
+            return column(e.name, self.alias)
+        if isinstance(e, Literal_):
+            if e.value is None:
+                return "NULL"
+            self.params.append(e.value)
+            return "?"
+        if isinstance(e, Func):
+            fn = "upper" if e.name == "UPPER" else "lower"
+            return f"{fn}({self.expr(e.arg)})"
+        raise InvalidParameter("where", f"unsupported expression {e!r}.")
+
+    def cond(self, c: Condition) -> str:
+        if isinstance(c, Const):
+            return "1" if c.value else "0"
+        if isinstance(c, And | Or):
+            joiner = " AND " if isinstance(c, And) else " OR "
+            return "(" + joiner.join(self.cond(p) for p in c.parts) + ")"
+        if isinstance(c, Not):
+            return f"(NOT {self.cond(c.part)})"
+        if isinstance(c, Compare):
+            return f"({self.expr(c.left)} {c.op} {self.expr(c.right)})"
+        if isinstance(c, IsNull):
+            return f"({self.expr(c.expr)} IS {'NOT ' if c.negated else ''}NULL)"
+        neg = "NOT " if c.negated else ""
+        if isinstance(c, Between):
+            left = self.expr(c.expr)
+            return f"({left} {neg}BETWEEN {self.expr(c.low)} AND {self.expr(c.high)})"
+        if isinstance(c, Like):
+            left = self.expr(c.expr)
+            self.params.append(c.pattern)
+            if c.escape is None:
+                return f"({left} {neg}LIKE ?)"
+            self.params.append(c.escape)
+            return f"({left} {neg}LIKE ? ESCAPE ?)"
+        if not isinstance(c, In):
+            raise InvalidParameter("where", f"unsupported condition {c!r}.")
+        left = self.expr(c.expr)
+        values = [v.value for v in c.values]
+        if len(values) > IN_LIST_INLINE:
+            self.params.append(json.dumps(values))
+            return f"({left} {neg}IN (SELECT value FROM json_each(?)))"
+        marks = ", ".join(self.expr(v) for v in c.values)
+        return f"({left} {neg}IN ({marks}))"
+
+
+def compile_where(cond: Condition, alias: str = "i") -> tuple[str, list[Any]]:
+    """SQL text and parameters of a condition over the items table aliased ``alias``."""
+    comp = _Compiler(alias)
+    return comp.cond(cond), comp.params
+
+
+def order_clause(order_by: Sequence[tuple[str, bool]], alias: str = "i") -> str:
+    """``ORDER BY`` over catalog fields (NULLs last), OBJECTID last as the tie-breaker."""
+    terms = []
+    for name, ascending in order_by:
+        col = column(name, alias, parameter="orderByFields")
+        terms.append(f"{col} {'ASC' if ascending else 'DESC'} NULLS LAST")
+    terms.append(f"{alias}.id ASC")
+    return "ORDER BY " + ", ".join(terms)
+
+
+def _dimension_sql(f: DimensionFilter, alias: str, params: list[Any]) -> str | None:
+    dim = (f.dimension or "").strip()
+    if not dim or not f.values:
+        return None
+    low = dim.lower()
+    options: list[str] = []
+    if low == "stdtime":
+        for v in f.values:
+            lo, hi = v if isinstance(v, tuple) else (v, v)
+            options.append(f"({alias}.time <= ? AND {alias}.time_end >= ?)")
+            params += [hi, lo]
+        return "(" + " OR ".join(options) + ")"
+    if low == "stdz":
+        for v in f.values:
+            if isinstance(v, tuple):
+                options.append(f"{alias}.std_z BETWEEN ? AND ?")
+                params += [min(v), max(v)]
+            else:
+                options.append(f"{alias}.std_z = ?")
+                params.append(v)
+        return "(" + " OR ".join(options) + ")"
+    params.append(dim)
+    for v in f.values:
+        if isinstance(v, tuple):
+            options.append("d.value BETWEEN ? AND ?")
+            params += [min(v), max(v)]
+        else:
+            options.append("d.value = ?")
+            params.append(v)
+    match = " OR ".join(options)
+    return f"EXISTS (SELECT 1 FROM item_dims d WHERE d.item_id = {alias}.id AND d.name = ? AND ({match}))"
+
+
+def dimensions_sql(
+    filters: Sequence[DimensionFilter], alias: str = "i"
+) -> tuple[str, list[Any]] | None:
+    """SQL for multidimensional filters.
+
+    Filters naming the same variable combine with AND, filters of different variables with
+    OR (a definition may ask for slices of several variables); filters without a variable
+    apply to every variable (AND). A dimension filter without values constrains nothing.
+    """
+    common = [f for f in filters if not (f.variable or "").strip()]
+    groups: dict[str, list[DimensionFilter]] = {}
+    for f in filters:
+        name = (f.variable or "").strip()
+        if name:
+            groups.setdefault(name.casefold(), []).append(f)
+    params: list[Any] = []
+    ands: list[str] = []
+    for f in common:
+        sql = _dimension_sql(f, alias, params)
+        if sql is not None:
+            ands.append(sql)
+    ors: list[str] = []
+    for group in groups.values():
+        parts = [f"{alias}.variable = ? COLLATE NOCASE"]
+        params.append((group[0].variable or "").strip())
+        for f in group:
+            sql = _dimension_sql(f, alias, params)
+            if sql is not None:
+                parts.append(sql)
+        ors.append("(" + " AND ".join(parts) + ")")
+    if ors:
+        ands.append("(" + " OR ".join(ors) + ")")
+    if not ands:
+        return None
+    return "(" + " AND ".join(ands) + ")", params
+
+
+def item_query_sql(
+    dataset_id: int, query: ItemQuery, max_duration: int = 0
+) -> tuple[str, list[Any]]:
+    """``FROM … WHERE …`` selecting a query's items, driven by the most selective index.
+
+    Object ids drive a primary-key lookup, an extent the R*Tree (ids of one dataset only),
+    a time window the (dataset, time) index, bounded below by the window start minus
+    ``max_duration`` (the longest item interval of the dataset). Items without a time never
+    match a time window.
+    """
+    q = query
+    conds: list[str] = []
+    params: list[Any] = []
+    source = "items AS i"
+    if q.extent is not None:
+        e = q.extent
+        if not e.is_valid():
+            raise InvalidParameter("extent", f"{e} is not a valid rectangle.")
+        if q.object_ids is None:
+            source = "items_rtree AS r CROSS JOIN items AS i ON i.id = r.id"
+            conds.append(
+                "r.xmin <= ? AND r.xmax >= ? AND r.ymin <= ? AND r.ymax >= ? "
+                "AND r.ds_min <= ? AND r.ds_max >= ?"
+            )
+            params += [e.xmax, e.xmin, e.ymax, e.ymin, dataset_id, dataset_id]
+        conds.append("i.xmin <= ? AND i.xmax >= ? AND i.ymin <= ? AND i.ymax >= ?")
+        params += [e.xmax, e.xmin, e.ymax, e.ymin]
+    elif q.object_ids is None and q.time is not None:
+        # without this hint SQLite may walk the whole dataset in OBJECTID order to skip a sort
+        source = "items AS i INDEXED BY items_time"
+    conds.append("i.dataset_id = ?")
+    params.append(dataset_id)
+    if q.object_ids is not None:
+        conds.append("i.id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps([int(x) for x in q.object_ids]))
+    if q.time is not None:
+        t1, t2 = q.time
+        if t2 is not None:
+            conds.append("i.time <= ?")
+            params.append(t2)
+        if t1 is not None:
+            conds.append("i.time_end >= ? AND i.time >= ?")
+            params += [t1, t1 - max_duration]
+        if t1 is None and t2 is None:
+            conds.append("i.time IS NOT NULL")  # a time filter keeps only items with a time
+    if q.where is not None:
+        sql, where_params = compile_where(q.where)
+        conds.append(sql)
+        params += where_params
+    dims = dimensions_sql(q.dimensions)
+    if dims is not None:
+        conds.append(dims[0])
+        params += dims[1]
+    if q.pixel_size is not None:
+        conds.append("i.low_ps <= ? AND (i.max_ps <= 0 OR i.max_ps >= ?)")
+        params += [q.pixel_size * 2.0, q.pixel_size]
+    return f"FROM {source} WHERE " + " AND ".join(conds), params
