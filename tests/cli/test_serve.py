@@ -24,10 +24,11 @@ def test_serve_demo(tmp_path: Path) -> None:
     port = free_port()
     env = dict(os.environ)
     env.pop("LIVEMOSAIC_DATA_FOLDERS", None)
+    log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
         [str(BIN), "--data-dir", str(tmp_path / "data"), "serve", "--demo", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -42,7 +43,7 @@ def test_serve_demo(tmp_path: Path) -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        assert info is not None, proc.stdout.read() if proc.stdout else "no output"
+        assert info is not None, (tmp_path / "serve.log").read_text()
         assert info["name"] == "Landsat"
         assert info["bandCount"] == 3
         assert info["extent"]["xmax"] > info["extent"]["xmin"]
@@ -60,5 +61,7 @@ def test_serve_demo(tmp_path: Path) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=20)
+        log.close()
     # a second start reuses the catalog (idempotent demo install)
     assert (tmp_path / "data" / "catalog.db").exists()

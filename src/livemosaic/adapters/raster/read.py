@@ -1,0 +1,313 @@
+"""Reading an item's pixels onto a target grid (warped, overview-aware, thread-safe).
+
+* A request in the item's own CRS, at its native cell size and aligned with its pixel grid
+  is a plain windowed read: exactly the pixels ``rasterio.open(uri).read()`` returns.
+* Anything else goes through a GDAL warped VRT built on the request grid. When the request
+  is coarser than the file, the source is the overview whose cell size is the largest one not
+  coarser than the request (what GDAL itself picks), opened as its own dataset.
+* Validity: the warper's destination alpha (outside the source, or no valid source pixel
+  under the kernel) combined with the item's own rule: alpha band, per-dataset mask, nodata
+  value, NaN. A pixel is valid when every band is valid.
+* Packed data (scale/offset) is returned unpacked as float32 (float64 for float64 data);
+  invalid pixels then hold NaN.
+
+rasterio datasets are not thread-safe, so each thread keeps its own small LRU of open
+handles keyed by (uri, file mtime, overview level).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from affine import Affine
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from livemosaic.adapters.raster.crs import crs_from_key, quiet_env, same_crs
+from livemosaic.adapters.raster.dataset import open_dataset, read_error
+from livemosaic.adapters.raster.projector import ring_extent, transform_ring
+from livemosaic.adapters.raster.stats import band_valid
+from livemosaic.core.models import Extent, RasterItem
+from livemosaic.core.ports import PixelBlock, ReadRequest
+from livemosaic.errors import InvalidParameter, LiveMosaicError
+
+CACHE_SIZE = 64
+_RESAMPLING = {
+    "nearest": Resampling.nearest,
+    "bilinear": Resampling.bilinear,
+    "cubic": Resampling.cubic,
+    "mode": Resampling.mode,
+}
+_local = threading.local()
+
+
+class DatasetCache:
+    """An LRU of open datasets for one thread."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
+
+    def get(self, item: RasterItem, level: int = -1) -> Any:
+        """The open dataset of an item (level >= 0: that overview as its own dataset)."""
+        key = (item.uri, item.file_mtime_ns, level)
+        ds = self._items.get(key)
+        if ds is not None:
+            self._items.move_to_end(key)
+            return ds
+        options = {"overview_level": level} if level >= 0 else {}
+        ds = open_dataset(item.uri, path=item.path, **options)
+        self._items[key] = ds
+        while len(self._items) > self.size:
+            _, old = self._items.popitem(last=False)
+            old.close()
+        return ds
+
+    def discard(self, item: RasterItem) -> None:
+        """Close and forget every handle of an item's uri (after a failure)."""
+        for key in [k for k in self._items if k[0] == item.uri]:
+            self._items.pop(key).close()
+
+    def clear(self) -> None:
+        """Close every handle."""
+        while self._items:
+            _, ds = self._items.popitem()
+            ds.close()
+
+    def keys(self) -> list[tuple[str, int, int]]:
+        """(uri, mtime_ns, overview level) of the open handles, least recently used first."""
+        return list(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def thread_cache() -> DatasetCache:
+    """This thread's dataset cache."""
+    cache = getattr(_local, "cache", None)
+    if cache is None:
+        cache = DatasetCache()
+        _local.cache = cache
+    return cache
+
+
+def read_item(item: RasterItem, request: ReadRequest) -> PixelBlock | None:
+    """Item pixels on the request grid; None when the request does not overlap the item."""
+    if request.width <= 0 or request.height <= 0 or not request.extent.is_valid():
+        raise InvalidParameter("size", "the target grid must have a positive size and extent.")
+    sel = _band_selection(item, request.bands)
+    footprint = _item_extent_in(item, request.crs)
+    if footprint is None or footprint.intersection(request.extent) is None:
+        return None
+    cache = thread_cache()
+    try:
+        with quiet_env():
+            base = cache.get(item)
+            level = _overview_level(base, item, footprint, request)
+            src = base if level < 0 else cache.get(item, level)
+            block = _aligned_read(src, item, sel, request)
+            if block is None:
+                block = _warped_read(src, item, sel, request)
+    except LiveMosaicError:
+        cache.discard(item)
+        raise
+    except Exception as exc:
+        cache.discard(item)
+        raise read_error(item.path, exc) from exc
+    return block
+
+
+def _band_selection(item: RasterItem, bands: tuple[int, ...] | None) -> tuple[int, ...]:
+    if bands is None:
+        return tuple(range(len(item.bands)))
+    for b in bands:
+        if not 0 <= b < len(item.bands):
+            raise InvalidParameter(
+                "bandIds",
+                f"band index {b} is out of range for an item with {len(item.bands)} bands.",
+            )
+    return tuple(bands)
+
+
+@lru_cache(maxsize=4096)
+def _extent_in(native_crs: str, native: Extent, dst: str) -> Extent | None:
+    """An item's native extent in another CRS (cached: PROJ setup can be slow)."""
+    ring = transform_ring(native, native_crs, dst)
+    return ring_extent(ring) if ring else None
+
+
+def _item_extent_in(item: RasterItem, crs: str) -> Extent | None:
+    """The item's extent in the request CRS (None when it cannot be expressed there)."""
+    if same_crs(crs, item.native_crs):
+        return item.native_extent
+    return _extent_in(item.native_crs, item.native_extent, crs)
+
+
+def _overview_level(ds: Any, item: RasterItem, footprint: Extent, request: ReadRequest) -> int:
+    """Index of the overview to read from (-1 = full resolution).
+
+    GDAL's rule: the coarsest overview whose cell size is not coarser than the request's.
+    """
+    factors = ds.overviews(item.bands[0])
+    if not factors or footprint.width <= 0 or footprint.height <= 0:
+        return -1
+    res_x = request.extent.width / request.width
+    res_y = request.extent.height / request.height
+    ratio = min(res_x / (footprint.width / item.width), res_y / (footprint.height / item.height))
+    level = -1
+    for i, f in enumerate(factors):
+        if f <= ratio * (1 + 1e-9):
+            level = i
+    return level
+
+
+def _alpha_index(ds: Any) -> int | None:
+    if ds.count < 2:
+        return None
+    for i, ci in enumerate(ds.colorinterp):
+        if ci == ColorInterp.alpha:
+            return i + 1
+    return None
+
+
+def _aligned_read(
+    ds: Any, item: RasterItem, sel: tuple[int, ...], request: ReadRequest
+) -> PixelBlock | None:
+    """A plain windowed read when the request matches the file's grid; else None."""
+    t = ds.transform
+    if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
+        return None
+    if not same_crs(request.crs, item.native_crs):
+        return None
+    ext = request.extent
+    res_x = ext.width / request.width
+    res_y = ext.height / request.height
+    if not (math.isclose(res_x, t.a, rel_tol=1e-9) and math.isclose(res_y, -t.e, rel_tol=1e-9)):
+        return None
+    col = (ext.xmin - t.c) / t.a
+    row = (ext.ymax - t.f) / t.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    col0, row0 = round(col), round(row)
+    c0, r0 = max(col0, 0), max(row0, 0)
+    c1 = min(col0 + request.width, ds.width)
+    r1 = min(row0 + request.height, ds.height)
+    if c1 <= c0 or r1 <= r0:
+        return _empty(item, sel, request)
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    indexes = [item.bands[i] for i in sel]
+    data = ds.read(indexes, window=window)
+    valid = np.ones(data.shape[1:], dtype=bool)
+    alpha = _alpha_index(ds)
+    if alpha is not None:
+        valid &= ds.read(alpha, window=window) > 0
+    elif MaskFlags.per_dataset in ds.mask_flag_enums[indexes[0] - 1]:
+        valid &= ds.read_masks(indexes[0], window=window) > 0
+    out = _finish(item, sel, data, valid)
+    if (c0, r0, c1, r1) == (col0, row0, col0 + request.width, row0 + request.height):
+        return out
+    full = _empty(item, sel, request, dtype=out.data.dtype)
+    ys, xs = slice(r0 - row0, r1 - row0), slice(c0 - col0, c1 - col0)
+    full.data[:, ys, xs] = out.data
+    full.valid[ys, xs] = out.valid
+    return full
+
+
+def _warped_read(
+    ds: Any, item: RasterItem, sel: tuple[int, ...], request: ReadRequest
+) -> PixelBlock:
+    ext = request.extent
+    dst_transform = Affine(
+        ext.width / request.width, 0.0, ext.xmin, 0.0, -ext.height / request.height, ext.ymax
+    )
+    indexes = [item.bands[i] for i in sel]
+    options: dict[str, Any] = {
+        "crs": crs_from_key(request.crs),
+        "transform": dst_transform,
+        "width": request.width,
+        "height": request.height,
+        "resampling": _RESAMPLING[request.resampling],
+    }
+    if ds.crs is None:
+        options["src_crs"] = crs_from_key(item.native_crs)
+    alpha = _alpha_index(ds)
+    if alpha is not None:
+        options["src_alpha"] = alpha  # the warped alpha stays at the same index
+    else:
+        options["add_alpha"] = True
+        if item.nodata is not None:
+            options["src_nodata"] = item.nodata
+        elif np.issubdtype(np.dtype(ds.dtypes[indexes[0] - 1]), np.floating):
+            options["src_nodata"] = math.nan
+    with WarpedVRT(ds, **options) as vrt:
+        data = vrt.read(indexes)
+        valid = vrt.read(alpha if alpha is not None else vrt.count) > 0
+    return _finish(item, sel, data, valid)
+
+
+def _finish(
+    item: RasterItem, sel: tuple[int, ...], data: npt.NDArray[Any], valid: npt.NDArray[np.bool_]
+) -> PixelBlock:
+    """Apply the nodata/NaN rule and unpack scaled data."""
+    nodata = item.nodata if item.mask_kind in ("nodata", "nan", "none") else None
+    for i in range(data.shape[0]):
+        if nodata is not None or np.issubdtype(data.dtype, np.floating):
+            valid &= band_valid(data[i], nodata)
+    names = tuple(item.band_names[i] for i in sel) if item.band_names else ()
+    if item.scale is not None or item.offset is not None:
+        out_type = np.dtype(np.float64 if data.dtype == np.float64 else np.float32)
+        scale = np.asarray(item.scale if item.scale is not None else 1.0, dtype=out_type)
+        offset = np.asarray(item.offset if item.offset is not None else 0.0, dtype=out_type)
+        unpacked: npt.NDArray[np.floating[Any]] = data.astype(out_type) * scale + offset
+        unpacked[:, ~valid] = np.nan
+        return PixelBlock(data=unpacked, valid=valid, band_names=names, nodata=None)
+    return PixelBlock(data=data, valid=valid, band_names=names, nodata=item.nodata)
+
+
+def _empty(
+    item: RasterItem,
+    sel: tuple[int, ...],
+    request: ReadRequest,
+    dtype: npt.DTypeLike | None = None,
+) -> PixelBlock:
+    packed = item.scale is not None or item.offset is not None
+    if dtype is None:
+        dtype = np.float32 if packed else _PIXEL_DTYPES.get(item.pixel_type, np.float64)
+    data = np.zeros((len(sel), request.height, request.width), dtype=dtype)
+    if packed:
+        data[...] = np.nan
+    elif item.nodata is not None and _fits(item.nodata, np.dtype(dtype)):
+        data[...] = item.nodata
+    names = tuple(item.band_names[i] for i in sel) if item.band_names else ()
+    valid = np.zeros((request.height, request.width), dtype=bool)
+    return PixelBlock(
+        data=data, valid=valid, band_names=names, nodata=None if packed else item.nodata
+    )
+
+
+def _fits(value: float, dtype: np.dtype[Any]) -> bool:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return float(value).is_integer() and info.min <= value <= info.max
+    return True
+
+
+_PIXEL_DTYPES: dict[str, npt.DTypeLike] = {
+    "U8": np.uint8,
+    "S8": np.int8,
+    "U16": np.uint16,
+    "S16": np.int16,
+    "U32": np.uint32,
+    "S32": np.int32,
+    "F32": np.float32,
+    "F64": np.float64,
+    "C64": np.complex64,
+    "C128": np.complex128,
+}
