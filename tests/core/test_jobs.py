@@ -11,7 +11,15 @@ from livemosaic.core.jobs import InvalidTransition, Job, new_job_id, transition
 
 
 def make() -> Job:
-    return Job(id=new_job_id(), task="Refresh Service", status=jobs.SUBMITTED, owner="ops", inputs={}, created=1, updated=1)
+    return Job(
+        id=new_job_id(),
+        task="Refresh Service",
+        status=jobs.SUBMITTED,
+        owner="ops",
+        inputs={},
+        created=1,
+        updated=1,
+    )
 
 
 def test_job_ids_look_like_arcgis() -> None:
@@ -23,7 +31,9 @@ def test_job_ids_look_like_arcgis() -> None:
 def test_happy_path_records_times_and_messages() -> None:
     job = transition(make(), jobs.EXECUTING, 5, worker="w1", messages=(jobs.info("Start"),))
     assert job.started == 5 and job.worker == "w1"
-    job = transition(job, jobs.SUCCEEDED, 9, results={"refreshResults": "{}"}, messages=(jobs.info("Done"),))
+    job = transition(
+        job, jobs.SUCCEEDED, 9, results={"refreshResults": "{}"}, messages=(jobs.info("Done"),)
+    )
     assert job.is_terminal and job.finished == 9
     assert [m.description for m in job.messages] == ["Start", "Done"]
     with pytest.raises(InvalidTransition):

@@ -28,7 +28,14 @@ def test_password_hashes_are_salted_and_verify() -> None:
 
 
 def claims(**kw: object) -> TokenClaims:
-    base = {"username": "ops", "role": "publisher", "expires": 2_000, "client": "none", "bound_to": "", "epoch": 0}
+    base = {
+        "username": "ops",
+        "role": "publisher",
+        "expires": 2_000,
+        "client": "none",
+        "bound_to": "",
+        "epoch": 0,
+    }
     base.update(kw)
     return TokenClaims(**base)  # type: ignore[arg-type]
 

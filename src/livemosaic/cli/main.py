@@ -11,6 +11,7 @@ from livemosaic.cli.context import CliState, build_settings
 from livemosaic.cli.dataset import dataset
 from livemosaic.cli.serve import config, init, serve
 from livemosaic.cli.service import service
+from livemosaic.cli.users import user
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +42,7 @@ cli.add_command(config)
 cli.add_command(serve)
 cli.add_command(dataset)
 cli.add_command(service)
+cli.add_command(user)
 
 
 def main() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from importlib import resources
 from pathlib import Path
 
 import click
 
+from livemosaic.adapters.secret import load_or_create_secret
 from livemosaic.cli.context import CliState, echo_json, fail, pass_state
+from livemosaic.cli.users import administrators, ensure_first_admin, user_store
 from livemosaic.core.models import ServiceDefinition
 from livemosaic.errors import LiveMosaicError, NotFound
 from livemosaic.settings import Settings
@@ -25,9 +29,25 @@ def init(state: CliState) -> None:
         state.settings.data_dir.mkdir(parents=True, exist_ok=True)
         state.settings.output_dir.mkdir(parents=True, exist_ok=True)
         count = len(state.catalog.list_datasets())
+        load_or_create_secret(state.settings.data_dir)
+        users = user_store(state)
+        admin = ensure_first_admin(
+            users,
+            username=os.environ.get("LIVEMOSAIC_ADMIN_USERNAME"),
+            password=os.environ.get("LIVEMOSAIC_ADMIN_PASSWORD"),
+            interactive=sys.stdin.isatty(),
+        )
+        has_admin = bool(administrators(users))
     except (LiveMosaicError, OSError) as exc:
         fail(str(exc))
     click.echo(f"Catalog ready at {state.settings.effective_catalog_url} ({count} datasets).")
+    if admin:
+        click.echo(f"Administrator '{admin}' created.")
+    elif not has_admin:
+        click.echo(
+            "No administrator yet: set LIVEMOSAIC_ADMIN_USERNAME and LIVEMOSAIC_ADMIN_PASSWORD and "
+            "run init again, or `livemosaic user add NAME --role administrator`."
+        )
 
 
 @click.command()

@@ -169,6 +169,15 @@ class CatalogStore(Protocol):
         """Release connections."""
         ...
 
+    def snapshot_versions(self) -> dict[str, int]:
+        """Newest stored snapshot version per service, keyed ``folder/name`` lower-cased.
+
+        Keys are :func:`livemosaic.core.registry.service_key`; services without a snapshot
+        are absent. One cheap indexed query, polled by every server process to notice
+        refreshes done elsewhere.
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class InspectOptions:

@@ -1,18 +1,36 @@
-"""Catalog stores: open one from a URL (``sqlite:///path/catalog.db``)."""
+"""Catalog stores: open one from a URL (``sqlite:///path/catalog.db``).
+
+:func:`open_catalog` gives the catalog alone; :func:`open_stores` gives the catalog, job and
+user stores of one database, sharing its connections.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from livemosaic.core.ports import CatalogStore
+from livemosaic.core.ports import CatalogStore, JobStore, UserStore
 from livemosaic.errors import InvalidParameter, NotSupported
 
 SQLITE_PREFIX = "sqlite://"
 ACCEPTED_URLS = "sqlite:///absolute/path/catalog.db"
 
 
-def open_catalog(url: str) -> CatalogStore:
-    """The catalog store a URL names; SQLite files are created (with their folder) on demand."""
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The catalog, job and user stores of one database (closing it closes all three)."""
+
+    catalog: CatalogStore
+    jobs: JobStore
+    users: UserStore
+
+    def close(self) -> None:
+        """Release the shared connections."""
+        self.catalog.close()
+
+
+def _sqlite_path(url: str) -> Path:
+    """The database file an ``sqlite:///`` URL names (errors name the accepted forms)."""
     text = (url or "").strip()
     scheme = text.partition(":")[0].lower()
     if scheme == "sqlite":
@@ -23,9 +41,7 @@ def open_catalog(url: str) -> CatalogStore:
                 f"'{url}' does not name a database file by absolute path.",
                 accepted=ACCEPTED_URLS,
             )
-        from livemosaic.adapters.catalog.sqlite import SqliteCatalog
-
-        return SqliteCatalog(Path("/" + rest.lstrip("/")))
+        return Path("/" + rest.lstrip("/"))
     if scheme in ("postgresql", "postgres"):
         raise NotSupported(
             f"The PostgreSQL catalog store is not available yet ('{scheme}://…').",
@@ -36,4 +52,23 @@ def open_catalog(url: str) -> CatalogStore:
     )
 
 
-__all__ = ["open_catalog"]
+def open_catalog(url: str) -> CatalogStore:
+    """The catalog store a URL names; SQLite files are created (with their folder) on demand."""
+    path = _sqlite_path(url)
+    from livemosaic.adapters.catalog.sqlite import SqliteCatalog
+
+    return SqliteCatalog(path)
+
+
+def open_stores(url: str) -> Stores:
+    """The catalog, job and user stores of the database a URL names, on shared connections."""
+    path = _sqlite_path(url)
+    from livemosaic.adapters.catalog.jobs import SqliteJobStore
+    from livemosaic.adapters.catalog.sqlite import SqliteCatalog
+    from livemosaic.adapters.catalog.users import SqliteUserStore
+
+    catalog = SqliteCatalog(path)
+    return Stores(catalog, SqliteJobStore(catalog.pool), SqliteUserStore(catalog.pool))
+
+
+__all__ = ["Stores", "open_catalog", "open_stores"]

@@ -9,6 +9,7 @@ import sqlite3
 from livemosaic.adapters.catalog import codec
 from livemosaic.adapters.catalog.connection import ConnectionPool
 from livemosaic.core.models import SERVICE_NAME_PATTERN, ServiceDefinition, ServiceSnapshot
+from livemosaic.core.registry import service_key
 from livemosaic.errors import AlreadyExists, DatasetNotFound, InvalidParameter, ServiceNotFound
 
 SNAPSHOTS_KEPT = 10  # older snapshots of a service are pruned
@@ -138,3 +139,17 @@ class ServiceTables:
                 (folder, name),
             ).fetchone()
         return None if row is None else codec.snapshot_from_json(json.loads(row[0]))
+
+    def snapshot_versions(self) -> dict[str, int]:
+        """The newest stored snapshot version of every service, by registry key.
+
+        One query over the services table, each maximum read from the (service_id, version)
+        index: cheap enough to poll a few times a second, so every server process notices a
+        refresh done by another one and loads the stored snapshot.
+        """
+        with self._pool.read() as conn:
+            rows = conn.execute(
+                "SELECT v.folder, v.name, (SELECT MAX(s.version) FROM snapshots AS s "
+                "WHERE s.service_id = v.id) AS version FROM services AS v"
+            ).fetchall()
+        return {service_key(f, n): int(ver) for f, n, ver in rows if ver is not None}

@@ -81,6 +81,11 @@ class SqliteCatalog(ServiceTables):
         self._pool = ConnectionPool(self.path, busy_timeout_ms)
         self.schema_version = self._pool.migrate()
 
+    @property
+    def pool(self) -> ConnectionPool:
+        """The connection pool, shared with the job and user stores of the same database."""
+        return self._pool
+
     # -- datasets ------------------------------------------------------------------------
     def _dataset(self, conn: sqlite3.Connection, name: str) -> MosaicDataset:
         row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name.strip(),)).fetchone()

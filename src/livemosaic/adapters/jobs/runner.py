@@ -182,6 +182,9 @@ class JobRunner:
     ) -> Job:
         for _ in range(5):
             current = self.store.get_job(job.id)
+            if current.worker != self.worker:
+                # re-queued while this worker stalled and claimed by another: not ours to finish
+                return current
             if current.status == jobs.CANCELLING:
                 note = jobs.warning(
                     "Cancelled after the refresh was applied; it is not rolled back."
