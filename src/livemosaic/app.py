@@ -1,0 +1,195 @@
+"""Composition root: adapters from settings, the FastAPI application and its lifespan.
+
+``build_context(settings)`` opens the catalog and builds the raster adapters, the service
+registry, the publisher and the image exporter into one :class:`AppContext`.
+``create_app(settings)`` wires the REST layer on top. The lifespan loads every service's
+published snapshot, runs the export-output cleaner and closes everything on shutdown.
+GDAL work runs on the context's bounded thread pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from livemosaic import __version__
+from livemosaic.core.export import ExportLimits, ImageExporter
+from livemosaic.core.ports import CatalogStore, ImageEncoder, Projector, RasterSource
+from livemosaic.core.publishing import Publisher
+from livemosaic.core.registry import ServiceRegistry
+from livemosaic.rest.errors import install_error_handlers
+from livemosaic.rest.middleware import install_middleware
+from livemosaic.rest.routes import include_routers
+from livemosaic.settings import Settings
+
+log = logging.getLogger("livemosaic")
+
+CACHE_ENTRIES = 256
+
+
+class BoundedCache(dict[Any, Any]):
+    """A small dict that forgets its oldest entries beyond ``CACHE_ENTRIES`` (per-version results)."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > CACHE_ENTRIES:
+            del self[next(iter(self))]
+
+
+@dataclass(slots=True)
+class AppContext:
+    """Everything a running server uses, built once from the settings."""
+
+    settings: Settings
+    catalog: CatalogStore
+    source: RasterSource
+    projector: Projector
+    encoder: ImageEncoder
+    registry: ServiceRegistry
+    publisher: Publisher
+    exporter: ImageExporter
+    executor: ThreadPoolExecutor
+    # services of other kinds listed by the directory: (folder, name, type), e.g. GPServer
+    extra_services: list[tuple[str, str, str]] = field(default_factory=list)
+    cache: BoundedCache = field(default_factory=BoundedCache)
+
+    def close(self) -> None:
+        """Stop the thread pool (waiting for running reads) and close the catalog."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.catalog.close()
+
+
+def configure_gdal(settings: Settings) -> None:
+    """Size GDAL's block cache (honoured when set before GDAL reads its first raster)."""
+    os.environ.setdefault("GDAL_CACHEMAX", str(settings.gdal_cache_mb))
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Open the catalog and build adapters, registry, publisher and exporter."""
+    from livemosaic.adapters.catalog import open_catalog
+    from livemosaic.adapters.raster import RasterEncoder, RasterioProjector, RasterioSource
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    configure_gdal(settings)
+    catalog = open_catalog(settings.effective_catalog_url)
+    source = RasterioSource()
+    projector = RasterioProjector()
+    encoder = RasterEncoder()
+    registry = ServiceRegistry()
+    publisher = Publisher(catalog, registry, projector)
+    limits = ExportLimits(
+        max_width=settings.max_image_width,
+        max_height=settings.max_image_height,
+        max_items=settings.max_mosaic_image_count,
+    )
+    exporter = ImageExporter(catalog, source, projector, encoder, limits)
+    executor = ThreadPoolExecutor(
+        max_workers=max(1, settings.read_threads), thread_name_prefix="livemosaic-read"
+    )
+    return AppContext(
+        settings=settings,
+        catalog=catalog,
+        source=source,
+        projector=projector,
+        encoder=encoder,
+        registry=registry,
+        publisher=publisher,
+        exporter=exporter,
+        executor=executor,
+    )
+
+
+def purge_outputs(output_dir: Path, ttl_seconds: float, now: float | None = None) -> int:
+    """Delete export outputs older than ``ttl_seconds`` (and emptied folders); returns how many."""
+    if not output_dir.is_dir():
+        return 0
+    limit = (time.time() if now is None else now) - ttl_seconds
+    removed = 0
+    for root, _dirs, files in os.walk(output_dir, topdown=False):
+        for name in files:
+            path = Path(root) / name
+            try:
+                if path.stat().st_mtime < limit:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        if Path(root) != output_dir:
+            with contextlib.suppress(OSError):
+                Path(root).rmdir()  # only succeeds when empty
+    return removed
+
+
+async def _cleanup_loop(ctx: AppContext) -> None:
+    ttl = max(1.0, float(ctx.settings.output_ttl_seconds))
+    period = max(1.0, min(60.0, ttl / 4))
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await asyncio.to_thread(purge_outputs, ctx.settings.output_dir, ttl)
+        except Exception:  # the cleaner must never stop; the cause goes to the log
+            log.exception("cleaning export outputs failed")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load published snapshots, start the output cleaner; close everything on shutdown."""
+    ctx: AppContext = app.state.ctx
+    problems = await asyncio.to_thread(ctx.publisher.load_all)
+    for problem in problems:
+        log.warning("service not published: %s", problem)
+    cleaner = asyncio.create_task(_cleanup_loop(ctx), name="livemosaic-output-cleaner")
+    try:
+        yield
+    finally:
+        cleaner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cleaner
+        await asyncio.to_thread(ctx.close)
+
+
+def create_app(
+    settings: Settings,
+    context: AppContext | None = None,
+    *,
+    extra_routers: tuple[APIRouter, ...] = (),
+) -> FastAPI:
+    """The livemosaic ASGI application (``context`` defaults to ``build_context(settings)``)."""
+    ctx = context if context is not None else build_context(settings)
+    app = FastAPI(
+        title="livemosaic",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.ctx = ctx
+    app.state.settings = settings  # presentation settings of this app (status policy, root, CORS)
+    install_error_handlers(app)
+    include_routers(app, settings.root, extra_routers)
+    install_middleware(
+        app, cors_origins=settings.cors_origins, max_body_bytes=settings.max_request_body_bytes
+    )
+    return app
+
+
+__all__ = [
+    "AppContext",
+    "build_context",
+    "configure_gdal",
+    "create_app",
+    "lifespan",
+    "purge_outputs",
+]

@@ -1,0 +1,350 @@
+"""The JSON of an image service and its descriptive child resources, built from a snapshot.
+
+``service_info`` is the ``{svc}?f=json`` resource with every field of spec 5.1;
+``time_info``, ``key_properties``, ``statistics`` and
+``raster_function_infos`` are the other resources derived from the same snapshot. Nothing
+here touches the catalog or pixels: a request sees exactly the published snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from livemosaic.core.fields import CATALOG_FIELDS, OBJECTID
+from livemosaic.core.models import (
+    BandStats,
+    DatasetSummary,
+    DimensionSummary,
+    Extent,
+    ServiceSnapshot,
+)
+from livemosaic.core.mosaic_rules import METHOD_BY_SERVICE_NAME
+from livemosaic.errors import InvalidParameter
+from livemosaic.rest.multidim_json import time_regularity
+from livemosaic.settings import Settings
+
+RESAMPLING_NAMES = {
+    "0": "NearestNeighbor",
+    "1": "Bilinear",
+    "2": "Cubic",
+    "3": "Majority",
+    "nearestneighbor": "NearestNeighbor",
+    "nearest": "NearestNeighbor",
+    "bilinear": "Bilinear",
+    "cubic": "Cubic",
+    "majority": "Majority",
+}
+DEFAULT_METHOD_NAMES = {
+    "None": "None",
+    "Center": "Center",
+    "Nadir": "Nadir",
+    "Viewpoint": "Viewpoint",
+    "Attribute": "ByAttribute",
+    "LockRaster": "LockRaster",
+    "Northwest": "Northwest",
+    "Seamline": "Seamline",
+}
+PIXEL_BYTES = {"U1": 1, "U2": 1, "U4": 1, "U8": 1, "S8": 1, "U16": 2, "S16": 2, "U32": 4, "S32": 4,
+               "F32": 4, "F64": 8, "C64": 8, "C128": 16, "UNKNOWN": 1}  # fmt: skip
+NONE_FUNCTION = {"name": "None", "description": "Raw pixels of the mosaic.", "help": ""}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLimits:
+    """The effective limits of a service: its properties, else the server settings."""
+
+    max_image_width: int
+    max_image_height: int
+    max_record_count: int
+    max_mosaic_image_count: int
+    max_sample_count: int
+
+
+def _prop_int(snapshot: ServiceSnapshot, key: str, default: int) -> int:
+    raw = snapshot.definition.properties.get(key)
+    try:
+        value = int(float(str(raw))) if raw not in (None, "") else 0
+    except ValueError:
+        value = 0
+    return value if value > 0 else default
+
+
+def service_limits(snapshot: ServiceSnapshot, settings: Settings) -> ServiceLimits:
+    """Limits of a service (spec 9.3 properties override the settings)."""
+    return ServiceLimits(
+        max_image_width=_prop_int(snapshot, "maxImageWidth", settings.max_image_width),
+        max_image_height=_prop_int(snapshot, "maxImageHeight", settings.max_image_height),
+        max_record_count=_prop_int(snapshot, "maxRecordCount", settings.max_record_count),
+        max_mosaic_image_count=_prop_int(
+            snapshot, "maxMosaicImageCount", settings.max_mosaic_image_count
+        ),
+        max_sample_count=_prop_int(snapshot, "maxSampleCount", settings.max_sample_count),
+    )
+
+
+def extent_json(extent: Extent | None, sr: dict[str, Any]) -> dict[str, Any]:
+    """An envelope with its spatial reference; an empty envelope has null coordinates."""
+    if extent is None:
+        return {"xmin": None, "ymin": None, "xmax": None, "ymax": None, "spatialReference": sr}
+    return {
+        "xmin": extent.xmin,
+        "ymin": extent.ymin,
+        "xmax": extent.xmax,
+        "ymax": extent.ymax,
+        "spatialReference": sr,
+    }
+
+
+def band_names(summary: DatasetSummary) -> list[str]:
+    """One name per band (Band_n where the catalog has none)."""
+    names = list(summary.band_names[: summary.band_count])
+    names += [f"Band_{i + 1}" for i in range(len(names), summary.band_count)]
+    return names
+
+
+def _flag(snapshot: ServiceSnapshot, key: str, default: bool) -> bool:
+    return snapshot.definition.prop(key, "true" if default else "false").strip().lower() == "true"
+
+
+def service_data_type(snapshot: ServiceSnapshot) -> str:
+    """``serviceDataType`` (a property; Generic by default)."""
+    value = snapshot.definition.prop("serviceDataType", "").strip()
+    return value or "esriImageServiceDataTypeGeneric"
+
+
+def default_variable(snapshot: ServiceSnapshot) -> str | None:
+    """The variable drawn by default (``defaultVariable`` property or the first variable)."""
+    variables = snapshot.summary.variables
+    if not variables:
+        return None
+    wanted = snapshot.definition.prop("defaultVariable", "").strip().lower()
+    for v in variables:
+        if v.name.lower() == wanted:
+            return v.name
+    return variables[0].name
+
+
+def time_field(summary: DatasetSummary) -> str:
+    """The catalog time field: StdTime for multidimensional data, else AcquisitionDate."""
+    return "StdTime" if summary.variables else "AcquisitionDate"
+
+
+def _time_dimension(summary: DatasetSummary) -> DimensionSummary | None:
+    for variable in summary.variables:
+        for dim in variable.dimensions:
+            if dim.name.lower() == "stdtime" and len(dim.values) > 1:
+                return dim
+    return None
+
+
+def time_info(snapshot: ServiceSnapshot) -> dict[str, Any] | None:
+    """The ``timeInfo`` object (5.3), or None when the service has no time extent."""
+    summary = snapshot.summary
+    if summary.time_extent is None:
+        return None
+    field = time_field(summary)
+    interval, units = 1.0, "esriTimeUnitsDays"
+    dim = _time_dimension(summary)
+    if dim is not None:
+        regular, step, unit = time_regularity(dim.values)
+        if regular and step is not None and unit is not None:
+            interval, units = step, "esriTimeUnits" + unit
+    return {
+        "startTimeField": field,
+        "endTimeField": field,
+        "timeExtent": [summary.time_extent[0], summary.time_extent[1]],
+        "timeReference": None,
+        "defaultTimeInterval": interval,
+        "defaultTimeIntervalUnits": units,
+        "hasLiveData": snapshot.definition.has_live_data,
+    }
+
+
+def _stats_lists(summary: DatasetSummary) -> dict[str, list[float]]:
+    stats = summary.band_stats
+    if len(stats) != summary.band_count:
+        return {"minValues": [], "maxValues": [], "meanValues": [], "stdvValues": []}
+    return {
+        "minValues": [s.min for s in stats],
+        "maxValues": [s.max for s in stats],
+        "meanValues": [s.mean for s in stats],
+        "stdvValues": [s.std for s in stats],
+    }
+
+
+def service_info(
+    snapshot: ServiceSnapshot, settings: Settings, sr: dict[str, Any]
+) -> dict[str, Any]:
+    """The image service resource (5.1) from a snapshot; ``sr`` is its spatial reference JSON."""
+    d = snapshot.definition
+    s = snapshot.summary
+    limits = service_limits(snapshot, settings)
+    extent = extent_json(s.extent, sr)
+    px = s.min_cell_size_x or 0.0
+    py = s.min_cell_size_y or px
+    allowed = d.prop(
+        "allowedMosaicMethods",
+        "NorthWest,Center,LockRaster,ByAttribute,Nadir,Viewpoint,Seamline,None",
+    )
+    method = METHOD_BY_SERVICE_NAME.get(
+        d.prop("defaultMosaicMethod", "Northwest").strip().lower(), "Northwest"
+    )
+    sort_value: Any = d.prop("sortValue", "").strip() or None
+    info: dict[str, Any] = {
+        "currentVersion": settings.current_version,
+        "serviceDescription": d.description or snapshot.dataset.description,
+        "name": d.name,
+        "description": d.description or snapshot.dataset.description,
+        "copyrightText": d.copyright or d.prop("copyright", ""),
+        "capabilities": d.capabilities,
+        "serviceSourceType": d.prop(
+            "esriImageServiceSourceType", "esriImageServiceSourceTypeMosaicDataset"
+        ),
+        "extent": extent,
+        "initialExtent": dict(extent),
+        "fullExtent": dict(extent),
+        "spatialReference": sr,
+        "pixelSizeX": px,
+        "pixelSizeY": py,
+        "bandCount": s.band_count,
+        "bandNames": band_names(s),
+        "pixelType": s.pixel_type,
+        "minPixelSize": 0,
+        "maxPixelSize": 0,
+        "minScale": float(_prop_int(snapshot, "minScale", 0)),
+        "maxScale": float(_prop_int(snapshot, "maxScale", 0)),
+        "serviceDataType": service_data_type(snapshot),
+        **_stats_lists(s),
+    }
+    if s.nodata is not None and math.isfinite(s.nodata):
+        info["noDataValue"] = s.nodata
+        info["noDataValues"] = [s.nodata] * s.band_count
+    info["objectIdField"] = OBJECTID
+    info["fields"] = [f.to_json() for f in CATALOG_FIELDS]
+    ti = time_info(snapshot)
+    if ti is not None:
+        info["timeInfo"] = ti
+    info.update(
+        {
+            "hasMultidimensions": bool(s.variables),
+            "hasHistograms": s.item_count > 0 and s.band_count > 0,
+            "hasColormap": False,
+            "hasRasterAttributeTable": False,
+            "allowRasterFunction": _flag(snapshot, "allowFunction", True),
+            "rasterFunctionInfos": [dict(NONE_FUNCTION)],
+            "defaultMosaicMethod": DEFAULT_METHOD_NAMES[method],
+            "allowedMosaicMethods": allowed,
+            "sortField": d.prop("sortField", ""),
+            "sortValue": sort_value,
+            "sortAscending": _flag(snapshot, "sortAscending", True),
+            "mosaicOperator": d.prop("mosaicOperator", "First"),
+            "defaultCompressionQuality": _prop_int(snapshot, "defaultCompressionQuality", 75),
+            "defaultResamplingMethod": RESAMPLING_NAMES.get(
+                d.prop("defaultResamplingMethod", "Bilinear").strip().lower(), "Bilinear"
+            ),
+            "maxImageHeight": limits.max_image_height,
+            "maxImageWidth": limits.max_image_width,
+            "maxRecordCount": limits.max_record_count,
+            "maxDownloadImageCount": 0,
+            "maxDownloadSizeLimit": 0,
+            "maxMosaicImageCount": limits.max_mosaic_image_count,
+            "mensurationCapabilities": "",
+            "supportsStatistics": True,
+            "supportsAdvancedQueries": True,
+            "useStandardizedQueries": True,
+            "advancedQueryCapabilities": {
+                "useStandardizedQueries": True,
+                "supportsStatistics": True,
+                "supportsOrderBy": True,
+                "supportsDistinct": True,
+                "supportsPagination": True,
+            },
+            "exportTilesAllowed": False,
+            "singleFusedMapCache": False,
+            "datasetFormat": "AMD",
+            "compressionType": "None",
+            "uncompressedSize": _uncompressed_size(s),
+            "blockWidth": 2048,
+            "blockHeight": 256,
+            "allowCopy": _flag(snapshot, "allowCopy", True),
+            "allowAnalysis": _flag(snapshot, "allowAnalysis", True),
+            "allowComputeTiePoints": False,
+            "editFieldsInfo": None,
+            "ownershipBasedAccessControlForRasters": None,
+        }
+    )
+    variable = default_variable(snapshot)
+    if variable is not None:
+        info["defaultVariable"] = variable
+    return info
+
+
+def _uncompressed_size(s: DatasetSummary) -> int:
+    if s.extent is None or not s.min_cell_size_x or not s.min_cell_size_y:
+        return 0
+    cols = s.extent.width / s.min_cell_size_x
+    rows = s.extent.height / s.min_cell_size_y
+    size = cols * rows * max(s.band_count, 1) * PIXEL_BYTES.get(s.pixel_type, 1)
+    return int(size) if math.isfinite(size) else 0
+
+
+def key_properties(snapshot: ServiceSnapshot) -> dict[str, Any]:
+    """The service ``keyProperties`` (6.6)."""
+    s = snapshot.summary
+    data_type = service_data_type(snapshot).removeprefix("esriImageServiceDataType") or "Generic"
+    out: dict[str, Any] = {
+        "DataType": data_type,
+        "BandProperties": [{"BandName": n} for n in band_names(s)],
+        "LowCellSize": s.min_cell_size_x or 0.0,
+        "HighCellSize": s.max_cell_size_x or s.min_cell_size_x or 0.0,
+    }
+    variable = default_variable(snapshot)
+    if variable is not None:
+        out["DefaultVariable"] = variable
+    return out
+
+
+def stats_json(stats: BandStats) -> dict[str, Any]:
+    """One band's statistics as the ``statistics`` resource spells them."""
+    return {
+        "min": stats.min,
+        "max": stats.max,
+        "mean": stats.mean,
+        "standardDeviation": stats.std,
+        "skipFactorX": 1,
+        "skipFactorY": 1,
+    }
+
+
+def statistics(snapshot: ServiceSnapshot, variable: str | None) -> dict[str, Any]:
+    """The ``statistics`` resource (6.7): per band, or of one variable."""
+    if variable:
+        for v in snapshot.summary.variables:
+            if v.name.lower() == variable.lower():
+                return {"statistics": [stats_json(v.stats)] if v.stats else []}
+        raise InvalidParameter("variable", f"'{variable}' is not a variable of this service.")
+    return {"statistics": [stats_json(b) for b in snapshot.summary.band_stats]}
+
+
+def raster_function_infos() -> dict[str, Any]:
+    """The ``rasterFunctionInfos`` resource (server templates: only None)."""
+    return {"rasterFunctionInfos": [dict(NONE_FUNCTION)]}
+
+
+__all__ = [
+    "ServiceLimits",
+    "band_names",
+    "default_variable",
+    "extent_json",
+    "key_properties",
+    "raster_function_infos",
+    "service_data_type",
+    "service_info",
+    "service_limits",
+    "statistics",
+    "stats_json",
+    "time_info",
+    "time_field",
+]
