@@ -17,6 +17,7 @@ classes at their boundary, so the REST layer maps exactly one tree::
     ├── AlreadyExists (ValueError)           400
     ├── RasterRejected (ValueError)          400  a file cannot be added to a catalog
     ├── PathNotAllowed (PermissionError)     403  a path outside the registered data folders
+    ├── RasterUnavailable (OSError)          500  a catalogued file cannot be read any more
     ├── ServiceStopped (RuntimeError)        500  the service is configured but not started
     └── StoreError (RuntimeError)            500  the catalog database failed
 """
@@ -140,6 +141,20 @@ class PathNotAllowed(LiveMosaicError, PermissionError):
             next_step="Add its folder to LIVEMOSAIC_DATA_FOLDERS (or --data-folder) and retry.",
         )
         self.path = path
+
+
+class RasterUnavailable(LiveMosaicError, OSError):
+    """A catalogued raster could not be read at request time (moved, deleted, damaged).
+
+    The user-facing reason never names server paths; ``path`` is for logs.
+    """
+
+    code = 500
+
+    def __init__(self, path: str, cause: str) -> None:
+        super().__init__("A raster of this service could not be read; the server log names it.")
+        self.path = path
+        self.cause = cause
 
 
 class ServiceStopped(LiveMosaicError, RuntimeError):

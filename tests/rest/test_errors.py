@@ -267,12 +267,8 @@ def test_vanished_file_fails_cleanly(client: httpx.Client, live: LiveServer) -> 
         live.svc("vanishing") + "/exportImage",
         params={"f": "image", "size": "20,20", "format": "png"},
     )
-    if r.headers["content-type"].startswith("application/json"):
-        err = error_of(r)
-        assert err["code"] >= 400
-        assert "Traceback" not in r.text and 'File "' not in r.text
-    else:  # a reader may treat the missing file as an empty area
-        assert r.content.startswith(b"\x89PNG")
+    # an unreadable file is skipped (and logged): the service keeps drawing, never leaks paths
+    assert r.content.startswith(b"\x89PNG"), r.text
     assert ok_json(client.get(live.svc("vanishing"), params={"f": "json"}))["name"] == "vanishing"
 
 

@@ -16,6 +16,7 @@ Last is First over the reversed order); ``bandIds``; rendering rule; ``pixelType
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Literal
 
 from livemosaic.core.compose import compose_point, edge_weights, make_compositor
 from livemosaic.core.models import (
+    BandStats,
     Extent,
     PixelType,
     RasterItem,
@@ -64,7 +66,21 @@ from livemosaic.core.rendering import (
     finish_block,
     needs_neighbourhood,
 )
-from livemosaic.errors import LimitExceeded
+from livemosaic.errors import LimitExceeded, RasterUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def display_stats(snapshot: ServiceSnapshot, items: Sequence[RasterItem]) -> tuple[BandStats, ...]:
+    """Statistics to stretch with: the drawn variable's own when all items share one variable
+    (multidimensional services pool very different quantities), else the service's."""
+    variables = {it.variable for it in items}
+    if len(variables) == 1:
+        name = next(iter(variables))
+        for var in snapshot.summary.variables:
+            if var.name == name and var.stats is not None:
+                return (var.stats,)
+    return snapshot.summary.band_stats
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +295,7 @@ class ImageExporter:
         for item in ordered:
             if comp.done:
                 break
-            block = self.source.read(item, read)
+            block = self._safe_read(item, read)
             if block is None:
                 continue
             weight = None
@@ -335,7 +351,7 @@ class ImageExporter:
             pad=pad,
         )
         summary = snapshot.summary
-        return finish_block(block, spec, summary.band_stats, summary.nodata), used
+        return finish_block(block, spec, display_stats(snapshot, items), summary.nodata), used
 
     def export(self, snapshot: ServiceSnapshot, request: ExportRequest) -> ExportResult:
         """Render and encode (LimitExceeded when width/height pass the limits)."""
@@ -412,7 +428,16 @@ class ImageExporter:
         read = ReadRequest(
             Extent(x - half, y - half, x + half, y + half), snapshot.dataset.crs, 1, 1, resampling
         )
-        return self.source.read(item, read)
+        return self._safe_read(item, read)
+
+    def _safe_read(self, item: RasterItem, read: ReadRequest) -> PixelBlock | None:
+        """Read an item; a file that cannot be read any more is skipped (and logged), so one
+        damaged or deleted file never takes the whole service down."""
+        try:
+            return self.source.read(item, read)
+        except RasterUnavailable as exc:
+            log.warning("skipping item %s (%s): %s", item.id, exc.path, exc.cause)
+            return None
 
     def _point_mosaic(
         self,

@@ -305,7 +305,10 @@ __all__ = [
     "EncodedImage",
     "ImageEncoder",
     "ImageFormat",
+    "IngestJournal",
     "InspectOptions",
+    "JournalEntry",
+    "JournalState",
     "JobStore",
     "UserStore",
     "ItemQuery",
@@ -379,4 +382,75 @@ class UserStore(Protocol):
 
     def remove_user(self, username: str) -> None:
         """Delete a user (NotFound otherwise)."""
+        ...
+
+
+JournalState = Literal["pending", "added", "quarantined"]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One file's ingest state in a dataset: the durable record behind exactly-once ingest.
+
+    Keyed by (dataset, path); ``size`` and ``mtime_ns`` say which version of the file the
+    state is about, so a changed file (a fixed copy dropped again) is taken anew.
+    """
+
+    dataset: str
+    path: str
+    size: int
+    mtime_ns: int
+    state: JournalState
+    reason: str = ""  # why a file was quarantined
+    item_count: int = 0  # items the file gave when added
+    moved_to: str | None = None  # where a quarantined file was moved (move mode)
+    first_seen: int = 0  # epoch ms, kept across updates
+    updated: int = 0  # epoch ms of the last change
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(size, mtime_ns): the file version this entry describes."""
+        return (self.size, self.mtime_ns)
+
+
+class IngestJournal(Protocol):
+    """Durable per-file ingest states, written with the items they describe.
+
+    ``commit`` stores items and their journal rows in ONE catalog transaction, so after a
+    crash at any point a file is either fully added and journaled, or neither.
+    """
+
+    def lookup(self, dataset: str, paths: Sequence[str]) -> dict[str, JournalEntry]:
+        """The entries of these paths in a dataset (absent paths are left out)."""
+        ...
+
+    def record(self, entries: Sequence[JournalEntry]) -> None:
+        """Insert or replace entries in one transaction (first_seen is kept)."""
+        ...
+
+    def commit(
+        self, dataset: str, items: Sequence[RasterItem], entries: Sequence[JournalEntry]
+    ) -> AddResult:
+        """Add items (idempotent per path, size, mtime) and write entries in one transaction."""
+        ...
+
+    def entries(
+        self,
+        dataset: str | None = None,
+        state: JournalState | None = None,
+        *,
+        under: str | None = None,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        """Entries by dataset then path; ``under`` keeps paths inside a folder."""
+        ...
+
+    def forget(
+        self,
+        dataset: str | None = None,
+        *,
+        state: JournalState | None = None,
+        paths: Sequence[str] | None = None,
+    ) -> int:
+        """Delete matching entries; returns how many."""
         ...

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
+from livemosaic.adapters.catalog.journal import write_entries
 from livemosaic.adapters.catalog.rows import (
     INSERT_ITEM,
     band_stat_rows,
@@ -27,7 +28,7 @@ from livemosaic.adapters.catalog.services import ServiceTables
 from livemosaic.adapters.catalog.sqlwhere import compile_where, item_query_sql, order_clause
 from livemosaic.adapters.catalog.summary import SummaryDelta, apply_delta, read_summary
 from livemosaic.core.models import DatasetSummary, HistoryEntry, MosaicDataset, RasterItem
-from livemosaic.core.ports import AddResult, ItemQuery, RemoveFilter
+from livemosaic.core.ports import AddResult, ItemQuery, JournalEntry, RemoveFilter
 from livemosaic.errors import (
     AlreadyExists,
     DatasetNotFound,
@@ -250,8 +251,18 @@ class SqliteCatalog(ServiceTables):
             ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
 
-    def add_items(self, dataset: str, items: Sequence[RasterItem]) -> AddResult:
-        """Add items in one transaction, idempotent per (path, size, mtime)."""
+    def add_items(
+        self,
+        dataset: str,
+        items: Sequence[RasterItem],
+        *,
+        journal: Sequence[JournalEntry] = (),
+    ) -> AddResult:
+        """Add items in one transaction, idempotent per (path, size, mtime).
+
+        ``journal`` rows (the ingest journal's record of these files) are written in the same
+        transaction, so items and their ``added`` state are committed together or not at all.
+        """
         by_path: dict[str, list[RasterItem]] = {}
         for item in items:
             if not item.extent.is_valid():
@@ -302,6 +313,8 @@ class SqliteCatalog(ServiceTables):
                         "paths": paths[:HISTORY_PATHS],
                     },
                 )
+            if journal:
+                write_entries(conn, ds.id, journal)
         return AddResult(tuple(added), tuple(skipped), tuple(replaced))
 
     def _insert(self, conn: sqlite3.Connection, ds: int, item: RasterItem, added: int) -> int:

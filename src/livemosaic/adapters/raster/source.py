@@ -9,7 +9,7 @@ from livemosaic.adapters.raster.inspect import file_crs, inspect_file
 from livemosaic.adapters.raster.read import read_item, thread_cache
 from livemosaic.core.models import RasterItem
 from livemosaic.core.ports import InspectOptions, PixelBlock, ReadRequest
-from livemosaic.errors import LiveMosaicError, RasterRejected
+from livemosaic.errors import LiveMosaicError, RasterRejected, RasterUnavailable
 
 T = TypeVar("T")
 
@@ -30,7 +30,10 @@ class RasterioSource:
 
     def read(self, item: RasterItem, request: ReadRequest) -> PixelBlock | None:
         """Item pixels resampled onto the request grid; None when nothing overlaps."""
-        return _guard(item.path, lambda: read_item(item, request))
+        try:
+            return _guard(item.path, lambda: read_item(item, request))
+        except RasterRejected as exc:
+            raise RasterUnavailable(item.path, exc.reason) from exc
 
     def close(self) -> None:
         """Close the datasets this thread keeps open."""
