@@ -75,7 +75,9 @@ def install_demo(state: CliState) -> str:
     try:
         state.catalog.get_dataset(DEMO_DATASET)
     except NotFound:
-        ingestor.create_dataset(DEMO_DATASET, description="Landsat 7 RGB demo mosaic (four tiles)")
+        ingestor.create_dataset(
+            DEMO_DATASET, "EPSG:32618", description="Landsat 7 RGB demo mosaic (four tiles)"
+        )
     report = ingestor.add_paths(DEMO_DATASET, [demo_dir], include=["*.tif"])
     folder, name = DEMO_SERVICE
     try:
