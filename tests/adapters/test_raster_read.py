@@ -17,7 +17,7 @@ from livemosaic.adapters.raster import RasterioProjector, RasterioSource
 from livemosaic.adapters.raster.read import DatasetCache, thread_cache
 from livemosaic.core.models import Extent, RasterItem
 from livemosaic.core.ports import InspectOptions, ReadRequest
-from livemosaic.errors import InvalidParameter, RasterRejected
+from livemosaic.errors import InvalidParameter, RasterUnavailable
 
 SOURCE = RasterioSource()
 PROJECTOR = RasterioProjector()
@@ -263,8 +263,12 @@ def test_read_aligned_with_an_overview_is_exact(shared_data: Path) -> None:
 
 def test_read_failure_is_translated(shared_data: Path) -> None:
     item = item_of(shared_data / "bad/truncated.tif", validate_pixels=False, compute_stats=False)
-    with pytest.raises(RasterRejected, match="cannot be read"):
+    with pytest.raises(RasterUnavailable) as info:
         SOURCE.read(item, native_request(item))
+    # clients see no server path; the log gets the path and the cause
+    assert "truncated.tif" not in str(info.value)
+    assert info.value.path.endswith("truncated.tif")
+    assert "cannot be read" in info.value.cause
 
 
 def test_warped_path_is_exact_on_the_native_grid(shared_data: Path) -> None:

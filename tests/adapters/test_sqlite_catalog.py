@@ -102,8 +102,8 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
         versions = conn.execute("SELECT version, name FROM schema_version").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     conn.close()
-    assert versions == [(1, "initial"), (2, "jobs_users")]
-    assert again.schema_version == 2
+    assert versions == [(1, "initial"), (2, "jobs_users"), (3, "ingest_journal")]
+    assert again.schema_version == 3
     assert mode == "wal"
 
 

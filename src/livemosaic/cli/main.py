@@ -9,9 +9,11 @@ import click
 from livemosaic import __version__
 from livemosaic.cli.context import CliState, build_settings
 from livemosaic.cli.dataset import dataset
+from livemosaic.cli.refresh import job, refresh
 from livemosaic.cli.serve import config, init, serve
 from livemosaic.cli.service import service
 from livemosaic.cli.users import user
+from livemosaic.cli.watch import add, quarantine, watch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,6 +45,11 @@ cli.add_command(serve)
 cli.add_command(dataset)
 cli.add_command(service)
 cli.add_command(user)
+cli.add_command(refresh)
+cli.add_command(job)
+cli.add_command(watch)
+cli.add_command(add)
+cli.add_command(quarantine)
 
 
 def main() -> None:

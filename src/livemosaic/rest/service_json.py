@@ -162,8 +162,23 @@ def time_info(snapshot: ServiceSnapshot) -> dict[str, Any] | None:
     }
 
 
-def _stats_lists(summary: DatasetSummary) -> dict[str, list[float]]:
-    stats = summary.band_stats
+def service_band_stats(snapshot: ServiceSnapshot) -> tuple[BandStats, ...]:
+    """Band statistics clients should stretch with.
+
+    A multidimensional service draws one variable at a time, so its statistics are the default
+    variable's; pooling temperature with salinity or bathymetry would be meaningless.
+    """
+    variable = default_variable(snapshot)
+    if variable is not None:
+        for v in snapshot.summary.variables:
+            if v.name == variable and v.stats is not None:
+                return (v.stats,)
+    return snapshot.summary.band_stats
+
+
+def _stats_lists(snapshot: ServiceSnapshot) -> dict[str, list[float]]:
+    summary = snapshot.summary
+    stats = service_band_stats(snapshot)
     if len(stats) != summary.band_count:
         return {"minValues": [], "maxValues": [], "meanValues": [], "stdvValues": []}
     return {
@@ -216,7 +231,7 @@ def service_info(
         "minScale": float(_prop_int(snapshot, "minScale", 0)),
         "maxScale": float(_prop_int(snapshot, "maxScale", 0)),
         "serviceDataType": service_data_type(snapshot),
-        **_stats_lists(s),
+        **_stats_lists(snapshot),
     }
     if s.nodata is not None and math.isfinite(s.nodata):
         info["noDataValue"] = s.nodata
@@ -296,7 +311,9 @@ def key_properties(snapshot: ServiceSnapshot) -> dict[str, Any]:
     data_type = service_data_type(snapshot).removeprefix("esriImageServiceDataType") or "Generic"
     out: dict[str, Any] = {
         "DataType": data_type,
-        "BandProperties": [{"BandName": n} for n in band_names(s)],
+        "BandProperties": [{"BandName": n} for n in band_names(s)]
+        if not s.variables
+        else [{"BandName": default_variable(snapshot)}],
         "LowCellSize": s.min_cell_size_x or 0.0,
         "HighCellSize": s.max_cell_size_x or s.min_cell_size_x or 0.0,
     }
@@ -325,7 +342,7 @@ def statistics(snapshot: ServiceSnapshot, variable: str | None) -> dict[str, Any
             if v.name.lower() == variable.lower():
                 return {"statistics": [stats_json(v.stats)] if v.stats else []}
         raise InvalidParameter("variable", f"'{variable}' is not a variable of this service.")
-    return {"statistics": [stats_json(b) for b in snapshot.summary.band_stats]}
+    return {"statistics": [stats_json(b) for b in service_band_stats(snapshot)]}
 
 
 def raster_function_infos() -> dict[str, Any]:

@@ -1,0 +1,44 @@
+"""Watching folders: file events and rescans feeding the ingest pipeline.
+
+:func:`build_pipeline` assembles an :class:`~livemosaic.core.pipeline.IngestPipeline` over a
+SQLite catalog (with its ingest journal) and the rasterio adapters; :class:`FolderWatcher`
+watches the rules' folders and calls it. In the server, start the watcher from the lifespan
+with an in-process refresh trigger; standalone (``livemosaic watch``) it submits refresh jobs
+into the shared catalog database, where a running server's job runner picks them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from livemosaic.adapters.watch.watcher import FolderWatcher
+from livemosaic.core.ingest import Ingestor
+from livemosaic.core.pipeline import IngestPipeline, RefreshTrigger
+from livemosaic.core.ports import CatalogStore, RasterSource
+from livemosaic.core.registry import ServiceRegistry
+
+
+def build_pipeline(
+    catalog: CatalogStore,
+    source: RasterSource,
+    data_folders: Sequence[Path],
+    trigger: RefreshTrigger | None = None,
+    registry: ServiceRegistry | None = None,
+) -> IngestPipeline:
+    """An ingest pipeline over a SQLite catalog, its journal and the rasterio adapters."""
+    from livemosaic.adapters.catalog.journal import open_journal
+    from livemosaic.adapters.raster.overviews import RasterioOverviewBuilder
+
+    return IngestPipeline(
+        catalog,
+        source,
+        open_journal(catalog),
+        Ingestor(catalog, source, data_folders),
+        trigger,
+        registry,
+        overviews=RasterioOverviewBuilder(),
+    )
+
+
+__all__ = ["FolderWatcher", "build_pipeline"]

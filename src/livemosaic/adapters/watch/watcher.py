@@ -1,0 +1,461 @@
+"""The folder watcher: OS file events plus periodic rescans, feeding the ingest pipeline.
+
+watchdog delivers created/modified/moved events (inotify on Linux, or polling for network
+filesystems); a full rescan runs at start-up — catching up with everything that arrived
+while the watcher was down — and then every ``rescan_seconds``, because events get lost on
+network filesystems. Either way a file only becomes a *candidate*: it is taken once its size
+and mtime stayed unchanged for ``settle_seconds`` (and, in marker mode, once ``x.done``
+exists). Temporary and hidden names (``*.part``, ``*.tmp``, dotfiles) and sidecars are never
+candidates, so writing ``x.tif.part`` and renaming it to ``x.tif`` works. Files that become
+ready within ``batch_window_seconds`` of each other go to :meth:`IngestPipeline.process`
+together: one catalog transaction and at most one refresh.
+
+Everything runs on one worker thread (``start()``/``stop()``, or ``start_async()``/
+``stop_async()`` from an event loop); the observer thread only queues paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from livemosaic.core.ingest import is_candidate
+from livemosaic.core.pipeline import MARKER_SUFFIX, BatchReport, IngestPipeline, marker_paths
+from livemosaic.core.watch_rules import WatchRule
+from livemosaic.errors import InvalidParameter, ServiceNotFound
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = frozenset({"created", "modified", "moved", "closed"})
+DIRECTORY_EVENT_TYPES = frozenset({"created", "moved"})  # a folder arrived: scan it
+Key = tuple[int, int]  # (size, mtime_ns)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    """A file waiting to be complete."""
+
+    path: str
+    key: Key | None = None
+    changed_at: float = 0.0  # monotonic time of the last observed change
+    not_before: float = 0.0  # retry back-off after a failed batch
+
+
+def _stat_key(path: str) -> Key | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if os.path.isfile(path) else None
+
+
+def _matches(rel: str, patterns: Sequence[str]) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+class _Handler(FileSystemEventHandler):
+    """Queues the paths of one rule's file events for the worker thread."""
+
+    def __init__(self, watcher: FolderWatcher, index: int) -> None:
+        self.watcher = watcher
+        self.index = index
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        """Queue the path an event leaves behind (the destination of a move)."""
+        if event.event_type not in EVENT_TYPES:
+            return
+        if event.is_directory and event.event_type not in DIRECTORY_EVENT_TYPES:
+            return  # a folder's own "modified" follows every change inside it
+        raw = event.dest_path if event.event_type == "moved" else event.src_path
+        self.watcher.enqueue(self.index, os.fsdecode(raw), event.is_directory)
+
+
+class FolderWatcher:
+    """Watches the folders of a set of rules and feeds complete files to the pipeline."""
+
+    def __init__(
+        self,
+        rules: Sequence[WatchRule],
+        pipeline: IngestPipeline,
+        *,
+        tick_seconds: float = 0.05,
+        retry_seconds: float = 5.0,
+        report_history: int = 1000,
+    ) -> None:
+        if not rules:
+            raise InvalidParameter("watch", "no folder to watch.", accepted="at least one rule")
+        self.rules = list(rules)
+        self.pipeline = pipeline
+        self.tick_seconds = tick_seconds
+        self.retry_seconds = retry_seconds
+        self.roots = [os.path.realpath(r.folder) for r in self.rules]
+        self.reports: deque[BatchReport] = deque(maxlen=report_history)
+        self.batches = 0  # pipeline runs so far
+        self.failures = 0  # pipeline runs that raised (retried later)
+        self._events: queue.SimpleQueue[tuple[int, str, bool]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pending: dict[tuple[int, str], _Candidate] = {}
+        self._batches: dict[int, tuple[float, list[str]]] = {}
+        self._known: list[dict[str, Key]] = [{} for _ in self.rules]
+        self._next_scan = [0.0 for _ in self.rules]
+        self._started = False
+        self._caught_up = False
+        self._idle = threading.Condition()
+        self._idle_since: float | None = None
+        self._thread: threading.Thread | None = None
+        self._observers: list[BaseObserver] = []
+
+    # -- life cycle ----------------------------------------------------------------------
+    def check(self) -> None:
+        """Refuse rules whose folder is missing or outside the data folders, or whose service
+        publishes another dataset."""
+        for rule, root in zip(self.rules, self.roots, strict=True):
+            if not os.path.isdir(root):
+                raise InvalidParameter(
+                    "folder", f"{rule.folder} is not an existing folder.", accepted="a folder"
+                )
+            self.pipeline.ingestor.check_allowed(root)
+            named = rule.service_name
+            if named is not None:
+                try:
+                    definition = self.pipeline.catalog.get_service(*named)
+                except ServiceNotFound:
+                    log.warning(
+                        "service '%s' does not exist yet: no refresh until it is published",
+                        rule.service,
+                    )
+                    continue
+                if definition.dataset.casefold() != rule.dataset.casefold():
+                    raise InvalidParameter(
+                        "service",
+                        f"service '{rule.service}' publishes dataset '{definition.dataset}', "
+                        f"not '{rule.dataset}'.",
+                        accepted="the service that publishes the watched dataset",
+                    )
+
+    def start(self) -> None:
+        """Check the rules, start watching and catch up with files that arrived meanwhile."""
+        if self._started:
+            return
+        self.check()
+        self._stop.clear()
+        self._caught_up = False
+        self._next_scan = [0.0 for _ in self.rules]  # catch up with what arrived meanwhile
+        self._start_observers()
+        self._thread = threading.Thread(target=self._run, name="livemosaic-watcher", daemon=True)
+        self._started = True
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop watching; a batch being ingested is finished first."""
+        self._stop.set()
+        self._wake.set()
+        for observer in self._observers:
+            observer.stop()
+        for observer in self._observers:
+            observer.join(timeout)
+        self._observers = []
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._started = False
+
+    async def start_async(self) -> None:
+        """:meth:`start` from an event loop (the rule checks touch the catalog)."""
+        await asyncio.to_thread(self.start)
+
+    async def stop_async(self) -> None:
+        """:meth:`stop` from an event loop."""
+        await asyncio.to_thread(self.stop)
+
+    def _start_observers(self) -> None:
+        native: BaseObserver = Observer()
+        polling: BaseObserver = PollingObserver(timeout=1.0)
+        for index, (rule, root) in enumerate(zip(self.rules, self.roots, strict=True)):
+            observer = polling if rule.polling else native
+            try:
+                observer.schedule(_Handler(self, index), root, recursive=rule.recursive)
+            except OSError as exc:  # e.g. the inotify watch limit: rescans still find files
+                log.warning("no file events for %s (%s); relying on rescans", root, exc)
+        for observer in (native, polling):
+            if observer.emitters:
+                observer.start()
+                self._observers.append(observer)
+
+    # -- inputs from other threads -------------------------------------------------------
+    def enqueue(self, index: int, path: str, is_directory: bool = False) -> None:
+        """Note a path of rule ``index`` that may have changed (thread-safe)."""
+        self._events.put((index, path, is_directory))
+        self._wake.set()
+
+    def notify(self, paths: Sequence[str | Path]) -> list[str]:
+        """Treat paths as if events had been seen (other scripts); returns those no rule takes."""
+        unmatched: list[str] = []
+        for raw in paths:
+            real = os.path.realpath(raw)
+            hits = [i for i in range(len(self.rules)) if self._accepts(i, real)]
+            for i in hits:
+                self.enqueue(i, real, os.path.isdir(real))
+            if not hits:
+                unmatched.append(str(raw))
+        return unmatched
+
+    def rescan_now(self) -> None:
+        """Rescan every folder at once."""
+        self._next_scan = [0.0 for _ in self.rules]
+        self._wake.set()
+
+    def wait_idle(self, timeout: float = 30.0, quiet_seconds: float = 0.3) -> bool:
+        """Wait until the watcher caught up and nothing was pending for ``quiet_seconds``."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while True:
+                now = time.monotonic()
+                since = self._idle_since
+                if since is not None and now - since >= quiet_seconds:
+                    return True
+                if now >= deadline:
+                    return False
+                wait = quiet_seconds if since is None else quiet_seconds - (now - since)
+                self._idle.wait(min(max(wait, 0.01), deadline - now))
+
+    # -- the worker ------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._catch_up()
+                break
+            except Exception:  # the database may be busy or away: try again
+                log.exception("watcher start-up failed; retrying in %.0f s", self.retry_seconds)
+                self._stop.wait(self.retry_seconds)
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:  # never let one failure end the watcher
+                log.exception("watcher step failed")
+                self._stop.wait(self.retry_seconds)
+                continue
+            self._wake.wait(self._timeout())
+            self._wake.clear()
+
+    def _catch_up(self) -> None:
+        """Load settled files from the journal, re-queue interrupted ones, do due refreshes."""
+        now = time.monotonic()
+        for index, (rule, root) in enumerate(zip(self.rules, self.roots, strict=True)):
+            ds = self.pipeline.dataset_for(rule)
+            known = self._known[index]
+            for entry in self.pipeline.journal.entries(ds.name, under=root):
+                if entry.state == "added" or (entry.state == "quarantined" and not entry.moved_to):
+                    known[entry.path] = entry.key
+            for path in self.pipeline.pending_paths(rule):
+                known.pop(path, None)
+                self._pending.setdefault((index, path), _Candidate(path, changed_at=now))
+            self.pipeline.maintain(rule)
+
+    def _step(self) -> None:
+        self._drain()
+        now = time.monotonic()
+        rescanned = False
+        for index, rule in enumerate(self.rules):
+            if now >= self._next_scan[index]:
+                self._next_scan[index] = now + rule.rescan_seconds
+                self._scan(index, self.roots[index])
+                if self._caught_up:
+                    self.pipeline.maintain(rule)
+                rescanned = True
+        if rescanned:
+            self._caught_up = True
+        self._settle(time.monotonic())
+        self._flush(time.monotonic())
+        self._update_idle()
+
+    def _timeout(self) -> float:
+        if self._pending or self._batches:
+            return self.tick_seconds
+        now = time.monotonic()
+        return max(self.tick_seconds, min(self._next_scan) - now)
+
+    def _update_idle(self) -> None:
+        busy = bool(self._pending or self._batches) or not self._caught_up
+        with self._idle:
+            if busy or not self._events.empty():
+                self._idle_since = None
+            elif self._idle_since is None:
+                self._idle_since = time.monotonic()
+            self._idle.notify_all()
+
+    def _drain(self) -> None:
+        now = time.monotonic()
+        while True:
+            try:
+                index, path, is_dir = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if is_dir:
+                if self._inside(index, path):
+                    self._scan(index, path)
+                continue
+            if path.endswith(MARKER_SUFFIX) and self.rules[index].marker_mode:
+                for data in self._marked(path):
+                    self._add(index, data, now)
+                continue
+            self._add(index, path, now)
+
+    def _marked(self, marker: str) -> list[str]:
+        """Data files a marker names: ``x.tif`` for ``x.tif.done``, ``x.*`` for ``x.done``."""
+        base = marker[: -len(MARKER_SUFFIX)]
+        found = [base] if os.path.isfile(base) else []
+        folder, stem = os.path.split(base)
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            return found
+        found += [
+            os.path.join(folder, n)
+            for n in names
+            if n.startswith(stem + ".") and not n.endswith(MARKER_SUFFIX)
+        ]
+        return found
+
+    def _add(self, index: int, path: str, now: float) -> None:
+        if self._accepts(index, path):
+            self._pending.setdefault((index, path), _Candidate(path, changed_at=now))
+
+    def _inside(self, index: int, path: str) -> bool:
+        root = self.roots[index]
+        if path != root and not path.startswith(root + os.sep):
+            return False
+        rel = os.path.relpath(path, root)
+        if rel == ".":
+            return True
+        parts = rel.split(os.sep)
+        if any(p.startswith(".") for p in parts):
+            return False  # hidden files and folders, the default quarantine folder among them
+        rule = self.rules[index]
+        qdir = os.path.realpath(rule.effective_quarantine_dir)
+        return not (path == qdir or path.startswith(qdir + os.sep))
+
+    def _accepts(self, index: int, path: str) -> bool:
+        """True when ``path`` is a file rule ``index`` takes (by name; not yet by content)."""
+        if not self._inside(index, path) or not is_candidate(Path(path)):
+            return False
+        rule = self.rules[index]
+        rel = os.path.relpath(path, self.roots[index]).replace(os.sep, "/")
+        if not rule.recursive and "/" in rel:
+            return False
+        if rule.include and not _matches(rel, rule.include):
+            return False
+        return not (rule.exclude and _matches(rel, rule.exclude))
+
+    def _scan(self, index: int, folder: str) -> None:
+        """Queue every file under ``folder`` that is new or changed since it was settled."""
+        now = time.monotonic()
+        known = self._known[index]
+        recursive = self.rules[index].recursive
+        seen: set[str] = set()
+        for base, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+            for name in sorted(files):
+                path = os.path.join(base, name)
+                if not self._accepts(index, path):
+                    continue
+                seen.add(path)
+                key = _stat_key(path)
+                if key is not None and known.get(path) != key:
+                    self._pending.setdefault((index, path), _Candidate(path, changed_at=now))
+        if folder == self.roots[index]:  # forget files that are gone (keeps memory bounded)
+            for path in [p for p in known if p not in seen]:
+                del known[path]
+
+    def _settle(self, now: float) -> None:
+        """Move candidates that stayed unchanged long enough into their rule's batch."""
+        for slot, cand in list(self._pending.items()):
+            index = slot[0]
+            rule = self.rules[index]
+            if now < cand.not_before:
+                continue
+            key = _stat_key(cand.path)
+            if key is None:  # gone: deleted or renamed away
+                del self._pending[slot]
+                continue
+            if key != cand.key:
+                cand.key, cand.changed_at = key, now
+                continue
+            if now - cand.changed_at < rule.settle_seconds:
+                continue
+            del self._pending[slot]
+            if self._known[index].get(cand.path) == key:
+                continue  # settled earlier (an event without a change)
+            if rule.marker_mode and not any(os.path.exists(m) for m in marker_paths(cand.path)):
+                continue  # its marker's event (or a rescan) brings it back
+            opened, paths = self._batches.get(index, (now, []))
+            if cand.path not in paths:
+                paths.append(cand.path)
+            self._batches[index] = (opened, paths)
+
+    def _flush(self, now: float) -> None:
+        """Hand batches whose window closed (or that are full) to the pipeline."""
+        for index, (opened, paths) in list(self._batches.items()):
+            rule = self.rules[index]
+            full = len(paths) >= rule.max_batch_files
+            if not full and now - opened < rule.batch_window_seconds:
+                continue
+            del self._batches[index]
+            self._process(index, paths[: rule.max_batch_files])
+            if len(paths) > rule.max_batch_files:  # the rest form the next batch
+                self._batches[index] = (now, paths[rule.max_batch_files :])
+
+    def _process(self, index: int, paths: list[str]) -> None:
+        rule = self.rules[index]
+        try:
+            report = self.pipeline.process(rule, paths)
+        except Exception:
+            self.failures += 1
+            log.exception("ingesting %d files into '%s' failed; retrying", len(paths), rule.dataset)
+            retry = time.monotonic() + self.retry_seconds
+            for path in paths:
+                self._pending[(index, path)] = _Candidate(path, not_before=retry)
+            return
+        self._known[index].update(report.settled)
+        now = time.monotonic()
+        for path in report.deferred:
+            self._pending[(index, path)] = _Candidate(path, changed_at=now)
+        self.batches += 1
+        self.reports.append(report)
+        _log_report(report)
+
+
+def _log_report(report: BatchReport) -> None:
+    if not (report.files_added or report.quarantined or report.removed or report.replaced):
+        return
+    parts = [f"{len(report.files_added)} files ({report.items_added} items) added"]
+    if report.replaced:
+        parts.append(f"{len(report.replaced)} replaced")
+    if report.quarantined:
+        parts.append(f"{len(report.quarantined)} quarantined")
+    if report.removed:
+        parts.append(f"{report.removed} items removed by retention")
+    if report.refreshed:
+        parts.append(f"refresh requested for {', '.join(report.refreshed)}")
+    log.info("%s: %s", report.dataset, "; ".join(parts))
+    for path, reason in report.quarantined:
+        log.warning("quarantined %s: %s", path, reason)
+
+
+__all__ = ["FolderWatcher"]

@@ -1,0 +1,438 @@
+"""The ingest pipeline: a batch of complete files in, one catalog transaction, at most one refresh.
+
+:class:`IngestPipeline` is what the folder watcher, ``livemosaic add`` and the HTTP notify
+endpoint all call. For one batch it
+
+1. skips files whose version (path, size, mtime) the journal already settled,
+2. marks the rest ``pending`` in the journal, builds overviews when configured, and inspects
+   each file (reading its pixels) into items; a bad file is quarantined with the reason
+   (moved or only recorded) and never stops the batch; a file that changed while it was
+   read is deferred and left pending,
+3. writes the items of every good file and their journal rows in ONE transaction,
+4. applies the rule's retention (old items removed), and
+5. requests ONE refresh per service whose published snapshot now differs from the dataset
+   summary in extent, resolution, time extent or dimension values; otherwise nothing (new
+   items are drawn without a refresh).
+
+Exactly-once follows from step 3: after a crash a file is either added and journaled or
+neither, and re-adding the same file version is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from livemosaic.core.ingest import Ingestor
+from livemosaic.core.models import MosaicDataset, RasterItem, ServiceDefinition, ServiceSnapshot
+from livemosaic.core.ports import (
+    CatalogStore,
+    IngestJournal,
+    InspectOptions,
+    JournalEntry,
+    JournalState,
+    RasterSource,
+    RemoveFilter,
+)
+from livemosaic.core.registry import ServiceRegistry
+from livemosaic.core.retention import apply_retention
+from livemosaic.core.triggers import (
+    REFRESH_FIELDS,
+    InProcessRefresh,
+    RefreshTrigger,
+    now_ms,
+    summary_changes,
+)
+from livemosaic.core.watch_rules import Retention, WatchRule
+from livemosaic.errors import AlreadyExists, DatasetNotFound, LiveMosaicError
+
+log = logging.getLogger(__name__)
+
+MARKER_SUFFIX = ".done"
+
+
+class OverviewBuilder(Protocol):
+    """Builds overviews for rasters that have none (non-COG GeoTIFFs)."""
+
+    def build_overviews(self, path: str) -> bool:
+        """Build missing overviews for ``path``; True when some were built."""
+        ...
+
+
+@dataclass(slots=True)
+class BatchReport:
+    """What one pipeline run did."""
+
+    dataset: str
+    files_added: list[str] = field(default_factory=list)  # files whose items were written
+    items_added: int = 0
+    replaced: list[str] = field(default_factory=list)  # files whose older items were replaced
+    skipped: list[str] = field(default_factory=list)  # this file version was settled already
+    quarantined: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    deferred: list[str] = field(default_factory=list)  # changed while read: still pending
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # refused, not journaled
+    overviews: list[str] = field(default_factory=list)  # files overviews were built for
+    removed: int = 0  # items removed by retention
+    changed: dict[str, list[str]] = field(default_factory=dict)  # service -> changed fields
+    refreshed: list[str] = field(default_factory=list)  # services a refresh was requested for
+    notes: list[str] = field(default_factory=list)  # warnings worth logging
+    settled: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime)
+
+    @property
+    def catalog_changed(self) -> bool:
+        """True when items were added, replaced or removed."""
+        return bool(self.items_added or self.replaced or self.removed)
+
+
+def marker_paths(path: str) -> tuple[str, str]:
+    """The two accepted marker names of a file: ``x.tif.done`` and ``x.done``."""
+    return path + MARKER_SUFFIX, str(Path(path).with_suffix(MARKER_SUFFIX))
+
+
+class IngestPipeline:
+    """Batches of files into a mosaic dataset: one transaction, quarantine, retention, refresh."""
+
+    def __init__(
+        self,
+        catalog: CatalogStore,
+        source: RasterSource,
+        journal: IngestJournal,
+        ingestor: Ingestor,
+        refresh_trigger: RefreshTrigger | None = None,
+        registry: ServiceRegistry | None = None,
+        *,
+        overviews: OverviewBuilder | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.catalog = catalog
+        self.source = source
+        self.journal = journal
+        self.ingestor = ingestor
+        self.refresh_trigger = refresh_trigger
+        self.registry = registry
+        self.overviews = overviews
+        self.clock = clock
+        self._lock = threading.Lock()  # one batch at a time per pipeline
+
+    # -- datasets and services -----------------------------------------------------------
+    def dataset_for(self, rule: WatchRule) -> MosaicDataset:
+        """The rule's dataset, created (CRS from the first raster) when it does not exist."""
+        try:
+            return self.catalog.get_dataset(rule.dataset)
+        except DatasetNotFound:
+            try:
+                ds = self.ingestor.create_dataset(rule.dataset, time_pattern=rule.time_pattern)
+                log.info("created mosaic dataset '%s' for %s", ds.name, rule.folder)
+                return ds
+            except AlreadyExists:  # created by another process meanwhile
+                return self.catalog.get_dataset(rule.dataset)
+
+    def services_for(self, rule: WatchRule, dataset: str) -> list[ServiceDefinition]:
+        """The services a rule refreshes: its named service, or every service of the dataset."""
+        named = rule.service_name
+        if named is not None:
+            return [self.catalog.get_service(*named)]
+        return [
+            s for s in self.catalog.list_services() if s.dataset.casefold() == dataset.casefold()
+        ]
+
+    def published(self, definition: ServiceDefinition) -> ServiceSnapshot | None:
+        """The newest published snapshot of a service (registry or catalog)."""
+        live = self.registry.find(definition.folder, definition.name) if self.registry else None
+        stored = self.catalog.latest_snapshot(definition.folder, definition.name)
+        if stored is not None and (live is None or stored.version > live.version):
+            return stored
+        return live
+
+    # -- the batch -----------------------------------------------------------------------
+    def process(
+        self,
+        rule: WatchRule,
+        paths: Sequence[str | Path],
+        *,
+        explicit: bool = False,
+        refresh: bool = True,
+    ) -> BatchReport:
+        """Ingest a batch of complete files under ``rule``.
+
+        ``explicit`` (CLI add, HTTP notify): the journal does not stop a file; it is added
+        unless its items are in the catalog (so files removed by hand or by retention come
+        back, and a file recorded as bad is read again).
+        ``refresh=False`` never requests a refresh.
+        """
+        with self._lock:
+            ds = self.dataset_for(rule)
+            report = BatchReport(ds.name)
+            todo = self._select(ds, paths, explicit, report)
+            if todo:
+                self._ingest(rule, ds, todo, report)
+            if rule.retention.active and (report.items_added or report.replaced):
+                report.removed = self.apply_retention(ds.name, rule.retention)
+            if refresh and report.catalog_changed:
+                self._refresh(rule, ds.name, report)
+        for note in report.notes:
+            log.warning("%s", note)
+        return report
+
+    def _select(
+        self, ds: MosaicDataset, paths: Sequence[str | Path], explicit: bool, report: BatchReport
+    ) -> dict[str, tuple[int, int]]:
+        """The files of a batch that need inspecting, with their (size, mtime_ns)."""
+        found: dict[str, tuple[int, int]] = {}
+        for raw in paths:
+            try:
+                real = str(self.ingestor.check_allowed(raw))
+                st = os.stat(real)
+            except LiveMosaicError as exc:
+                report.rejected.append((str(raw), exc.reason))
+                continue
+            except OSError as exc:
+                report.rejected.append((str(raw), f"cannot be read: {exc.strerror}"))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                report.rejected.append((real, "is not a regular file"))
+                continue
+            found[real] = (st.st_size, st.st_mtime_ns)
+        known = self.journal.lookup(ds.name, list(found))
+        todo: dict[str, tuple[int, int]] = {}
+        catalog_known: list[JournalEntry] = []
+        for path, key in found.items():
+            entry = known.get(path)
+            settled = entry is not None and entry.key == key and entry.state != "pending"
+            if settled and not explicit and not (entry is not None and entry.moved_to):
+                report.skipped.append(path)  # this version was added or recorded bad already
+                report.settled[path] = key
+                continue
+            if self.catalog.file_state(ds.name, path) == key:  # added by other means
+                report.skipped.append(path)
+                report.settled[path] = key
+                if entry is None or entry.key != key or entry.state != "added":
+                    catalog_known.append(self._entry(ds, path, key, "added"))
+                continue
+            todo[path] = key
+        pending = [self._entry(ds, p, k, "pending") for p, k in todo.items()]
+        self.journal.record([*catalog_known, *pending])
+        return todo
+
+    def _entry(
+        self,
+        ds: MosaicDataset,
+        path: str,
+        key: tuple[int, int],
+        state: JournalState,
+        *,
+        reason: str = "",
+        item_count: int = 0,
+        moved_to: str | None = None,
+    ) -> JournalEntry:
+        return JournalEntry(
+            dataset=ds.name,
+            path=path,
+            size=key[0],
+            mtime_ns=key[1],
+            state=state,
+            reason=reason,
+            item_count=item_count,
+            moved_to=moved_to,
+            updated=self.clock(),
+        )
+
+    def _ingest(
+        self,
+        rule: WatchRule,
+        ds: MosaicDataset,
+        todo: dict[str, tuple[int, int]],
+        report: BatchReport,
+    ) -> None:
+        items: list[RasterItem] = []
+        entries: list[JournalEntry] = []
+        bad: list[tuple[str, tuple[int, int], str]] = []
+        for path, key in todo.items():
+            if not ds.crs:
+                try:
+                    ds = self.catalog.update_dataset(replace(ds, crs=self.source.file_crs(path)))
+                except LiveMosaicError as exc:
+                    bad.append((path, key, exc.reason.removeprefix(f"{path}: ")))
+                    continue
+            if rule.build_overviews and self.overviews is not None:
+                try:
+                    if self.overviews.build_overviews(path):
+                        report.overviews.append(path)
+                except LiveMosaicError as exc:
+                    report.notes.append(f"{path}: overviews not built: {exc.reason}")
+            options = InspectOptions(
+                dataset_crs=ds.crs,
+                time_pattern=ds.time_pattern,
+                compute_stats=rule.compute_statistics,
+            )
+            try:
+                found = self.source.inspect(path, options)
+                reason = _problem(found)
+            except LiveMosaicError as exc:
+                found, reason = [], exc.reason.removeprefix(f"{path}: ")
+            if _current_key(path) != key or any(
+                (i.file_size, i.file_mtime_ns) != key for i in found
+            ):
+                report.deferred.append(path)  # still being written or replaced: stays pending
+                continue
+            if reason:
+                bad.append((path, key, reason))
+                continue
+            items.extend(found)
+            entries.append(self._entry(ds, path, key, "added", item_count=len(found)))
+        moves: list[tuple[str, str]] = []
+        for path, key, reason in bad:
+            if self.catalog.file_state(ds.name, path) is not None:
+                # an earlier version was added: its items no longer describe the file
+                report.removed += self.catalog.remove_items(ds.name, RemoveFilter(path=path))
+            target = self._quarantine_target(rule, path) if rule.quarantine == "move" else None
+            if target is not None:
+                moves.append((path, target))
+            entries.append(
+                self._entry(ds, path, key, "quarantined", reason=reason, moved_to=target)
+            )
+            report.quarantined.append((path, reason))
+        if not entries:
+            return
+        result = self.journal.commit(ds.name, items, entries)
+        report.items_added += len(result.added)
+        report.replaced.extend(result.replaced_paths)
+        report.files_added.extend(
+            e.path for e in entries if e.state == "added" and e.path not in result.skipped_paths
+        )
+        report.skipped.extend(result.skipped_paths)
+        for e in entries:
+            if e.state == "added" or not e.moved_to:
+                report.settled[e.path] = e.key
+        self._move_quarantined(moves, entries, report)
+
+    # -- quarantine ----------------------------------------------------------------------
+    @staticmethod
+    def _quarantine_target(rule: WatchRule, path: str) -> str:
+        root = rule.effective_quarantine_dir
+        try:
+            rel = Path(path).relative_to(os.path.realpath(rule.folder))
+        except ValueError:
+            rel = Path(Path(path).name)
+        target = root / rel
+        if target.exists():
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            target = target.with_name(f"{target.stem}.{stamp}{target.suffix}")
+        return str(target)
+
+    def _move_quarantined(
+        self, moves: list[tuple[str, str]], entries: list[JournalEntry], report: BatchReport
+    ) -> None:
+        failed: list[JournalEntry] = []
+        for path, target in moves:
+            try:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(path, target)
+                for marker in marker_paths(path):
+                    if os.path.exists(marker):
+                        shutil.move(marker, target + MARKER_SUFFIX)
+            except OSError as exc:
+                entry = next(e for e in entries if e.path == path)
+                reason = f"{entry.reason} (could not be moved to {target}: {exc.strerror})"
+                failed.append(replace(entry, moved_to=None, reason=reason))
+                report.notes.append(f"{path}: quarantined in place, {reason}")
+                report.settled[path] = entry.key
+        if failed:
+            self.journal.record(failed)
+
+    def apply_retention(self, dataset: str, retention: Retention) -> int:
+        """Remove the items a retention policy no longer keeps; returns how many."""
+        return apply_retention(self.catalog, dataset, retention, self.clock())
+
+    # -- refresh -------------------------------------------------------------------------
+    def _refresh(self, rule: WatchRule, dataset: str, report: BatchReport) -> None:
+        try:
+            services = self.services_for(rule, dataset)
+        except LiveMosaicError as exc:
+            report.notes.append(f"no refresh: {exc}")
+            return
+        summary = self.catalog.summary(dataset)
+        for definition in services:
+            changed = summary_changes(self.published(definition), summary)
+            if not changed:
+                continue
+            name = definition.qualified_name
+            report.changed[name] = changed
+            if not definition.has_live_data:
+                report.notes.append(
+                    f"service '{name}' changed ({', '.join(changed)}) but has hasLiveData=false; "
+                    f"enable it with `livemosaic service set {name} --live` to refresh it."
+                )
+                continue
+            if self.refresh_trigger is None:
+                continue
+            try:
+                self.refresh_trigger.request_refresh(definition.folder, definition.name)
+            except LiveMosaicError as exc:
+                report.notes.append(f"refresh of '{name}' not requested: {exc}")
+                continue
+            report.refreshed.append(name)
+
+    def maintain(self, rule: WatchRule) -> BatchReport:
+        """Apply retention and request the refreshes still due (at start-up and every rescan).
+
+        Catches what no batch triggers: items ageing past ``max_age_days``, and a refresh left
+        out by a crash or a failed trigger.
+        """
+        with self._lock:
+            ds = self.dataset_for(rule)
+            report = BatchReport(ds.name)
+            if rule.retention.active:
+                report.removed = self.apply_retention(ds.name, rule.retention)
+            self._refresh(rule, ds.name, report)
+        for note in report.notes:
+            log.log(logging.WARNING if report.removed else logging.DEBUG, "%s", note)
+        return report
+
+    def pending_paths(self, rule: WatchRule) -> list[str]:
+        """Files of the rule's dataset left ``pending`` by an interrupted run (vanished ones
+        are forgotten)."""
+        entries = self.journal.entries(self.dataset_for(rule).name, "pending")
+        gone = [e.path for e in entries if not os.path.exists(e.path)]
+        if gone:
+            self.journal.forget(rule.dataset, state="pending", paths=gone)
+        return [e.path for e in entries if e.path not in set(gone)]
+
+
+def _current_key(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _problem(items: Sequence[RasterItem]) -> str:
+    """Why inspected items cannot be added ("" when they can)."""
+    if not items:
+        return "the file holds no raster data"
+    for item in items:
+        if not item.extent.is_valid():
+            return f"its extent {item.extent} is not a valid rectangle; check its georeferencing"
+    return ""
+
+
+__all__ = [
+    "MARKER_SUFFIX",
+    "REFRESH_FIELDS",
+    "BatchReport",
+    "InProcessRefresh",
+    "IngestPipeline",
+    "OverviewBuilder",
+    "RefreshTrigger",
+    "marker_paths",
+    "summary_changes",
+]

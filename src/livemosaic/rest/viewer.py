@@ -1,0 +1,111 @@
+"""The live viewer: an OpenLayers page for any image service, following it over WebSocket.
+
+``{root}/livemosaic/viewer/{folder}/{name}`` (or ``…/viewer/{name}`` for a root service)
+serves a page that draws the service with ``exportImage``, offers a time slider and pickers
+for variables and dimensions, and redraws itself when a ``serviceRefreshed`` message arrives
+(docs/notifications.md). The JavaScript and CSS are a bundle built from ``viewer/`` in the
+repository and shipped in ``rest/static/viewer``: no CDN, the page works on closed networks.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+
+from livemosaic import __version__
+from livemosaic.core.models import ServiceSnapshot
+from livemosaic.errors import NotFound
+from livemosaic.rest.context import app_context, service_snapshot
+from livemosaic.rest.html import render
+from livemosaic.rest.notify import WS_PATH
+
+router = APIRouter()
+
+VIEWER_PATH = "/livemosaic/viewer"
+STATIC_PATH = "/livemosaic/static/viewer"
+STATIC_DIR = Path(__file__).parent / "static" / "viewer"
+ASSETS = {
+    "viewer.js": "text/javascript; charset=utf-8",
+    "viewer.css": "text/css; charset=utf-8",
+    "third-party-licenses.txt": "text/plain; charset=utf-8",
+}
+
+
+@functools.cache
+def asset_version(name: str) -> str:
+    """A short hash of a bundled file, appended to its URL so browsers never run a stale bundle."""
+    try:
+        return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return __version__
+
+
+def _prefix(request: Request) -> str:
+    """``{proxy prefix}/{root}`` for links (HTTP paths are matched case-insensitively)."""
+    root = app_context(request).settings.root
+    return f"{request.scope.get('root_path', '')}/{root}"
+
+
+def viewer_url(request: Request, snapshot: ServiceSnapshot) -> str:
+    """The path of the live viewer of a service (for links from its ``f=html`` page)."""
+    return f"{_prefix(request)}{VIEWER_PATH}/{snapshot.qualified_name}"
+
+
+def viewer_config(request: Request, snapshot: ServiceSnapshot) -> dict[str, Any]:
+    """What the page script needs: service names and the URLs to call."""
+    prefix = _prefix(request)
+    root = app_context(request).settings.root
+    return {
+        "service": f"{snapshot.qualified_name}.ImageServer",
+        "title": snapshot.qualified_name,
+        "serviceUrl": f"{prefix}/rest/services/{snapshot.qualified_name}/ImageServer",
+        "htmlUrl": f"{prefix}/rest/services/{snapshot.qualified_name}/ImageServer?f=html",
+        # WebSocket paths are not case-normalised like HTTP ones: use the routed spelling
+        "wsPath": f"{request.scope.get('root_path', '')}/{root.lower()}{WS_PATH}",
+        "version": snapshot.version,
+    }
+
+
+def _page(request: Request) -> Response:
+    snapshot = service_snapshot(request)
+    prefix = _prefix(request)
+    html = render(
+        "viewer.html",
+        title=f"{snapshot.qualified_name} - livemosaic live viewer",
+        config=viewer_config(request, snapshot),
+        script_url=f"{prefix}{STATIC_PATH}/viewer.js?v={asset_version('viewer.js')}",
+        style_url=f"{prefix}{STATIC_PATH}/viewer.css?v={asset_version('viewer.css')}",
+        licenses_url=f"{prefix}{STATIC_PATH}/third-party-licenses.txt",
+    )
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(VIEWER_PATH + "/{name}")
+async def viewer_root_service(request: Request) -> Response:
+    """The live viewer of a service in the root folder."""
+    return _page(request)
+
+
+@router.get(VIEWER_PATH + "/{folder}/{name}")
+async def viewer_folder_service(request: Request) -> Response:
+    """The live viewer of a service in a folder."""
+    return _page(request)
+
+
+@router.get(STATIC_PATH + "/{filename}")
+async def viewer_asset(filename: str) -> Response:
+    """The viewer bundle (JavaScript, CSS) and the licences of the libraries inside it."""
+    media_type = ASSETS.get(filename)
+    path = STATIC_DIR / filename
+    if media_type is None or not path.is_file():
+        raise NotFound(f"'{filename[:80]}' is not a file of the live viewer.")
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "max-age=86400"})
+
+
+__all__ = ["STATIC_PATH", "VIEWER_PATH", "asset_version", "router", "viewer_config", "viewer_url"]

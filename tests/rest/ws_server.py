@@ -1,0 +1,85 @@
+"""A real livemosaic server with the notification WebSocket and the live viewer, for tests.
+
+``serve(ctx, hub)`` runs uvicorn (WebSockets enabled) on 127.0.0.1 at a free port in a thread
+and makes sure the notification and viewer routers are mounted and ``app.state.notify_hub``
+is the given hub, whether or not ``create_app`` already wires them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from livemosaic.app import AppContext, create_app
+from livemosaic.core.notify import NotificationHub
+from livemosaic.rest import notify, viewer
+
+
+@dataclass
+class WsServer:
+    """Addresses of a running server."""
+
+    base: str  # http://127.0.0.1:port
+    root: str  # /arcgis
+    app: FastAPI
+    hub: NotificationHub
+
+    @property
+    def ws_url(self) -> str:
+        """The notification endpoint."""
+        return self.base.replace("http://", "ws://") + self.root + notify.WS_PATH
+
+    def viewer_url(self, qualified: str) -> str:
+        """The live viewer page of ``Folder/Name``."""
+        return f"{self.base}{self.root}{viewer.VIEWER_PATH}/{qualified}"
+
+
+def ensure_routes(app: FastAPI, root: str) -> None:
+    """Mount the notification and viewer routers unless the app already has them."""
+    prefix = "/" + root.strip("/").lower()
+    paths = {getattr(route, "path", "") for route in app.routes}
+    if prefix + notify.WS_PATH not in paths:
+        app.include_router(notify.router, prefix=prefix)
+    if prefix + viewer.STATIC_PATH + "/{filename}" not in paths:
+        app.include_router(viewer.router, prefix=prefix)
+
+
+@contextlib.contextmanager
+def serve(ctx: AppContext, hub: NotificationHub) -> Iterator[WsServer]:
+    """Run the app of ``ctx`` with ``hub`` until the block ends."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    app = create_app(ctx.settings, ctx)
+    ensure_routes(app, ctx.settings.root)
+    app.state.notify_hub = hub
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", ws="websockets-sansio", http="h11"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield WsServer(f"http://127.0.0.1:{port}", "/" + ctx.settings.root.lower(), app, hub)
+    finally:
+        loop = hub.loop
+        if loop is not None and loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(hub.stop(), loop).result(timeout=10)
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
