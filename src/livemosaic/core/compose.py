@@ -138,8 +138,9 @@ class FirstCompositor(_TypedCompositor):
         take = bvalid.any(axis=0) & ~self.filled
         if not take.any():
             return False
-        acc[:, take] = data[:, take]
-        self.has[:, take] = bvalid[:, take]
+        # np.copyto with a broadcast mask avoids materialising fancy-indexed copies
+        np.copyto(acc, data, where=take[None], casting="unsafe")
+        np.copyto(self.has, bvalid, where=take[None])
         self.filled |= take
         return True
 
@@ -151,11 +152,11 @@ class LastCompositor(_TypedCompositor):
         self, data: npt.NDArray[np.generic], bvalid: BoolArray, weight: FloatArray | None
     ) -> bool:
         acc = self._accumulator(data.dtype)
-        take = bvalid.any(axis=0)
+        take: BoolArray = np.asarray(bvalid.any(axis=0))
         if not take.any():
             return False
-        acc[:, take] = data[:, take]
-        self.has[:, take] = bvalid[:, take]
+        np.copyto(acc, data, where=take[None], casting="unsafe")
+        np.copyto(self.has, bvalid, where=take[None])
         return True
 
 

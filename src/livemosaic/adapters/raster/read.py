@@ -38,7 +38,23 @@ from livemosaic.core.models import Extent, RasterItem
 from livemosaic.core.ports import PixelBlock, ReadRequest
 from livemosaic.errors import InvalidParameter, LiveMosaicError
 
-CACHE_SIZE = 64
+
+def _cache_size() -> int:
+    """Open datasets kept per thread: enough for a whole-extent mosaic of many tiles (each
+    tile may be open at full resolution and at one overview level), bounded by the process's
+    file-descriptor limit so that several reader threads stay well inside it."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, ValueError, OSError):
+        return 64
+    if soft == resource.RLIM_INFINITY:
+        return 256
+    return max(32, min(256, soft // 16))
+
+
+CACHE_SIZE = _cache_size()
 _RESAMPLING = {
     "nearest": Resampling.nearest,
     "bilinear": Resampling.bilinear,
