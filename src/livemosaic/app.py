@@ -1,9 +1,12 @@
 """Composition root: adapters from settings, the FastAPI application and its lifespan.
 
-``build_context(settings)`` opens the catalog and builds the raster adapters, the service
-registry, the publisher and the image exporter into one :class:`AppContext`.
+``build_context(settings)`` opens the catalog, job and user stores and builds the raster
+adapters, the service registry, the publisher, the image exporter, the token signer (server
+secret in the data folder), the refresher and the job runner into one :class:`AppContext`.
 ``create_app(settings)`` wires the REST layer on top. The lifespan loads every service's
-published snapshot, runs the export-output cleaner and closes everything on shutdown.
+published snapshot, starts the job runner, the snapshot poller (which swaps in snapshots
+other server processes stored, so every process serves a refresh within
+``snapshot_poll_seconds``) and the export-output cleaner, and stops them on shutdown.
 GDAL work runs on the context's bounded thread pool, never on the event loop.
 """
 
@@ -23,18 +26,30 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from livemosaic import __version__
+from livemosaic.adapters.jobs.runner import JobRunner
 from livemosaic.core.export import ExportLimits, ImageExporter
-from livemosaic.core.ports import CatalogStore, ImageEncoder, Projector, RasterSource
+from livemosaic.core.ports import (
+    CatalogStore,
+    ImageEncoder,
+    JobStore,
+    Projector,
+    RasterSource,
+    UserStore,
+)
 from livemosaic.core.publishing import Publisher
-from livemosaic.core.registry import ServiceRegistry
+from livemosaic.core.refresh import Refresher
+from livemosaic.core.registry import ServiceRegistry, service_key
+from livemosaic.core.security import TokenSigner
 from livemosaic.rest.errors import install_error_handlers
 from livemosaic.rest.middleware import install_middleware
 from livemosaic.rest.routes import include_routers
+from livemosaic.rest.tokens import SigninThrottle
 from livemosaic.settings import Settings
 
 log = logging.getLogger("livemosaic")
 
 CACHE_ENTRIES = 256
+GP_SERVICE = ("System", "PublishingTools", "GPServer")
 
 
 class BoundedCache(dict[Any, Any]):
@@ -59,6 +74,12 @@ class AppContext:
     publisher: Publisher
     exporter: ImageExporter
     executor: ThreadPoolExecutor
+    jobs: JobStore
+    users: UserStore
+    signer: TokenSigner
+    refresher: Refresher
+    throttle: SigninThrottle
+    runner: JobRunner | None = None
     # services of other kinds listed by the directory: (folder, name, type), e.g. GPServer
     extra_services: list[tuple[str, str, str]] = field(default_factory=list)
     cache: BoundedCache = field(default_factory=BoundedCache)
@@ -75,14 +96,16 @@ def configure_gdal(settings: Settings) -> None:
 
 
 def build_context(settings: Settings) -> AppContext:
-    """Open the catalog and build adapters, registry, publisher and exporter."""
-    from livemosaic.adapters.catalog import open_catalog
+    """Open the stores and build adapters, registry, publisher, exporter, tokens and jobs."""
+    from livemosaic.adapters.catalog import open_stores
     from livemosaic.adapters.raster import RasterEncoder, RasterioProjector, RasterioSource
+    from livemosaic.adapters.secret import load_or_create_secret
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     configure_gdal(settings)
-    catalog = open_catalog(settings.effective_catalog_url)
+    stores = open_stores(settings.effective_catalog_url)
+    catalog = stores.catalog
     source = RasterioSource()
     projector = RasterioProjector()
     encoder = RasterEncoder()
@@ -97,6 +120,10 @@ def build_context(settings: Settings) -> AppContext:
     executor = ThreadPoolExecutor(
         max_workers=max(1, settings.read_threads), thread_name_prefix="livemosaic-read"
     )
+    refresher = Refresher(catalog, publisher)
+    runner = JobRunner(
+        stores.jobs, refresher, retention_seconds=settings.job_retention_hours * 3600
+    )
     return AppContext(
         settings=settings,
         catalog=catalog,
@@ -107,6 +134,13 @@ def build_context(settings: Settings) -> AppContext:
         publisher=publisher,
         exporter=exporter,
         executor=executor,
+        jobs=stores.jobs,
+        users=stores.users,
+        signer=TokenSigner(load_or_create_secret(settings.data_dir)),
+        refresher=refresher,
+        throttle=SigninThrottle(settings.signin_max_failures, settings.signin_window_seconds),
+        runner=runner,
+        extra_services=[GP_SERVICE],
     )
 
 
@@ -142,20 +176,65 @@ async def _cleanup_loop(ctx: AppContext) -> None:
             log.exception("cleaning export outputs failed")
 
 
+def sync_snapshots(catalog: CatalogStore, registry: ServiceRegistry) -> int:
+    """Swap in snapshots stored by other processes, drop services deleted elsewhere.
+
+    Returns how many services changed. Services published by this process while the versions
+    were read are never dropped: only entries seen before the read are candidates.
+    """
+    before = {service_key(s.definition.folder, s.definition.name): s for s in registry.all()}
+    versions = catalog.snapshot_versions()
+    changed = 0
+    for key, version in versions.items():
+        current = registry.find(*key.split("/", 1))
+        if current is not None and current.version >= version:
+            continue
+        folder, name = key.split("/", 1)
+        stored = catalog.latest_snapshot(folder, name)
+        if stored is not None:
+            registry.swap(stored)
+            changed += registry.find(folder, name) is stored
+    for key, seen in before.items():
+        if key not in versions and registry.find(*key.split("/", 1)) is seen:
+            registry.remove(seen.definition.folder, seen.definition.name)
+            changed += 1
+    return changed
+
+
+async def _snapshot_poller(ctx: AppContext) -> None:
+    period = float(ctx.settings.snapshot_poll_seconds)
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await asyncio.to_thread(sync_snapshots, ctx.catalog, ctx.registry)
+        except Exception:  # the poller must never stop; the cause goes to the log
+            log.exception("reading published snapshot versions failed")
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load published snapshots, start the output cleaner; close everything on shutdown."""
+    """Load snapshots; start the job runner, snapshot poller and output cleaner; stop all."""
     ctx: AppContext = app.state.ctx
     problems = await asyncio.to_thread(ctx.publisher.load_all)
     for problem in problems:
         log.warning("service not published: %s", problem)
+    if ctx.runner is not None:
+        await ctx.runner.start()
     cleaner = asyncio.create_task(_cleanup_loop(ctx), name="livemosaic-output-cleaner")
+    poller = asyncio.create_task(_snapshot_poller(ctx), name="livemosaic-snapshot-poller")
     try:
         yield
     finally:
-        cleaner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cleaner
+        await _stop(poller)
+        await _stop(cleaner)
+        if ctx.runner is not None:
+            await ctx.runner.stop()
         await asyncio.to_thread(ctx.close)
 
 
@@ -185,8 +264,15 @@ def create_app(
     return app
 
 
+def app_from_env() -> FastAPI:
+    """The application from environment settings (``serve --workers N`` worker processes)."""
+    return create_app(Settings())
+
+
 __all__ = [
     "AppContext",
+    "app_from_env",
+    "sync_snapshots",
     "build_context",
     "configure_gdal",
     "create_app",

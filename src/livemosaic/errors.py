@@ -17,6 +17,10 @@ classes at their boundary, so the REST layer maps exactly one tree::
     ├── AlreadyExists (ValueError)           400
     ├── RasterRejected (ValueError)          400  a file cannot be added to a catalog
     ├── PathNotAllowed (PermissionError)     403  a path outside the registered data folders
+    ├── Forbidden (PermissionError)          403  signed in, but the role or grant is too low
+    │   └── InsecureTransport                     credentials over plain HTTP to a remote address
+    ├── TokenInvalid (PermissionError)       498  a token is forged, expired, revoked or misbound
+    ├── TokenRequired (PermissionError)      499  a secured resource was asked for without a token
     ├── RasterUnavailable (OSError)          500  a catalogued file cannot be read any more
     ├── ServiceStopped (RuntimeError)        500  the service is configured but not started
     └── StoreError (RuntimeError)            500  the catalog database failed
@@ -167,3 +171,33 @@ class StoreError(LiveMosaicError, RuntimeError):
     """The catalog database failed; nothing was changed."""
 
     code = 500
+
+
+FORBIDDEN = "You do not have permissions to access this resource or perform this operation."
+
+
+class Forbidden(LiveMosaicError, PermissionError):
+    """The caller is signed in but may not use this resource or operation."""
+
+    code = 403
+    default_message = FORBIDDEN
+
+
+class InsecureTransport(Forbidden):
+    """Passwords or tokens were sent over plain HTTP to a non-loopback address."""
+
+    default_message = "Credentials and tokens must be sent over HTTPS."
+
+
+class TokenInvalid(LiveMosaicError, PermissionError):
+    """A token is malformed, forged, expired, revoked or bound to another referer or address."""
+
+    code = 498
+    default_message = "Invalid Token"
+
+
+class TokenRequired(LiveMosaicError, PermissionError):
+    """A secured resource was requested without a token."""
+
+    code = 499
+    default_message = "Token Required"

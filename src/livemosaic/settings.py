@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -68,10 +68,70 @@ class Settings(BaseSettings):
         default_factory=lambda: ["*"], description="Origins allowed by CORS ('*' = all)."
     )
     gdal_cache_mb: int = Field(256, description="GDAL raster block cache in MiB.")
+    default_token_minutes: int = Field(
+        60,
+        ge=1,
+        description="Token lifetime when generateToken gets no expiration "
+        "(also advertised as shortLivedTokenValidity).",
+    )
+    max_token_minutes: int = Field(
+        1440, ge=1, description="Longest token lifetime in minutes (longer requests are clamped)."
+    )
+    allow_get_token: bool = Field(
+        False, description="Accept generateToken by GET (credentials in URLs; development only)."
+    )
+    referer_binding: Literal["strict", "lenient", "off"] = Field(
+        "strict",
+        description="How referer-bound tokens are checked: strict (Referer must match), "
+        "lenient (mismatch logged, accepted) or off.",
+    )
+    allow_http_credentials: bool = Field(
+        False,
+        description="Accept passwords and tokens over plain HTTP to a non-loopback address "
+        "(refused by default: use HTTPS).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Proxy addresses whose X-Forwarded-Proto/Host/For headers are believed "
+        "(comma-separated in the environment).",
+    )
+    signin_max_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed sign-ins of one user from one address before further attempts "
+        "are refused for the rest of the window.",
+    )
+    signin_window_seconds: int = Field(
+        300, ge=1, description="Sliding window in seconds for counting failed sign-ins."
+    )
+    snapshot_poll_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="How often each server process checks the catalog for snapshots "
+        "published by another process (refreshes, admin edits).",
+    )
+    job_retention_hours: float = Field(
+        24.0, ge=24.0, description="How long finished geoprocessing jobs are kept (at least 24)."
+    )
+    ssl_certfile: Path | None = Field(
+        None, description="TLS certificate (PEM) for serving HTTPS (serve --certfile)."
+    )
+    ssl_keyfile: Path | None = Field(
+        None, description="TLS private key (PEM) for serving HTTPS (serve --keyfile)."
+    )
 
     @field_validator("data_folders", mode="before")
     @classmethod
     def _split_folders(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.startswith("["):
+                return json.loads(value)
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
             if value.startswith("["):
                 return json.loads(value)

@@ -14,7 +14,8 @@ from tests.rest.helpers import LiveServer, error_of, ok_json
 def test_root_catalog_lists_folders_and_root_services(client: httpx.Client) -> None:
     body = ok_json(client.get("/arcgis/rest/services", params={"f": "json"}))
     assert body["currentVersion"] == 11.1
-    assert "System" in body["folders"] and "Live" in body["folders"]
+    assert "Live" in body["folders"]
+    assert "System" not in body["folders"]  # PublishingTools is listed for publishers only
     names = {(s["name"], s["type"]) for s in body["services"]}
     for name in ("imagery", "dem", "ocean", "weather", "climate", "overlap", "stopped"):
         assert (name, "ImageServer") in names
@@ -28,9 +29,9 @@ def test_folder_catalog_prefixes_names_and_is_case_insensitive(client: httpx.Cli
     assert all(s["type"] == "ImageServer" for s in body["services"])
 
 
-def test_system_folder_exists(client: httpx.Client) -> None:
-    body = ok_json(client.get("/arcgis/rest/services/System", params={"f": "json"}))
-    assert body["folders"] == []
+def test_system_folder_is_secured(client: httpx.Client) -> None:
+    err = error_of(client.get("/arcgis/rest/services/System", params={"f": "json"}))
+    assert err["code"] == 499 and err["message"] == "Token Required"
 
 
 def test_unknown_folder_is_404(client: httpx.Client) -> None:
@@ -42,7 +43,12 @@ def test_rest_info(client: httpx.Client) -> None:
     body = ok_json(client.get("/arcgis/rest/info", params={"f": "json"}))
     assert body["currentVersion"] == 11.1
     assert body["fullVersion"] == "11.1.0"
-    assert body["authInfo"] == {"isTokenBasedSecurity": False}
+    port = client.base_url.port
+    assert body["authInfo"] == {
+        "isTokenBasedSecurity": True,
+        "tokenServicesUrl": f"http://127.0.0.1:{port}/arcgis/tokens/generateToken",
+        "shortLivedTokenValidity": 60,
+    }
     assert "owningSystemUrl" not in body
 
 

@@ -106,11 +106,30 @@ def install_demo(state: CliState) -> str:
     "--workers", default=1, show_default=True, help="Server processes sharing the catalog."
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--certfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TLS certificate (PEM): serve HTTPS (env LIVEMOSAIC_SSL_CERTFILE).",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TLS private key (PEM) for --certfile (env LIVEMOSAIC_SSL_KEYFILE).",
+)
 @pass_state
 def serve(
-    state: CliState, host: str | None, port: int | None, demo: bool, workers: int, log_level: str
+    state: CliState,
+    host: str | None,
+    port: int | None,
+    demo: bool,
+    workers: int,
+    log_level: str,
+    certfile: Path | None,
+    keyfile: Path | None,
 ) -> None:
-    """Run the ArcGIS-compatible image server."""
+    """Run the ArcGIS-compatible image server (HTTPS with --certfile and --keyfile)."""
     import uvicorn
 
     settings = state.settings
@@ -119,6 +138,10 @@ def serve(
         overrides["host"] = host
     if port:
         overrides["port"] = port
+    if certfile:
+        overrides["ssl_certfile"] = certfile.resolve()
+    if keyfile:
+        overrides["ssl_keyfile"] = keyfile.resolve()
     if demo:
         try:
             published = install_demo(state)
@@ -127,9 +150,16 @@ def serve(
         click.echo(f"Demo service ready: {published}")
         overrides["data_folders"] = [*settings.data_folders, (settings.data_dir / "demo").resolve()]
     settings = settings.model_copy(update=overrides)
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        fail("HTTPS needs both a certificate and its key: give --certfile and --keyfile.")
     state.close()
     root = settings.root
-    click.echo(f"livemosaic serving http://{settings.host}:{settings.port}/{root}/rest/services")
+    scheme = "https" if settings.ssl_certfile else "http"
+    click.echo(
+        f"livemosaic serving {scheme}://{settings.host}:{settings.port}/{root}/rest/services"
+    )
+    certfile_ = str(settings.ssl_certfile) if settings.ssl_certfile else None
+    keyfile_ = str(settings.ssl_keyfile) if settings.ssl_keyfile else None
     if workers > 1:
         _export_env(settings)
         uvicorn.run(
@@ -139,11 +169,22 @@ def serve(
             port=settings.port,
             workers=workers,
             log_level=log_level,
+            proxy_headers=False,  # livemosaic judges forwarded headers (trusted_proxies)
+            ssl_certfile=certfile_,
+            ssl_keyfile=keyfile_,
         )
         return
     from livemosaic.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        proxy_headers=False,
+        ssl_certfile=certfile_,
+        ssl_keyfile=keyfile_,
+    )
 
 
 def _export_env(settings: Settings) -> None:
@@ -153,9 +194,14 @@ def _export_env(settings: Settings) -> None:
 
     for key, value in settings.model_dump(mode="json").items():
         env = f"LIVEMOSAIC_{key.upper()}"
+        if value is None:
+            os.environ.pop(env, None)
+            continue
         if isinstance(value, list):
             os.environ[env] = (
-                json.dumps(value) if key == "cors_origins" else ",".join(map(str, value))
+                json.dumps(value)
+                if key in ("cors_origins", "trusted_proxies")
+                else ",".join(map(str, value))
             )
         else:
             os.environ[env] = str(value)

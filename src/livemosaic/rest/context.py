@@ -23,6 +23,7 @@ from livemosaic.errors import (
     ServiceNotFound,
     ServiceStopped,
 )
+from livemosaic.rest.auth import check_service_access, hide_missing_service
 
 if TYPE_CHECKING:
     from livemosaic.app import AppContext
@@ -41,7 +42,11 @@ def app_context(request: Request) -> AppContext:
 
 
 def service_snapshot(request: Request) -> ServiceSnapshot:
-    """The service's current snapshot, read once per request (ServiceNotFound / ServiceStopped)."""
+    """The service's current snapshot, read once per request.
+
+    Raises ServiceNotFound / ServiceStopped, and TokenRequired / Forbidden / TokenInvalid when
+    the caller may not read the service (secured services, spec 4).
+    """
     cached = getattr(request.state, "snapshot", None)
     if isinstance(cached, ServiceSnapshot):
         return cached
@@ -49,9 +54,11 @@ def service_snapshot(request: Request) -> ServiceSnapshot:
     name = str(request.path_params.get("name", ""))
     snapshot = app_context(request).registry.find(folder, name)
     if snapshot is None:
+        hide_missing_service(request, folder)
         raise ServiceNotFound(
             f"Service '{_spelled(request, folder, name)}.ImageServer' does not exist."
         )
+    check_service_access(request, snapshot.definition)
     request.state.snapshot = snapshot
     if snapshot.definition.configured_state == "STOPPED":
         text = f"Service '{snapshot.qualified_name}' is not started."

@@ -1,8 +1,9 @@
 """Discovery resources (spec 2): the services catalog, folders, server info, output files.
 
-``{root}/rest/services`` always lists the ``System`` folder; services of other kinds (the
-GP service of a later issue) register themselves in ``AppContext.extra_services`` and are
-listed here without this module knowing them.
+Listings show what the caller may read: secured services only to callers granted them, the
+``System`` folder (``PublishingTools``) only to publishers and administrators. Services of
+other kinds register themselves in ``AppContext.extra_services`` and are listed here without
+this module knowing them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from livemosaic.core.security import Principal
 from livemosaic.errors import FolderNotFound, NotFound
+from livemosaic.rest.auth import (
+    SYSTEM_FOLDER,
+    SYSTEM_ROLE,
+    can_read_service,
+    current_principal,
+    hide_missing_service,
+    request_origin_of,
+    require_role,
+)
 from livemosaic.rest.context import app_context, root_path
 from livemosaic.rest.formats import resource_response
 from livemosaic.rest.html import Link, display_path, page, resource_page
@@ -23,28 +34,52 @@ from livemosaic.rest.params import read_params
 
 router = APIRouter()
 
-SYSTEM_FOLDER = "System"
 METHODS = ["GET", "POST"]
 
 
-def _folders(request: Request) -> list[str]:
+def _may_see_system(principal: Principal) -> bool:
+    return principal.at_least(SYSTEM_ROLE)
+
+
+def _folders(request: Request, principal: Principal) -> list[str]:
+    """Folders with something this caller may read (System only for publishers and up)."""
     ctx = app_context(request)
-    names = set(ctx.registry.folders())
+    names = {
+        s.definition.folder
+        for s in ctx.registry.all()
+        if s.definition.folder and can_read_service(principal, s.definition)
+    }
     names.update(folder for folder, _name, _type in ctx.extra_services if folder)
     names.add(SYSTEM_FOLDER)
+    if not _may_see_system(principal):
+        names.discard(SYSTEM_FOLDER)
     return sorted(names, key=str.lower)
 
 
-def _services_in(request: Request, folder: str) -> list[dict[str, str]]:
+def _services_in(request: Request, folder: str, principal: Principal) -> list[dict[str, str]]:
+    """Services of a folder this caller may read (secured ones are hidden from others)."""
     ctx = app_context(request)
     out: list[dict[str, str]] = []
     for snap in ctx.registry.all():
-        if snap.definition.folder.lower() == folder.lower():
+        if snap.definition.folder.lower() == folder.lower() and can_read_service(
+            principal, snap.definition
+        ):
             out.append({"name": snap.qualified_name, "type": "ImageServer"})
+    if folder.lower() == SYSTEM_FOLDER.lower() and not _may_see_system(principal):
+        return out
     for f, name, kind in ctx.extra_services:
         if f.lower() == folder.lower():
             out.append({"name": f"{f}/{name}" if f else name, "type": kind})
     return out
+
+
+def _folder_exists(request: Request, folder: str) -> str | None:
+    """The canonical spelling of a folder that exists (whoever may see it), else None."""
+    ctx = app_context(request)
+    names = set(ctx.registry.folders())
+    names.update(f for f, _name, _type in ctx.extra_services if f)
+    names.add(SYSTEM_FOLDER)
+    return next((f for f in names if f.lower() == folder.lower()), None)
 
 
 def _listing_page(
@@ -73,8 +108,9 @@ async def services_root(request: Request) -> Response:
     """``{root}/rest/services``: folders (always with System) and root services."""
     params = await read_params(request)
     ctx = app_context(request)
-    folders = _folders(request)
-    services = _services_in(request, "")
+    principal = current_principal(request)
+    folders = _folders(request, principal)
+    services = _services_in(request, "", principal)
     data = {
         "currentVersion": ctx.settings.current_version,
         "folders": folders,
@@ -91,29 +127,44 @@ async def services_folder(request: Request) -> Response:
     params = await read_params(request)
     ctx = app_context(request)
     wanted = str(request.path_params["folder"])
-    canonical = next((f for f in _folders(request) if f.lower() == wanted.lower()), None)
+    principal = current_principal(request)
+    canonical = _folder_exists(request, wanted)
     if canonical is None:
+        hide_missing_service(request, wanted)
         spelled = display_path(request).rsplit("/", 1)[-1]
         raise FolderNotFound(f"Folder '{spelled}' does not exist.")
-    services = _services_in(request, canonical)
+    if canonical == SYSTEM_FOLDER:
+        require_role(principal, SYSTEM_ROLE)
+    services = _services_in(request, canonical, principal)
+    if not services and principal.is_anonymous:
+        hide_missing_service(request, canonical)  # a folder of secured services only
     data = {"currentVersion": ctx.settings.current_version, "folders": [], "services": services}
     return resource_response(
         request, params, data, lambda: _listing_page(request, canonical, [], services)
     )
 
 
+def full_version(version: float) -> str:
+    """``11.1`` → ``"11.1.0"``."""
+    parts = f"{version:g}".split(".")
+    return ".".join((parts + ["0", "0"])[:3])
+
+
 @router.api_route("/rest/info", methods=METHODS)
 async def rest_info(request: Request) -> Response:
-    """``{root}/rest/info``: version and authentication info (no token security yet)."""
+    """``{root}/rest/info``: version and token security info (``tokenServicesUrl``, spec 2.3)."""
     params = await read_params(request)
     ctx = app_context(request)
     version = ctx.settings.current_version
-    parts = f"{version:g}".split(".")
-    full = ".".join((parts + ["0", "0"])[:3])
+    origin = request_origin_of(request)
     data = {
         "currentVersion": version,
-        "fullVersion": full,
-        "authInfo": {"isTokenBasedSecurity": False},
+        "fullVersion": full_version(version),
+        "authInfo": {
+            "isTokenBasedSecurity": True,
+            "tokenServicesUrl": f"{origin.base}{root_path(request)}/tokens/generateToken",
+            "shortLivedTokenValidity": ctx.settings.default_token_minutes,
+        },
     }
     root = root_path(request)
     return resource_response(
@@ -176,4 +227,4 @@ def safe_output_path(output_dir: Path, relative: str) -> Path | None:
     return target
 
 
-__all__ = ["router", "safe_output_path"]
+__all__ = ["full_version", "router", "safe_output_path"]

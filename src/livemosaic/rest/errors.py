@@ -53,6 +53,16 @@ def envelope(exc: LiveMosaicError) -> dict[str, Any]:
     return {"error": {"code": exc.code, "message": exc.message, "details": list(exc.details)}}
 
 
+def admin_envelope(exc: LiveMosaicError) -> dict[str, Any]:
+    """The admin API error shape (spec 3.3): ``{"status": "error", "messages", "code"}``."""
+    texts = [] if exc.message == UNABLE and exc.details else [exc.message]
+    messages: list[str] = []
+    for text in [*texts, *exc.details]:
+        if text and text not in messages:
+            messages.append(text)
+    return {"status": "error", "messages": messages, "code": exc.code}
+
+
 def as_livemosaic_error(exc: BaseException, path: str = "") -> LiveMosaicError:
     """Translate any exception into the LiveMosaicError that describes it to a client."""
     if isinstance(exc, LiveMosaicError):
@@ -89,9 +99,16 @@ def _status(exc: LiveMosaicError, settings: Settings | None) -> int:
 
 
 def render_error(
-    exc: LiveMosaicError, params: Mapping[str, str], settings: Settings | None
+    exc: LiveMosaicError,
+    params: Mapping[str, str],
+    settings: Settings | None,
+    *,
+    admin: bool = False,
 ) -> Response:
-    """The response carrying an error's envelope, formatted after ``f`` and ``callback``."""
+    """The response carrying an error's envelope, formatted after ``f`` and ``callback``.
+
+    ``admin`` selects the admin API shape for JSON (spec 3.3).
+    """
     status = _status(exc, settings)
     body = envelope(exc)
     f, callback = _format_of(params)
@@ -103,7 +120,8 @@ def render_error(
 
         return HTMLResponse(render_error_page(body), status_code=status, headers=headers)
     pretty = f == "pjson"
-    text = json.dumps(body, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
+    data = admin_envelope(exc) if admin else body
+    text = json.dumps(data, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
     if callback and f in ("json", "pjson") and JSONP_CALLBACK.match(callback):
         return Response(
             f"{callback}({text});", status_code=status, media_type=JSONP_TYPE, headers=headers
@@ -133,10 +151,19 @@ def params_of_scope(scope: Scope) -> dict[str, str]:
     return out
 
 
+def is_admin_path(path: str, settings: Settings | None) -> bool:
+    """True for paths under ``/{root}/admin`` (they use the admin error shape)."""
+    root = settings.root.lower() if settings is not None else "arcgis"
+    lowered = path.lower().rstrip("/")
+    return lowered == f"/{root}/admin" or lowered.startswith(f"/{root}/admin/")
+
+
 def error_response_for_scope(scope: Scope, exc: BaseException) -> Response:
     """The envelope response of an error raised outside a route (middleware, body limits)."""
-    err = as_livemosaic_error(exc, scope.get("path", ""))
-    return render_error(err, params_of_scope(scope), _settings_of(scope))
+    path = scope.get("path", "")
+    err = as_livemosaic_error(exc, path)
+    settings = _settings_of(scope)
+    return render_error(err, params_of_scope(scope), settings, admin=is_admin_path(path, settings))
 
 
 async def handle_exception(request: Request, exc: Exception) -> Response:
@@ -152,6 +179,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 __all__ = [
     "JSONP_CALLBACK",
+    "admin_envelope",
+    "is_admin_path",
     "MethodNotAllowed",
     "UnexpectedError",
     "as_livemosaic_error",

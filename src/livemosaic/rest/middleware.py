@@ -1,10 +1,11 @@
-"""ASGI middleware: CORS and methods, body size, path normalisation, service version, crashes.
+"""ASGI middleware: CORS and methods, body size, paths, callers, service version, crashes.
 
 Order from the outside in (see :func:`install_middleware`)::
 
     CorsMiddleware            CORS headers on every response, OPTIONS preflight, 405 otherwise
     BodyLimitMiddleware       bodies above max_request_body_bytes → 400 envelope
     PathNormalizeMiddleware   case-insensitive fixed segments, trailing slash ignored
+    AuthMiddleware            parameters parsed once, token found and verified (rest.auth)
     ServiceVersionMiddleware  X-LiveMosaic-Service-Version on every service response
     CrashMiddleware           unexpected exceptions → 500 envelope (logged, never leaked)
 """
@@ -18,6 +19,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livemosaic.errors import LimitExceeded
+from livemosaic.rest.auth import AuthMiddleware
 from livemosaic.rest.errors import MethodNotAllowed, error_response_for_scope
 from livemosaic.rest.formats import SERVICE_VERSION_HEADER
 
@@ -218,6 +220,7 @@ def install_middleware(app: FastAPI, *, cors_origins: Sequence[str], max_body_by
     # add_middleware puts each new middleware outside the previous ones
     app.add_middleware(CrashMiddleware)
     app.add_middleware(ServiceVersionMiddleware)
+    app.add_middleware(AuthMiddleware)
     app.add_middleware(PathNormalizeMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes)
     app.add_middleware(CorsMiddleware, origins=list(cors_origins))

@@ -1,7 +1,8 @@
 """Router assembly: every REST router under ``/{root}``, the catch-all for unknown operations last.
 
-Later issues add their routers here (the GP service under ``rest/services/System`` and the
-admin API under ``/{root}/admin``) without touching the image service modules.
+Token issuing (``/{root}/tokens``, ``/{root}/admin/generateToken``, …), the admin API under
+``/{root}/admin``, the services directory, the image service routers and the GP service
+under ``rest/services/System`` are mounted here, without one knowing the others.
 """
 
 from __future__ import annotations
@@ -9,21 +10,27 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from livemosaic.rest import (
+    admin,
     catalog_query,
     directory,
     export_ops,
+    gpserver,
     imageserver,
     items,
     pixel_ops,
+    tokens,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
+    tokens.router,  # before admin: {root}/admin/generateToken needs no token
+    admin.router,
     directory.router,
     imageserver.router,
     export_ops.router,
     catalog_query.router,
     pixel_ops.router,
     items.router,
+    gpserver.router,
     imageserver.fallback_router,  # must stay last: it matches any child of a service
 )
 
