@@ -9,7 +9,9 @@ client can see.
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from livemosaic.core.models import (
@@ -19,8 +21,16 @@ from livemosaic.core.models import (
     SpatialRef,
 )
 from livemosaic.core.ports import CatalogStore, Projector
-from livemosaic.core.registry import ServiceRegistry
-from livemosaic.errors import InvalidParameter, LiveMosaicError
+from livemosaic.core.registry import ServiceRegistry, service_key
+from livemosaic.errors import (
+    AlreadyExists,
+    InvalidParameter,
+    LiveMosaicError,
+    ServiceNotFound,
+    StoreError,
+)
+
+MAX_INSTALL_ATTEMPTS = 5
 
 DEFAULT_PROPERTIES: dict[str, str] = {
     "hasLiveData": "false",
@@ -78,6 +88,8 @@ class Publisher:
         self.catalog = catalog
         self.registry = registry
         self.projector = projector
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
 
     def build_snapshot(self, definition: ServiceDefinition, version: int) -> ServiceSnapshot:
         """A snapshot of a service from its dataset's current summary."""
@@ -118,18 +130,55 @@ class Publisher:
         The dataset summary in the snapshot is kept as published (only a refresh updates it),
         unless the service changed dataset.
         """
-        current = self.current(definition.folder, definition.name)
         self.catalog.save_service(definition, create=False)
-        version = (current.version if current else 0) + 1
-        if current is not None and current.definition.dataset.lower() == definition.dataset.lower():
-            snapshot = replace(
-                current, definition=definition, version=version, published_at=now_ms()
+
+        def build(current: ServiceSnapshot | None, version: int) -> ServiceSnapshot:
+            same = (
+                current is not None
+                and current.definition.dataset.lower() == definition.dataset.lower()
             )
-        else:
-            snapshot = self.build_snapshot(definition, version)
-        snapshot = self.catalog.save_snapshot(snapshot)
-        self.registry.swap(snapshot)
-        return snapshot
+            if current is not None and same:
+                return replace(
+                    current, definition=definition, version=version, published_at=now_ms()
+                )
+            return self.build_snapshot(definition, version)
+
+        return self.install_next(definition.folder, definition.name, build)
+
+    def lock(self, folder: str, name: str) -> threading.Lock:
+        """The in-process lock serialising snapshot changes of one service."""
+        key = service_key(folder, name)
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def install_next(
+        self,
+        folder: str,
+        name: str,
+        build: Callable[[ServiceSnapshot | None, int], ServiceSnapshot | None],
+    ) -> ServiceSnapshot:
+        """Build the service's next snapshot from the newest one and install it.
+
+        Runs under the service's lock; when another process stored the same version first,
+        the snapshot is rebuilt on top of that one (a few attempts), so concurrent edits and
+        refreshes never fail each other. ``build`` may return None for "nothing to change".
+        """
+        with self.lock(folder, name):
+            for _attempt in range(MAX_INSTALL_ATTEMPTS):
+                current = self.current(folder, name)
+                candidate = build(current, (current.version if current else 0) + 1)
+                if candidate is None:
+                    if current is None:
+                        raise ServiceNotFound(f"Service '{folder}/{name}' has no snapshot.")
+                    return current
+                try:
+                    return self.install(candidate)
+                except AlreadyExists:
+                    continue
+        raise StoreError(
+            f"Service '{folder}/{name}' changed {MAX_INSTALL_ATTEMPTS} times while being updated.",
+            next_step="Retry the operation.",
+        )
 
     def current(self, folder: str, name: str) -> ServiceSnapshot | None:
         """The newest snapshot known: the registry's or the stored one, whichever is newer."""
@@ -149,14 +198,16 @@ class Publisher:
     def republish(self, folder: str, name: str) -> tuple[ServiceSnapshot | None, ServiceSnapshot]:
         """Rebuild a service's snapshot from the current summary, persist and swap it.
 
-        Returns (previous, new). Used by Refresh Service.
+        Returns (previous, new).
         """
-        definition = self.catalog.get_service(folder, name)
-        current = self.current(definition.folder, definition.name)
-        version = (current.version if current else 0) + 1
-        snapshot = self.catalog.save_snapshot(self.build_snapshot(definition, version))
-        self.registry.swap(snapshot)
-        return current, snapshot
+        previous: list[ServiceSnapshot | None] = []
+
+        def build(current: ServiceSnapshot | None, version: int) -> ServiceSnapshot:
+            previous[:] = [current]
+            return self.build_snapshot(self.catalog.get_service(folder, name), version)
+
+        after = self.install_next(folder, name, build)
+        return previous[0] if previous else None, after
 
     def unpublish(self, folder: str, name: str) -> None:
         """Delete a service definition (never its dataset) and remove it from the registry."""

@@ -5,14 +5,14 @@
 refresh for a job: it checks the service (exists, is an image service, is started, has
 ``hasLiveData``), rebuilds the snapshot from the catalog's dataset summary (constant cost at
 any catalog size), persists it with the next version, swaps it in and reports what changed.
-Refreshes of one service never interleave: they run under a per-service lock here and the job
-runner never executes two jobs of one service at once across processes.
+Refreshes of one service never interleave: they run under the publisher's per-service lock
+(retrying on top of a snapshot another process stored meanwhile) and the job runner never
+executes two jobs of one service at once across processes.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -182,12 +182,6 @@ class Refresher:
         self.catalog = catalog
         self.publisher = publisher
         self.on_refreshed = on_refreshed
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _lock(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
 
     def refresh(self, inputs: RefreshInputs) -> RefreshOutcome:
         """Refresh one service (RefreshFailed with the job's error message otherwise)."""
@@ -212,14 +206,21 @@ class Refresher:
                 f'(edit properties.hasLiveData to "true").'
             )
         force = bool(inputs.options.get("force", False))
-        with self._lock(inputs.service_key):
-            before = self.publisher.current(definition.folder, definition.name)
-            version = (before.version if before else 0) + 1
-            candidate = self.publisher.build_snapshot(definition, version)
-            changed = tuple(changed_fields(before, candidate))
-            if before is not None and not changed and not force:
-                return RefreshOutcome(before, before, ())
-            after = self.publisher.install(candidate)
+        seen: list[tuple[ServiceSnapshot | None, tuple[str, ...]]] = []
+
+        def build(current: ServiceSnapshot | None, version: int) -> ServiceSnapshot | None:
+            latest = self.catalog.get_service(definition.folder, definition.name)
+            candidate = self.publisher.build_snapshot(latest, version)
+            changed = tuple(changed_fields(current, candidate))
+            seen[:] = [(current, changed)]
+            if current is not None and not changed and not force:
+                return None
+            return candidate
+
+        after = self.publisher.install_next(definition.folder, definition.name, build)
+        before, changed = seen[0]
+        if before is not None and after is before:
+            return RefreshOutcome(before, before, ())
         outcome = RefreshOutcome(before, after, changed)
         if self.on_refreshed is not None:
             self.on_refreshed(outcome)

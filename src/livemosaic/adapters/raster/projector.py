@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -176,27 +177,37 @@ def ring_extent(ring: Sequence[tuple[float, float]]) -> Extent:
     return Extent(min(xs), min(ys), max(xs), max(ys))
 
 
+@lru_cache(maxsize=256)
+def _describe(crs: str) -> SpatialRef:
+    """The spatial reference of a CRS key (see ``RasterioProjector.describe``)."""
+    try:
+        obj = crs_from_key(crs)
+    except CRSError as exc:
+        raise InvalidParameter("spatialReference", f"unknown CRS ({exc}).") from exc
+    with quiet_env():
+        code = obj.to_epsg()
+        auth = authority(obj)
+        if auth is not None and auth[0] in ("ESRI", "EPSG"):
+            return SpatialRef.from_epsg(auth[1])
+        if code is not None:
+            return SpatialRef.from_epsg(code)
+        try:
+            wkt = obj.to_wkt(version="WKT1_ESRI")
+        except CRSError:
+            wkt = obj.to_wkt()
+    return SpatialRef(wkt=str(wkt))
+
+
 class RasterioProjector:
     """Implements ``core.ports.Projector`` with rasterio's CRS and PROJ transformations."""
 
     def describe(self, crs: str) -> SpatialRef:
-        """The ArcGIS spatial reference of a CRS key: wkid when one exists, else WKT."""
-        try:
-            obj = crs_from_key(crs)
-        except CRSError as exc:
-            raise InvalidParameter("spatialReference", f"unknown CRS ({exc}).") from exc
-        with quiet_env():
-            code = obj.to_epsg()
-            auth = authority(obj)
-            if auth is not None and auth[0] in ("ESRI", "EPSG"):
-                return SpatialRef.from_epsg(auth[1])
-            if code is not None:
-                return SpatialRef.from_epsg(code)
-            try:
-                wkt = obj.to_wkt(version="WKT1_ESRI")
-            except CRSError:
-                wkt = obj.to_wkt()
-        return SpatialRef(wkt=str(wkt))
+        """The ArcGIS spatial reference of a CRS key: wkid when one exists, else WKT.
+
+        Cached: identifying a custom WKT against the EPSG database costs ~0.5 s, and every
+        refresh describes its dataset's CRS.
+        """
+        return _describe(crs)
 
     def validate(self, sr: SpatialRef) -> str:
         """The CRS key of a client spatial reference; InvalidParameter if unknown."""
