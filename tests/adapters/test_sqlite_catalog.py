@@ -102,8 +102,13 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
         versions = conn.execute("SELECT version, name FROM schema_version").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     conn.close()
-    assert versions == [(1, "initial"), (2, "jobs_users"), (3, "ingest_journal")]
-    assert again.schema_version == 3
+    assert versions == [
+        (1, "initial"),
+        (2, "jobs_users"),
+        (3, "ingest_journal"),
+        (4, "rtree_time"),
+    ]
+    assert again.schema_version == 4
     assert mode == "wal"
 
 
@@ -463,8 +468,27 @@ def test_query_plans_use_rtree_and_indexes(store: SqliteCatalog) -> None:
     plan = store.explain(DS, ItemQuery(extent=Extent(0, 0, 10, 10), time=(T0, T0 + DAY)))
     assert any("items_rtree" in line or "VIRTUAL TABLE INDEX 2:" in line for line in plan)
     assert plan[0].startswith("SCAN r VIRTUAL TABLE INDEX 2:"), plan
+    # the R*Tree answers the box (columns 0-3), the dataset (4, 5) and the time window:
+    # t_min (column 6) <= window end, t_max (column 7) >= window start
+    rtree_constraints = plan[0].split("INDEX 2:")[1]
+    assert all(c in rtree_constraints for c in ("B0", "D1", "B2", "D3", "B4", "D5", "B6", "D7"))
     assert any("INTEGER PRIMARY KEY" in line for line in plan)
     assert not _full_scans(plan)
+    # without a time the R*Tree is not asked about time at all
+    plan = store.explain(DS, ItemQuery(extent=Extent(0, 0, 10, 10)))
+    assert plan[0].startswith("SCAN r VIRTUAL TABLE INDEX 2:B0D1B2D3B4D5"), plan
+    assert "6" not in plan[0].split("INDEX 2:")[1] and not _full_scans(plan)
+    # ByAttribute on time (newest first, before a sort value): the R*Tree narrows by box and
+    # time, the few matches are sorted; no walk over the dataset in time order
+    newest = ItemQuery(
+        extent=Extent(0, 0, 10, 10),
+        where=parse_where(f"AcquisitionDate < {T0}"),
+        order_by=(("AcquisitionDate", False),),
+        limit=20,
+    )
+    plan = store.explain(DS, newest)
+    assert plan[0].startswith("SCAN r VIRTUAL TABLE INDEX 2:B0D1B2D3B4D5B6"), plan
+    assert plan[-1] == "USE TEMP B-TREE FOR ORDER BY" and not _full_scans(plan), plan
 
     plan = store.explain(DS, ItemQuery(time=(T0, T0 + 2 * DAY)))
     assert any("USING INDEX items_time (dataset_id=? AND time>? AND time<?)" in x for x in plan)

@@ -139,6 +139,15 @@ class InMemoryCatalog:
             missing = [it for it in items if sort_key(it)[0] == 1]
             present.sort(key=sort_key, reverse=not ascending)
             items = present + missing
+        if query.nearest_to is not None:
+            px, py = query.nearest_to
+            sign = 1.0 if query.nearest_ascending else -1.0
+
+            def dist(it: RasterItem) -> float:
+                cx, cy = it.extent.center
+                return sign * ((cx - px) ** 2 + (cy - py) ** 2)
+
+            items.sort(key=dist)  # stable: field order and OBJECTID break ties
         end = None if query.limit is None else query.offset + query.limit
         return items[query.offset : end]
 

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import logging
+import random
+
 import numpy as np
 import pytest
 
 from livemosaic.core.export import ExportLimits, ExportRequest, ImageExporter
+from livemosaic.core.fields import item_attributes
 from livemosaic.core.models import BandStats, Extent
-from livemosaic.core.mosaic_rules import MosaicRule
-from livemosaic.core.ports import DimensionFilter
+from livemosaic.core.mosaic_rules import MosaicRule, filter_by_resolution, order_items
+from livemosaic.core.ports import DimensionFilter, ItemQuery
 from livemosaic.core.rendering import RenderingRule
+from livemosaic.core.where import evaluate, parse_where
+from livemosaic.core.where_ast import Compare, Field, Literal_
 from livemosaic.errors import InvalidParameter, LimitExceeded
 from tests.core.fakes import CRS, World, make_item, variable
 
@@ -356,3 +362,188 @@ def test_samples_first_value_and_per_item(world):
     maxed = ex.samples(snap, points[:1], CRS, mosaic_rule=MosaicRule("None", operation="Max"))
     assert maxed[0].values == (21.0, 22.0)
     assert maxed[0].item.id == 1
+
+
+# --- candidates: the top items by the rule when more than max_candidates match --------------
+
+
+def stack(world, count, *, times=None, high_ps=None, attributes=None):
+    """``count`` items over the same 4x4 view (OBJECTIDs 1..count), acquired at ``times``."""
+    for oid in range(1, count + 1):
+        when = T0 + oid * DAY if times is None else times[oid - 1]
+        extra = {} if attributes is None else attributes[oid - 1]
+        item = make_item(
+            oid,
+            0,
+            4,
+            4,
+            4,
+            time=when,
+            high_ps=None if high_ps is None else high_ps[oid - 1],
+            attributes=extra,
+        )
+        world.add(item, const(oid % 250))
+
+
+def reference(world, rule, view, cap, time=None):
+    """The exact answer: every match, resolution filter, mosaic order, cap."""
+    snap = world.snapshot()
+    every = world.catalog._matching("ds", ItemQuery(extent=view.extent, time=time))
+    if rule.where is not None:
+        every = [it for it in every if evaluate(rule.where, item_attributes(it))]
+    items = filter_by_resolution(every, view.extent.width / view.width)
+    ext = snap.summary.extent
+    nw = (ext.xmin, ext.ymax)
+    return [it.id for it in order_items(items, rule, view.extent.center, nw)][:cap]
+
+
+def selected(world, rule, view, time=None, **limits):
+    ex = exporter(world, **limits)
+    items = ex.select_items(world.snapshot(), rule, view.extent, CRS, view.width, time)
+    return [it.id for it in items]
+
+
+def test_newest_item_on_top_of_a_deep_stack(world):
+    stack(world, 40)  # the newest item has the highest OBJECTID
+    rule = MosaicRule(method="Attribute", sort_field="AcquisitionDate", sort_value=4102444800000.0)
+    view = request()
+    got = selected(world, rule, view, max_candidates=5, max_items=3)
+    assert got == [40, 39, 38]
+    # two ordered queries from the sort value outwards, each cut at the cap
+    above, below = world.catalog.queries[-2:]
+    assert above.where == Compare(">=", Field("AcquisitionDate"), Literal_(4102444800000.0))
+    assert above.order_by == (("AcquisitionDate", True),) and above.limit == 3
+    assert below.where == Compare("<", Field("AcquisitionDate"), Literal_(4102444800000.0))
+    assert below.order_by == (("AcquisitionDate", False),) and below.limit == 3
+    # the old way (first max_candidates by OBJECTID, ordered afterwards) would draw 5, 4, 3
+    block, used = exporter(world, max_candidates=5, max_items=1).render(
+        world.snapshot(), request(mosaic_rule=rule)
+    )
+    assert used == (40,) and np.all(block.data == 40)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_attribute_order_is_exact_beyond_max_candidates(world, seed):
+    rng = random.Random(seed)
+    count = 60
+    times = [T0 + rng.randrange(0, 30) * DAY if rng.random() < 0.85 else None for _ in range(count)]
+    attrs = [{"ZOrder": rng.choice([None, 1, 2, 3, 5, 8])} for _ in range(count)]
+    stack(world, count, times=times, attributes=attrs)
+    view = request()
+    for _ in range(12):
+        field_name = rng.choice(["AcquisitionDate", "StdTime", "ZOrder", "OBJECTID", "LowPS"])
+        value = rng.choice([None, float(T0 + rng.randrange(-5, 35) * DAY), 2.0, 30.0, 1e15])
+        rule = MosaicRule(
+            method="Attribute",
+            sort_field=field_name,
+            sort_value=value,
+            ascending=rng.random() < 0.6,
+            where=rng.choice([None, parse_where("OBJECTID > 10")]),
+        )
+        cap = rng.choice([1, 3, 7])
+        want = reference(world, rule, view, cap)
+        assert selected(world, rule, view, max_candidates=4, max_items=cap) == want, rule
+
+
+def test_items_without_a_value_come_last(world):
+    stack(world, 12, times=[None] * 8 + [T0, T0 + DAY, T0 + 2 * DAY, T0 + 3 * DAY])
+    rule = MosaicRule(method="Attribute", sort_field="AcquisitionDate", sort_value=float(T0))
+    got = selected(world, rule, request(), max_candidates=3, max_items=6)
+    assert got == [9, 10, 11, 12, 1, 2]
+
+
+def test_none_descending_beyond_max_candidates(world):
+    stack(world, 30)
+    rule = MosaicRule(method="None", ascending=False)
+    assert selected(world, rule, request(), max_candidates=5, max_items=2) == [30, 29]
+    assert world.catalog.queries[-1].order_by == (("OBJECTID", False),)
+
+
+@pytest.mark.parametrize("method", ["Northwest", "Center", "Viewpoint", "Seamline", "Nadir"])
+def test_distance_orders_fetch_every_match_below_the_bound(world, method):
+    # small items spread over the view: item 37 lies nearest the north-west corner
+    for oid in range(1, 41):
+        x = 1 + (oid * 7) % 30 if oid != 37 else 0
+        y = 40 - (oid * 11) % 30 if oid != 37 else 40
+        world.add(make_item(oid, x, y, 2, 2), const(oid, 2, 2))
+    view = request(0, 0, 40, 40, 8, 8)
+    rule = MosaicRule(method=method, viewpoint=(0.0, 40.0) if method == "Viewpoint" else None)
+    want = reference(world, rule, view, 4)
+    got = selected(world, rule, view, max_candidates=5, max_items=4, max_ordered_candidates=100)
+    assert got == want
+    if method in ("Northwest", "Seamline", "Viewpoint"):
+        assert got[0] == 37
+
+
+def test_distance_orders_past_the_bound_are_exact(world, caplog):
+    for oid in range(1, 41):
+        x = 1 + (oid * 7) % 30 if oid != 37 else 0
+        world.add(make_item(oid, x, 40 if oid == 37 else 20, 2, 2), const(oid, 2, 2))
+    view = request(0, 0, 40, 40, 8, 8)
+    ex = exporter(world, max_candidates=5, max_items=4, max_ordered_candidates=20)
+    snap = world.snapshot()
+    with caplog.at_level(logging.WARNING, logger="livemosaic.core.export"):
+        first = ex.select_items(snap, MosaicRule("Northwest"), view.extent, CRS, 8)
+        center = ex.select_items(snap, MosaicRule("Center"), view.extent, CRS, 8)
+    # the catalog orders by centre distance itself: item 37, nearest the north-west
+    # corner, is on top although 40 items match and only 5 candidates are read
+    assert first[0].id == 37 and len(first) == 4
+    assert [it.id for it in first] == reference(world, MosaicRule("Northwest"), view, 4)
+    assert [it.id for it in center] == reference(world, MosaicRule("Center"), view, 4)
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_attribute_on_a_text_field_orders_every_match(world):
+    for oid in range(1, 31):
+        world.add(make_item(oid, 0, 4, 4, 4, attributes={"Cloud": (oid * 13) % 31}), const(oid))
+    rule = MosaicRule(method="Attribute", sort_field="Cloud", ascending=False)
+    got = selected(world, rule, request(), max_candidates=5, max_items=2)
+    assert got == reference(world, rule, request(), 2) == [19, 7]  # Cloud 30, 29
+
+
+def test_lock_raster_with_more_ids_than_max_candidates(world):
+    stack(world, 20)
+    rule = MosaicRule(method="LockRaster", lock_raster_ids=(17, 3, 19, 8, 11, 2, 20))
+    got = selected(world, rule, request(), max_candidates=2, max_items=5)
+    assert got == [17, 3, 19, 8, 11]
+    assert world.catalog.queries[-1].limit is None
+
+
+def test_resolution_filter_finds_fitting_items_past_the_candidates(world):
+    # items 1-30 are too fine for the view (MaxPS 1), items 31-33 fit (MaxPS 16)
+    stack(world, 33, high_ps=[0.5] * 30 + [8.0] * 3)
+    view = request(width=1, height=1)  # pixel size 4
+    rule = MosaicRule(method="None")
+    assert selected(world, rule, view, max_candidates=5, max_items=2) == [31, 32]
+    assert reference(world, rule, view, 2) == [31, 32]
+    # nothing fits anywhere: every item is kept, as before
+    coarse = request(0, 0, 400, 400, 1, 1)
+    assert selected(world, rule, coarse, max_candidates=5, max_items=2) == [1, 2]
+
+
+def test_identify_finds_the_top_item_of_a_deep_stack(world):
+    stack(world, 30)
+    rule = MosaicRule(method="Attribute", sort_field="AcquisitionDate", ascending=False)
+    ex = exporter(world, max_candidates=4)
+    res = ex.identify(world.snapshot(), 1.5, 2.5, CRS, mosaic_rule=rule, max_items=2)
+    assert [p.item.id for p in res.items] == [30, 29]
+    samples = ex.samples(world.snapshot(), [(1.5, 2.5), (0.5, 0.5)], CRS, mosaic_rule=rule)
+    assert [s.item.id for s in samples] == [30, 30]
+
+
+def test_attribute_without_a_sort_field_is_objectid_order(world):
+    stack(world, 30)
+    rule = MosaicRule(method="Attribute", ascending=False)
+    assert selected(world, rule, request(), max_candidates=5, max_items=3) == [1, 2, 3]
+    assert reference(world, rule, request(), 3) == [1, 2, 3]
+    assert all(q.limit == 3 for q in world.catalog.queries)  # not every match
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_attribute_with_a_sort_value_that_is_not_a_number(world, value):
+    stack(world, 8, times=[None, None] + [T0 + i * DAY for i in range(6)])
+    rule = MosaicRule(method="Attribute", sort_field="AcquisitionDate", sort_value=value)
+    want = reference(world, rule, request(), 5)
+    assert want == [1, 2, 3, 4, 5]  # no item has a finite distance: OBJECTID order
+    assert selected(world, rule, request(), max_candidates=20, max_items=5) == want
+    assert selected(world, rule, request(), max_candidates=3, max_items=5) == want

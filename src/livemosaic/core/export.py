@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from livemosaic.core.compose import compose_point, edge_weights, make_compositor
@@ -34,10 +34,14 @@ from livemosaic.core.models import (
 from livemosaic.core.mosaic_rules import (
     MosaicOperation,
     MosaicRule,
+    and_where,
+    attribute_queries,
     default_mosaic_rule,
     effective_dimensions,
     filter_by_resolution,
+    fits_resolution,
     item_contains_point,
+    missing_value_query,
     mosaic_item_cap,
     order_items,
 )
@@ -66,6 +70,7 @@ from livemosaic.core.rendering import (
     finish_block,
     needs_neighbourhood,
 )
+from livemosaic.core.where_ast import Compare, Condition, Field, Literal_, Or
 from livemosaic.errors import LimitExceeded, RasterUnavailable
 
 log = logging.getLogger(__name__)
@@ -91,6 +96,9 @@ class ExportLimits:
     max_height: int = 4100
     max_items: int = 20
     max_candidates: int = 1000  # items fetched from the catalog before ordering and capping
+    # orders the catalog cannot sort (Center, Nadir, Viewpoint, Northwest, Seamline) fetch
+    # every match up to this many, so the top items are exact; beyond, max_candidates only
+    max_ordered_candidates: int = 20000
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +181,17 @@ def size_limits(definition: ServiceDefinition, limits: ExportLimits) -> tuple[in
     return prop("maxImageWidth", limits.max_width), prop("maxImageHeight", limits.max_height)
 
 
+def _fits_where(pixel_size: float) -> Condition:
+    """A catalog condition keeping (a little more than) the items that fit a pixel size."""
+    max_ps = Field("MaxPS")
+    return Or(
+        (
+            Compare("<=", max_ps, Literal_(0.0)),
+            Compare(">=", max_ps, Literal_(pixel_size * (1 - 1e-6))),
+        )
+    )
+
+
 def _values(block: PixelBlock | None) -> tuple[float, ...] | None:
     """The band values of the top-left pixel of a block, None when it is not valid."""
     if block is None or not bool(block.valid[0, 0]):
@@ -196,6 +215,7 @@ class ImageExporter:
         self.projector = projector
         self.encoder = encoder
         self.limits = limits
+        self._warned_services: set[str] = set()  # services warned about unordered candidates
 
     # --- item selection -------------------------------------------------------------------
 
@@ -224,27 +244,128 @@ class ImageExporter:
         extent: Extent,
         time: tuple[int | None, int | None] | None,
     ) -> list[RasterItem]:
-        """Catalog items matching the rule's filters over an extent in the dataset CRS."""
+        """Catalog items matching the rule's filters over an extent in the dataset CRS,
+        holding the first ``max_candidates`` of them in the rule's order (see _candidates)."""
+        return self._candidates(snapshot, rule, extent, time, self.limits.max_candidates)[0]
+
+    def _candidates(
+        self,
+        snapshot: ServiceSnapshot,
+        rule: MosaicRule,
+        extent: Extent,
+        time: tuple[int | None, int | None] | None,
+        top: int,
+        extra: Condition | None = None,
+    ) -> tuple[list[RasterItem], bool]:
+        """Items matching the rule's filters (and ``extra``) over an extent in the dataset CRS,
+        chosen so that the first ``top`` of them in the rule's order are among them; and
+        whether they are every match.
+
+        LockRaster ids and fids name the candidates. None is OBJECTID order, which the
+        catalog sorts; Attribute on a number or date field takes two ordered queries from the
+        sort value outwards (:func:`attribute_queries`); both fetch ``top`` items at most.
+        Distance orders (and Attribute on text or item attributes) cannot be sorted by the
+        catalog: past ``max(top, max_candidates)`` matches every match is fetched while they
+        are at most ``max_ordered_candidates``; beyond that the first ``max_candidates`` by
+        OBJECTID are used and a warning is logged once per service.
+        """
         ids: tuple[int, ...] | None = rule.fids or None
-        if rule.method == "LockRaster" and rule.lock_raster_ids:
+        if rule.method == "LockRaster":
             lock = rule.lock_raster_ids
             ids = tuple(i for i in lock if ids is None or i in ids)
             if not ids:
-                return []
+                return [], True
         dims = effective_dimensions(
             rule, snapshot.summary, snapshot.definition, time_given=time is not None
         )
-        order_by = (("OBJECTID", rule.ascending),) if rule.method == "None" else ()
-        query = ItemQuery(
-            object_ids=ids,
-            extent=extent,
-            time=time,
-            where=rule.where,
-            dimensions=dims,
-            order_by=order_by,
-            limit=self.limits.max_candidates,
+        where = rule.where if extra is None else and_where(rule.where, extra)
+        base = ItemQuery(object_ids=ids, extent=extent, time=time, where=where, dimensions=dims)
+        name, k = snapshot.dataset.name, max(top, 1)
+        if ids is not None:  # explicit candidates: every one of them
+            return self.catalog.find_items(name, base), True
+        if rule.method == "None":
+            ordered = replace(base, order_by=(("OBJECTID", rule.ascending),), limit=k)
+            items = self.catalog.find_items(name, ordered)
+            return items, len(items) < k
+        queries = attribute_queries(base, rule, k) if rule.method == "Attribute" else None
+        if queries is not None:
+            return self._by_attribute(name, base, rule, queries, k)
+        point = self._reference_point(snapshot, rule, extent)
+        if point is not None:
+            # the catalog orders by centre distance itself: exact, and only k rows decoded
+            nearest = replace(base, nearest_to=point, nearest_ascending=rule.ascending, limit=k)
+            items = self.catalog.find_items(name, nearest)
+            return items, len(items) < k
+        return self._by_distance(snapshot, base, rule, max(k, self.limits.max_candidates))
+
+    def _reference_point(
+        self, snapshot: ServiceSnapshot, rule: MosaicRule, extent: Extent
+    ) -> tuple[float, float] | None:
+        """The point a distance method measures from (dataset CRS), as ``order_items`` does."""
+        if rule.method in ("Center", "Nadir"):
+            return extent.center
+        if rule.method == "Viewpoint":
+            return rule.viewpoint or extent.center
+        if rule.method in ("Northwest", "Seamline"):
+            return self._nw_corner(snapshot)
+        return None
+
+    def _by_attribute(
+        self, dataset: str, base: ItemQuery, rule: MosaicRule, queries: list[ItemQuery], k: int
+    ) -> tuple[list[RasterItem], bool]:
+        """The first ``k`` items of an Attribute order from its ordered catalog queries."""
+        parts = [self.catalog.find_items(dataset, q) for q in queries]
+        found = [it for part in parts for it in part]
+        complete = all(len(part) < k for part in parts)
+        room = k - len(found)
+        missing_query = missing_value_query(base, rule, max(room, 0))
+        if missing_query is not None:
+            # items without a value come last: they take part only while there is room left
+            if complete and room > 0:
+                missing = self.catalog.find_items(dataset, missing_query)
+                found += missing
+                complete = len(missing) < room
+            else:
+                complete = False
+        return order_items(found, rule, (0.0, 0.0))[:k], complete
+
+    def _by_distance(
+        self, snapshot: ServiceSnapshot, base: ItemQuery, rule: MosaicRule, k: int
+    ) -> tuple[list[RasterItem], bool]:
+        """Candidates of an order the catalog cannot sort: every match while that is feasible."""
+        name = snapshot.dataset.name
+        first = self.catalog.find_items(name, replace(base, limit=k))  # OBJECTID order
+        if len(first) < k:
+            return first, True
+        total = self.catalog.count_items(name, base)
+        if total <= len(first):
+            return first, True
+        if total <= self.limits.max_ordered_candidates and first[-1].id is not None:
+            after = Compare(">", Field("OBJECTID"), Literal_(first[-1].id))
+            rest = self.catalog.find_items(name, replace(base, where=and_where(base.where, after)))
+            return first + rest, True
+        self._warn_unordered(snapshot, rule, total)
+        return first, False
+
+    def _warn_unordered(self, snapshot: ServiceSnapshot, rule: MosaicRule, total: int) -> None:
+        """Log once per service that a request matched too many items to order them all."""
+        d = snapshot.definition
+        key = f"{d.folder}/{d.name}".lstrip("/").lower()
+        if key in self._warned_services:
+            return
+        self._warned_services.add(key)
+        log.warning(
+            "service %s: a request matched %d items, more than the %d the %s mosaic method can "
+            "put in order (max_ordered_candidates), so the first %d by OBJECTID were ordered; "
+            "the image may miss the items the method would put on top. Narrow requests with a "
+            "time or where clause, or use the None method or ByAttribute on a number or date "
+            "field (ordered by the catalog at any size). This is logged once per service.",
+            key,
+            total,
+            self.limits.max_ordered_candidates,
+            rule.method,
+            self.limits.max_candidates,
         )
-        return self.catalog.find_items(snapshot.dataset.name, query)
 
     def _nw_corner(self, snapshot: ServiceSnapshot) -> tuple[float, float] | None:
         ext = snapshot.summary.extent
@@ -268,10 +389,18 @@ class ImageExporter:
             ds_extent = self.projector.transform_extent(extent, crs, ds_crs)
         if not ds_extent.is_valid():
             return []
-        items = self._query(snapshot, rule, ds_extent, time)
-        items = filter_by_resolution(items, ds_extent.width / width)
+        pixel = ds_extent.width / width
+        cap = mosaic_item_cap(snapshot.definition, self.limits.max_items)
+        items, complete = self._candidates(snapshot, rule, ds_extent, time, cap)
+        fitting = [it for it in items if fits_resolution(it, pixel)]
+        if not complete and len(fitting) < min(cap, len(items)):
+            # the resolution filter left too few of the candidates: ask for fitting ones only
+            where = _fits_where(pixel)
+            fine, _ = self._candidates(snapshot, rule, ds_extent, time, cap, where)
+            fitting = [it for it in fine if fits_resolution(it, pixel)]
+        items = fitting or items  # like filter_by_resolution: never filter everything away
         ordered = order_items(items, rule, ds_extent.center, self._nw_corner(snapshot))
-        return ordered[: mosaic_item_cap(snapshot.definition, self.limits.max_items)]
+        return ordered[:cap]
 
     # --- images -----------------------------------------------------------------------------
 
@@ -398,8 +527,8 @@ class ImageExporter:
             max(p[0] for p in finite),
             max(p[1] for p in finite),
         )
-        shared = self._query(snapshot, rule, box, time)
-        per_point = len(shared) >= self.limits.max_candidates and len(finite) > 1
+        shared, complete = self._candidates(snapshot, rule, box, time, self.limits.max_candidates)
+        per_point = not complete and len(finite) > 1
         nw = self._nw_corner(snapshot)
         out: list[list[RasterItem]] = []
         for x, y in points:

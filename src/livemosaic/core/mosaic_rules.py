@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from livemosaic.core.fields import item_attributes, resolve_field
 from livemosaic.core.models import DatasetSummary, Extent, RasterItem, ServiceDefinition
-from livemosaic.core.ports import DimensionFilter
-from livemosaic.core.where_ast import Condition, Const
+from livemosaic.core.ports import DimensionFilter, ItemQuery
+from livemosaic.core.where_ast import And, Compare, Condition, Const, Field, IsNull, Literal_
 
 MosaicMethod = Literal[
     "None", "Center", "Nadir", "Viewpoint", "Attribute", "LockRaster", "Northwest", "Seamline"
@@ -222,10 +222,15 @@ def filter_by_resolution(items: Sequence[RasterItem], pixel_size: float) -> list
     bound (MinPS is always 0) and, when that would leave nothing, keeps every item: a small
     demo must never render blank just because the view is zoomed out past the overviews.
     """
-    if not (pixel_size > 0 and math.isfinite(pixel_size)):
-        return list(items)
-    kept = [it for it in items if it.max_ps <= 0 or pixel_size <= it.max_ps * (1 + 1e-9)]
+    kept = [it for it in items if fits_resolution(it, pixel_size)]
     return kept or list(items)
+
+
+def fits_resolution(item: RasterItem, pixel_size: float) -> bool:
+    """True when an item may draw at this pixel size (its MaxPS bound; any size not > 0 fits)."""
+    if not (pixel_size > 0 and math.isfinite(pixel_size)):
+        return True
+    return item.max_ps <= 0 or pixel_size <= item.max_ps * (1 + 1e-9)
 
 
 def item_contains_point(item: RasterItem, x: float, y: float) -> bool:
@@ -277,6 +282,71 @@ def attribute_value(item: RasterItem, field_name: str) -> float | None:
         if key.lower() == wanted:
             return _number(value)
     return None
+
+
+# catalog field types whose stored values order like ``attribute_value`` (numbers, dates)
+_NUMERIC_FIELD_TYPES = frozenset(
+    {"esriFieldTypeOID", "esriFieldTypeInteger", "esriFieldTypeDouble", "esriFieldTypeDate"}
+)
+
+
+def catalog_sort_field(name: str | None) -> str | None:
+    """The catalog field an Attribute order can be asked of the catalog by (a number or date
+    field, canonical name); None for text fields and item attributes, which only
+    ``order_items`` can order."""
+    known = resolve_field(name) if name else None
+    return known.name if known is not None and known.type in _NUMERIC_FIELD_TYPES else None
+
+
+def and_where(where: Condition | None, extra: Condition) -> Condition:
+    """``where AND extra`` (just ``extra`` without a where)."""
+    return extra if where is None else And((where, extra))
+
+
+def attribute_queries(base: ItemQuery, rule: MosaicRule, limit: int) -> list[ItemQuery] | None:
+    """Catalog queries that together hold the first ``limit`` items of an Attribute order.
+
+    Without a sort value: one query ordered by the field. With one: items with
+    ``field >= sortValue`` and items with ``field < sortValue``, each ordered from the sort
+    value outwards (inwards for ``ascending=False``) and cut at ``limit``; the first
+    ``limit`` by ``abs(field - sortValue)`` (ties to the lower OBJECTID) are among their
+    union, which is exact. Items without a value come last (see :func:`missing_value_query`).
+    Without a sort field (or with a sort value that is not finite) every item lacks a value:
+    OBJECTID order. None when the sort field is not a number or date field of the catalog.
+    """
+    no_value = rule.sort_value is not None and not math.isfinite(rule.sort_value)
+    if not (rule.sort_field or "").strip() or no_value:
+        return [replace(base, order_by=(("OBJECTID", True),), limit=limit)]
+    name = catalog_sort_field(rule.sort_field)
+    if name is None:
+        return None
+    if rule.sort_value is None:
+        return [replace(base, order_by=((name, rule.ascending),), limit=limit)]
+    field, value = Field(name), Literal_(rule.sort_value)
+    return [
+        replace(
+            base,
+            where=and_where(base.where, Compare(">=", field, value)),
+            order_by=((name, rule.ascending),),
+            limit=limit,
+        ),
+        replace(
+            base,
+            where=and_where(base.where, Compare("<", field, value)),
+            order_by=((name, not rule.ascending),),
+            limit=limit,
+        ),
+    ]
+
+
+def missing_value_query(base: ItemQuery, rule: MosaicRule, limit: int) -> ItemQuery | None:
+    """The items of an Attribute order without a value (they come last, by OBJECTID); None
+    when :func:`attribute_queries` asks for every item already (OBJECTID order)."""
+    name = catalog_sort_field(rule.sort_field)
+    no_value = rule.sort_value is not None and not math.isfinite(rule.sort_value)
+    if name is None or no_value or not (rule.sort_field or "").strip():
+        return None
+    return replace(base, where=and_where(base.where, IsNull(Field(name))), limit=limit)
 
 
 def _distance(item: RasterItem, point: tuple[float, float]) -> float:

@@ -61,6 +61,10 @@ class ItemQuery:
     order_by: tuple[tuple[str, bool], ...] = ()
     offset: int = 0
     limit: int | None = None
+    # order by the distance of item centres to this point (dataset CRS) before ``order_by``;
+    # nearest first unless ``nearest_ascending`` is False
+    nearest_to: tuple[float, float] | None = None
+    nearest_ascending: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,13 @@ INSERT_ITEM = (
     f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in ITEM_COLUMNS)})"
 )
+INSERT_RTREE = (
+    "INSERT INTO items_rtree (id, xmin, xmax, ymin, ymax, ds_min, ds_max, t_min, t_max) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The time interval of an item without a time: the whole (32-bit) float range, so queries
+# without a time find it. Must match migration 0004_rtree_time.sql.
+UNTIMED_RANGE = (-3.4e38, 3.4e38)
 
 
 def _scalar(value: Any) -> Any:
@@ -145,6 +152,21 @@ def item_row(item: RasterItem, dataset_id: int, date_added: int) -> dict[str, An
         "shape_area": attrs["Shape_Area"],
         "date_added": date_added,
     }
+
+
+def rtree_time_range(time: int | None, time_end: int | None) -> tuple[float, float]:
+    """The R*Tree time interval of an item: [time, time_end], or the whole range without a time."""
+    if time is None:
+        return UNTIMED_RANGE
+    end = time if time_end is None else time_end
+    return (min(time, end), max(time, end))
+
+
+def rtree_row(oid: int, item: RasterItem, dataset_id: int) -> tuple[Any, ...]:
+    """The ``items_rtree`` row of one item (SQLite rounds the bounds outwards to float32)."""
+    e = item.extent
+    t_min, t_max = rtree_time_range(item.time, item.end_time)
+    return (oid, e.xmin, e.xmax, e.ymin, e.ymax, dataset_id, dataset_id, t_min, t_max)
 
 
 def item_from_row(row: sqlite3.Row) -> RasterItem:

@@ -19,10 +19,12 @@ from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
 from livemosaic.adapters.catalog.journal import write_entries
 from livemosaic.adapters.catalog.rows import (
     INSERT_ITEM,
+    INSERT_RTREE,
     band_stat_rows,
     dimension_rows,
     item_from_row,
     item_row,
+    rtree_row,
 )
 from livemosaic.adapters.catalog.services import ServiceTables
 from livemosaic.adapters.catalog.sqlwhere import compile_where, item_query_sql, order_clause
@@ -320,12 +322,7 @@ class SqliteCatalog(ServiceTables):
     def _insert(self, conn: sqlite3.Connection, ds: int, item: RasterItem, added: int) -> int:
         oid = conn.execute(INSERT_ITEM, item_row(item, ds, added)).lastrowid
         assert oid is not None
-        e = item.extent
-        conn.execute(
-            "INSERT INTO items_rtree (id, xmin, xmax, ymin, ymax, ds_min, ds_max) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (oid, e.xmin, e.xmax, e.ymin, e.ymax, ds, ds),
-        )
+        conn.execute(INSERT_RTREE, rtree_row(oid, item, ds))
         conn.executemany("INSERT INTO item_dims VALUES (?, ?, ?)", dimension_rows(item, oid))
         conn.executemany(
             "INSERT INTO item_band_stats VALUES (?, ?, ?, ?, ?, ?)", band_stat_rows(item, oid, ds)
@@ -398,8 +395,11 @@ class SqliteCatalog(ServiceTables):
         ds = self._ds_id(conn, dataset)
         from_where, params = self._select(conn, ds, query)
         limit = -1 if query.limit is None else max(int(query.limit), 0)
-        sql = f"SELECT i.* {from_where} {order_clause(query.order_by)} LIMIT ? OFFSET ?"
-        return sql, [*params, limit, max(int(query.offset), 0)]
+        order, order_params = order_clause(
+            query.order_by, nearest_to=query.nearest_to, nearest_ascending=query.nearest_ascending
+        )
+        sql = f"SELECT i.* {from_where} {order} LIMIT ? OFFSET ?"
+        return sql, [*params, *order_params, limit, max(int(query.offset), 0)]
 
     def find_items(self, dataset: str, query: ItemQuery) -> list[RasterItem]:
         """Items matching a query: O(log n + k) through the spatial and time indexes."""

@@ -7,6 +7,7 @@ parameters, so no client text ever becomes SQL.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -129,14 +130,33 @@ def compile_where(cond: Condition, alias: str = "i") -> tuple[str, list[Any]]:
     return comp.cond(cond), comp.params
 
 
-def order_clause(order_by: Sequence[tuple[str, bool]], alias: str = "i") -> str:
-    """``ORDER BY`` over catalog fields (NULLs last), OBJECTID last as the tie-breaker."""
+def order_clause(
+    order_by: Sequence[tuple[str, bool]],
+    alias: str = "i",
+    *,
+    nearest_to: tuple[float, float] | None = None,
+    nearest_ascending: bool = True,
+) -> tuple[str, list[Any]]:
+    """``ORDER BY`` over catalog fields (NULLs last), OBJECTID last as the tie-breaker.
+
+    With ``nearest_to`` the first key is the squared distance of the item centre to that
+    point (computed by SQLite for the matching rows only; a top-N sort with the LIMIT).
+    """
     terms = []
+    params: list[Any] = []
+    if nearest_to is not None:
+        x, y = float(nearest_to[0]), float(nearest_to[1])
+        terms.append(
+            f"(({alias}.center_x - ?) * ({alias}.center_x - ?) + "
+            f"({alias}.center_y - ?) * ({alias}.center_y - ?)) "
+            f"{'ASC' if nearest_ascending else 'DESC'}"
+        )
+        params += [x, x, y, y]
     for name, ascending in order_by:
         col = column(name, alias, parameter="orderByFields")
         terms.append(f"{col} {'ASC' if ascending else 'DESC'} NULLS LAST")
     terms.append(f"{alias}.id ASC")
-    return "ORDER BY " + ", ".join(terms)
+    return "ORDER BY " + ", ".join(terms), params
 
 
 def _dimension_sql(f: DimensionFilter, alias: str, params: list[Any]) -> str | None:
@@ -209,14 +229,102 @@ def dimensions_sql(
     return "(" + " AND ".join(ands) + ")", params
 
 
+# columns whose value lies inside an item's R*Tree time interval [t_min, t_max]
+_RTREE_TIME_COLUMNS = frozenset({"time", "time_end"})
+_FLIPPED: dict[str, str] = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>"}
+
+
+def _number(e: Expr) -> float | None:
+    if (
+        isinstance(e, Literal_)
+        and isinstance(e.value, int | float)
+        and not isinstance(e.value, bool)
+    ):
+        try:
+            value = float(e.value)
+        except OverflowError:
+            return None
+        return value if math.isfinite(value) else None
+    return None
+
+
+def _time_column(e: Expr) -> bool:
+    if not isinstance(e, Field):
+        return False
+    found = resolve_field(e.name)
+    return found is not None and COLUMNS[found.name] in _RTREE_TIME_COLUMNS
+
+
+def where_time_bounds(cond: Condition | None) -> tuple[float | None, float | None]:
+    """Bounds a where clause sets on the time of every item it matches: ``(low, high)``.
+
+    Only comparisons and BETWEENs of StdTime / AcquisitionDate / StdTimeEnd with numbers
+    that the whole clause ANDs count; a matching item then has ``t_max >= low`` and
+    ``t_min <= high`` in the R*Tree (None = no bound).
+    """
+    low: float | None = None
+    high: float | None = None
+
+    def visit(c: Condition) -> None:
+        nonlocal low, high
+        if isinstance(c, And):
+            for part in c.parts:
+                visit(part)
+            return
+        lo = hi = None
+        if isinstance(c, Compare):
+            op: str = c.op
+            left, right = c.left, c.right
+            if not _time_column(left):
+                op, left, right = _FLIPPED[op], right, left
+            value = _number(right)
+            if not _time_column(left) or value is None:
+                return
+            if op in (">", ">=", "="):
+                lo = value
+            if op in ("<", "<=", "="):
+                hi = value
+        elif isinstance(c, Between) and not c.negated and _time_column(c.expr):
+            lo, hi = _number(c.low), _number(c.high)
+        if lo is not None:
+            low = lo if low is None else max(low, lo)
+        if hi is not None:
+            high = hi if high is None else min(high, hi)
+
+    if cond is not None:
+        visit(cond)
+    return low, high
+
+
+def _rtree_time_sql(query: ItemQuery, params: list[Any]) -> str:
+    """R*Tree conditions on the time dimension from a query's time window and where clause."""
+    low, high = where_time_bounds(query.where)
+    if query.time is not None:
+        t1, t2 = query.time
+        if t1 is not None:
+            low = float(t1) if low is None else max(low, float(t1))
+        if t2 is not None:
+            high = float(t2) if high is None else min(high, float(t2))
+    conds = []
+    if high is not None:
+        conds.append(" AND r.t_min <= ?")
+        params.append(high)
+    if low is not None:
+        conds.append(" AND r.t_max >= ?")
+        params.append(low)
+    return "".join(conds)
+
+
 def item_query_sql(
     dataset_id: int, query: ItemQuery, max_duration: int = 0
 ) -> tuple[str, list[Any]]:
     """``FROM … WHERE …`` selecting a query's items, driven by the most selective index.
 
-    Object ids drive a primary-key lookup, an extent the R*Tree (ids of one dataset only),
-    a time window the (dataset, time) index, bounded below by the window start minus
-    ``max_duration`` (the longest item interval of the dataset). Items without a time never
+    Object ids drive a primary-key lookup, an extent the R*Tree (ids of one dataset only,
+    narrowed by the time window and by time comparisons the where clause ANDs), a time window
+    alone the (dataset, time) index, bounded below by the window start minus ``max_duration``
+    (the longest item interval of the dataset). The R*Tree holds float32 bounds rounded
+    outwards, so the exact conditions on ``i.*`` are always kept. Items without a time never
     match a time window.
     """
     q = query
@@ -229,11 +337,11 @@ def item_query_sql(
             raise InvalidParameter("extent", f"{e} is not a valid rectangle.")
         if q.object_ids is None:
             source = "items_rtree AS r CROSS JOIN items AS i ON i.id = r.id"
+            params += [e.xmax, e.xmin, e.ymax, e.ymin, dataset_id, dataset_id]
             conds.append(
                 "r.xmin <= ? AND r.xmax >= ? AND r.ymin <= ? AND r.ymax >= ? "
-                "AND r.ds_min <= ? AND r.ds_max >= ?"
+                "AND r.ds_min <= ? AND r.ds_max >= ?" + _rtree_time_sql(q, params)
             )
-            params += [e.xmax, e.xmin, e.ymax, e.ymin, dataset_id, dataset_id]
         conds.append("i.xmin <= ? AND i.xmax >= ? AND i.ymin <= ? AND i.ymax >= ?")
         params += [e.xmax, e.xmin, e.ymax, e.ymin]
     elif q.object_ids is None and q.time is not None:
