@@ -2,12 +2,15 @@
 
 ``build_context(settings)`` opens the catalog, job and user stores and builds the raster
 adapters, the service registry, the publisher, the image exporter, the token signer (server
-secret in the data folder), the refresher and the job runner into one :class:`AppContext`.
-``create_app(settings)`` wires the REST layer on top. The lifespan loads every service's
-published snapshot, starts the job runner, the snapshot poller (which swaps in snapshots
-other server processes stored, so every process serves a refresh within
-``snapshot_poll_seconds``) and the export-output cleaner, and stops them on shutdown.
-GDAL work runs on the context's bounded thread pool, never on the event loop.
+secret in the data folder), the refresher, the job runner and the watch rules
+(``watch_config``) into one :class:`AppContext`. ``create_app(settings)`` wires the REST layer
+on top, with the notification hub on ``app.state.notify_hub``. The lifespan loads every
+service's published snapshot, starts the notification hub, the job runner, the ingest
+pipeline (kept on the context for the HTTP ingest endpoint) and the folder watcher when there
+are rules, the snapshot poller (which swaps in snapshots other server processes stored, so
+every process serves a refresh within ``snapshot_poll_seconds``) and the export-output
+cleaner, and stops them on shutdown. GDAL work runs on the context's bounded thread pool,
+never on the event loop.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from fastapi import APIRouter, FastAPI
 
 from livemosaic import __version__
 from livemosaic.adapters.jobs.runner import JobRunner
+from livemosaic.adapters.watch import FolderWatcher, build_pipeline
 from livemosaic.core.export import ExportLimits, ImageExporter
+from livemosaic.core.notify import Authorizer, NotificationHub
+from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh
 from livemosaic.core.ports import (
     CatalogStore,
     ImageEncoder,
@@ -39,7 +45,11 @@ from livemosaic.core.ports import (
 from livemosaic.core.publishing import Publisher
 from livemosaic.core.refresh import Refresher
 from livemosaic.core.registry import ServiceRegistry, service_key
-from livemosaic.core.security import TokenSigner
+from livemosaic.core.security import InvalidToken, Principal, TokenSigner
+from livemosaic.core.watch_rules import WatchRule, check_rules, load_rules
+from livemosaic.errors import LiveMosaicError
+from livemosaic.rest.auth import can_read_service
+from livemosaic.rest.auth import now_ms as auth_now_ms
 from livemosaic.rest.errors import install_error_handlers
 from livemosaic.rest.middleware import install_middleware
 from livemosaic.rest.routes import include_routers
@@ -80,6 +90,11 @@ class AppContext:
     refresher: Refresher
     throttle: SigninThrottle
     runner: JobRunner | None = None
+    # folders the server watches (watch_config, serve --demo); started by the lifespan
+    watch_rules: list[WatchRule] = field(default_factory=list)
+    # the ingest pipeline (watcher, HTTP ingest endpoint), built by the lifespan
+    pipeline: IngestPipeline | None = None
+    watcher: FolderWatcher | None = None
     # services of other kinds listed by the directory: (folder, name, type), e.g. GPServer
     extra_services: list[tuple[str, str, str]] = field(default_factory=list)
     cache: BoundedCache = field(default_factory=BoundedCache)
@@ -124,6 +139,7 @@ def build_context(settings: Settings) -> AppContext:
     runner = JobRunner(
         stores.jobs, refresher, retention_seconds=settings.job_retention_hours * 3600
     )
+    rules = load_rules(settings.watch_config) if settings.watch_config else []
     return AppContext(
         settings=settings,
         catalog=catalog,
@@ -140,8 +156,62 @@ def build_context(settings: Settings) -> AppContext:
         refresher=refresher,
         throttle=SigninThrottle(settings.signin_max_failures, settings.signin_window_seconds),
         runner=runner,
+        watch_rules=rules,
         extra_services=[GP_SERVICE],
     )
+
+
+def notify_authorizer(ctx: AppContext) -> Authorizer:
+    """Who may follow a service over the notification WebSocket: anyone for a public service;
+    for a secured one, a valid token of an enabled user who may read it (as over HTTP)."""
+
+    def authorize(token: str | None, key: str) -> bool:
+        folder, _, name = key.rpartition("/")
+        snapshot = ctx.registry.find(folder, name)
+        if snapshot is None:
+            return False
+        if not snapshot.definition.private:
+            return True
+        if not token:
+            return False
+        try:
+            claims = ctx.signer.verify(token, auth_now_ms())
+            user = ctx.users.get_user(claims.username)
+        except (InvalidToken, LiveMosaicError):
+            return False
+        if user.disabled or user.token_epoch != claims.epoch:
+            return False
+        return can_read_service(Principal(user.username, user.role), snapshot.definition)
+
+    return authorize
+
+
+def notification_hub(ctx: AppContext) -> NotificationHub:
+    """The notification hub of a server, sized by the settings."""
+    return NotificationHub(
+        ctx.registry,
+        authorize=notify_authorizer(ctx),
+        queue_size=ctx.settings.notify_queue_size,
+        heartbeat_seconds=ctx.settings.notify_heartbeat_seconds,
+        max_lag_seconds=ctx.settings.notify_max_lag_seconds,
+    )
+
+
+def start_ingest(ctx: AppContext, loop: asyncio.AbstractEventLoop) -> IngestPipeline:
+    """Build the in-process ingest pipeline: refresh jobs go to the job store and wake the
+    runner on ``loop`` at once."""
+    runner = ctx.runner
+
+    def wake() -> None:
+        if runner is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the runner is gone
+                loop.call_soon_threadsafe(runner.wake)
+
+    trigger = InProcessRefresh(ctx.jobs, wake, owner="watcher")
+    ctx.pipeline = build_pipeline(
+        ctx.catalog, ctx.source, ctx.settings.data_folders, trigger, ctx.registry
+    )
+    return ctx.pipeline
 
 
 def purge_outputs(output_dir: Path, ttl_seconds: float, now: float | None = None) -> int:
@@ -219,22 +289,44 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load snapshots; start the job runner, snapshot poller and output cleaner; stop all."""
+    """Load snapshots; start notifications, the job runner, the ingest pipeline and folder
+    watcher, the snapshot poller and the output cleaner; stop all."""
     ctx: AppContext = app.state.ctx
     problems = await asyncio.to_thread(ctx.publisher.load_all)
     for problem in problems:
         log.warning("service not published: %s", problem)
+    hub: NotificationHub | None = getattr(app.state, "notify_hub", None)
+    if hub is not None:
+        hub.start()
     if ctx.runner is not None:
         await ctx.runner.start()
     cleaner = asyncio.create_task(_cleanup_loop(ctx), name="livemosaic-output-cleaner")
     poller = asyncio.create_task(_snapshot_poller(ctx), name="livemosaic-snapshot-poller")
     try:
+        try:
+            pipeline = start_ingest(ctx, asyncio.get_running_loop())
+        except LiveMosaicError as exc:  # e.g. a catalog store without an ingest journal
+            if ctx.watch_rules:
+                raise
+            log.warning("no ingest pipeline (HTTP ingest unavailable): %s", exc)
+        if ctx.watch_rules:  # a bad rule fails the start-up, after stopping what started
+            check_rules(ctx.watch_rules)
+            watcher = FolderWatcher(ctx.watch_rules, pipeline)
+            await watcher.start_async()
+            ctx.watcher = watcher
+            names = ", ".join(f"{r.folder} -> {r.dataset}" for r in ctx.watch_rules)
+            log.info("watching %d folder(s): %s", len(ctx.watch_rules), names)
         yield
     finally:
+        if ctx.watcher is not None:
+            await ctx.watcher.stop_async()  # a batch being ingested is finished first
+            ctx.watcher = None
         await _stop(poller)
         await _stop(cleaner)
         if ctx.runner is not None:
             await ctx.runner.stop()
+        if hub is not None:
+            await hub.stop()
         await asyncio.to_thread(ctx.close)
 
 
@@ -256,6 +348,7 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.settings = settings  # presentation settings of this app (status policy, root, CORS)
+    app.state.notify_hub = notification_hub(ctx)  # started by the lifespan
     install_error_handlers(app)
     include_routers(app, settings.root, extra_routers)
     install_middleware(
@@ -277,5 +370,8 @@ __all__ = [
     "configure_gdal",
     "create_app",
     "lifespan",
+    "notification_hub",
+    "notify_authorizer",
     "purge_outputs",
+    "start_ingest",
 ]

@@ -12,6 +12,9 @@ a job that does not succeed raises :class:`RefreshServiceError` with the job's m
         changes = client.refresh_service("Sentinel2", folder="Live")
         print(changes["changed"])
 
+:meth:`~LiveMosaicClient.ingest` pushes files through the server's ingest pipeline (the
+livemosaic extension ``{root}/livemosaic/ingest``), like ``livemosaic add`` does locally.
+
 Errors: an ArcGIS error envelope (or an HTTP failure) raises :class:`RemoteError`, carrying
 the server's code, message and details; both classes are :class:`~livemosaic.errors.LiveMosaicError`.
 """
@@ -20,8 +23,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -33,6 +37,8 @@ from livemosaic.errors import LiveMosaicError
 GP_SERVICE = "System/PublishingTools/GPServer"
 REFRESH_TASK = "Refresh Service"
 RESULT_PARAM = "refreshResults"
+INGEST_PATH = "livemosaic/ingest"
+QUARANTINE_PATH = "livemosaic/quarantine"
 DEFAULT_ROOT = "arcgis"
 TOKEN_MINUTES = 60
 RENEW_MARGIN_MS = 120_000  # renew a token this long before it expires …
@@ -442,6 +448,36 @@ class LiveMosaicClient:
         if not isinstance(value, dict):
             raise RefreshServiceError(job, f"Job {job.job_id} succeeded without refreshResults.")
         return value
+
+    # -- ingest ----------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[str | PathLike[str]],
+        dataset: str | None,
+        service: str | None = None,
+        refresh: bool = False,
+    ) -> dict[str, Any]:
+        """Add files or folders through the server's ingest pipeline; the server's report.
+
+        ``POST {root}/livemosaic/ingest`` with a publisher token. Paths are as the server sees
+        them and must lie inside its data folders (403 otherwise). ``dataset`` may be None for
+        files inside a folder the server watches. With ``refresh``, Refresh Service is
+        submitted for each service whose info changed (``refreshJobs`` in the report).
+        """
+        params = {
+            "paths": json.dumps([str(p) for p in paths]),
+            "dataset": dataset,
+            "service": service,
+            "refresh": "true" if refresh else "false",
+        }
+        return dict(self.call(INGEST_PATH, params, method="POST"))
+
+    def quarantined(self, dataset: str | None = None) -> list[dict[str, Any]]:
+        """Files the server could not ingest, with the reason (``{root}/livemosaic/quarantine``)."""
+        data = self.call(QUARANTINE_PATH, {"dataset": dataset})
+        files = data.get("files") if isinstance(data, dict) else None
+        return [dict(f) for f in files or []]
 
 
 __all__ = [

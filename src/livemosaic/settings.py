@@ -113,6 +113,26 @@ class Settings(BaseSettings):
     job_retention_hours: float = Field(
         24.0, ge=24.0, description="How long finished geoprocessing jobs are kept (at least 24)."
     )
+    watch_config: Path | None = Field(
+        None,
+        description="TOML file of watch rules: serve watches these folders in-process "
+        "(serve --watch; format in docs/watching.md).",
+    )
+    notify_queue_size: int = Field(
+        32,
+        ge=1,
+        description="Messages queued per notification WebSocket client; when full the "
+        "oldest is dropped and the client is told it lagged.",
+    )
+    notify_heartbeat_seconds: float = Field(
+        15.0, gt=0, description="Seconds between heartbeats sent to idle notification clients."
+    )
+    notify_max_lag_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A notification client that keeps losing messages for longer than this "
+        "is disconnected.",
+    )
     ssl_certfile: Path | None = Field(
         None, description="TLS certificate (PEM) for serving HTTPS (serve --certfile)."
     )

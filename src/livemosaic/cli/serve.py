@@ -7,6 +7,7 @@ import shutil
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,11 +15,16 @@ from livemosaic.adapters.secret import load_or_create_secret
 from livemosaic.cli.context import CliState, echo_json, fail, pass_state
 from livemosaic.cli.users import administrators, ensure_first_admin, user_store
 from livemosaic.core.models import ServiceDefinition
+from livemosaic.core.watch_rules import WatchRule, check_rules
 from livemosaic.errors import LiveMosaicError, NotFound
 from livemosaic.settings import Settings
 
+if TYPE_CHECKING:
+    from livemosaic.app import AppContext
+
 DEMO_DATASET = "demo_landsat"
 DEMO_SERVICE = ("Demo", "Landsat")
+DEMO_INCOMING = "incoming"  # <data_dir>/incoming: watched into the demo service by serve --demo
 
 
 @click.command()
@@ -96,12 +102,43 @@ def install_demo(state: CliState) -> str:
     return f"{folder}/{name} ({report.added} new items)"
 
 
+def demo_incoming(settings: Settings) -> Path:
+    """The demo's watched folder, ``<data_dir>/incoming`` (created when missing)."""
+    folder = (settings.data_dir / DEMO_INCOMING).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def demo_watch_rule(folder: Path) -> WatchRule:
+    """Rasters dropped into ``folder`` go into the demo dataset and refresh Demo/Landsat."""
+    return WatchRule(
+        folder=folder,
+        dataset=DEMO_DATASET,
+        service="/".join(DEMO_SERVICE),
+        settle_seconds=1.0,
+        batch_window_seconds=0.5,
+    )
+
+
 @click.command()
 @click.option(
     "--host", default=None, help="Address to listen on (default from settings: 127.0.0.1)."
 )
 @click.option("--port", default=None, type=int, help="Port (default from settings: 8080).")
-@click.option("--demo", is_flag=True, help="Publish the bundled demo service Demo/Landsat first.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Publish the bundled demo service Demo/Landsat first and watch <data-dir>/incoming "
+    "into it.",
+)
+@click.option(
+    "--watch",
+    "watch_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file of watch rules: watch these folders inside the server "
+    "(env LIVEMOSAIC_WATCH_CONFIG; see docs/watching.md).",
+)
 @click.option(
     "--workers", default=1, show_default=True, help="Server processes sharing the catalog."
 )
@@ -124,16 +161,22 @@ def serve(
     host: str | None,
     port: int | None,
     demo: bool,
+    watch_config: Path | None,
     workers: int,
     log_level: str,
     certfile: Path | None,
     keyfile: Path | None,
 ) -> None:
-    """Run the ArcGIS-compatible image server (HTTPS with --certfile and --keyfile)."""
+    """Run the ArcGIS-compatible image server (HTTPS with --certfile and --keyfile).
+
+    With --watch (or --demo) the server also watches folders and ingests what arrives.
+    """
     import uvicorn
 
     settings = state.settings
     overrides: dict[str, object] = {}
+    if watch_config:
+        overrides["watch_config"] = watch_config.resolve()
     if host:
         overrides["host"] = host
     if port:
@@ -148,19 +191,24 @@ def serve(
         except LiveMosaicError as exc:
             fail(exc)
         click.echo(f"Demo service ready: {published}")
-        overrides["data_folders"] = [*settings.data_folders, (settings.data_dir / "demo").resolve()]
+        incoming = demo_incoming(settings)
+        demo_dir = (settings.data_dir / "demo").resolve()
+        overrides["data_folders"] = [*settings.data_folders, demo_dir, incoming]
     settings = settings.model_copy(update=overrides)
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
         fail("HTTPS needs both a certificate and its key: give --certfile and --keyfile.")
+    if workers > 1 and settings.watch_config is not None:
+        fail(
+            "The server watches folders in one process only: use --workers 1, or run "
+            "`livemosaic watch --config FILE --url URL` beside a multi-process server."
+        )
     state.close()
-    root = settings.root
-    scheme = "https" if settings.ssl_certfile else "http"
-    click.echo(
-        f"livemosaic serving {scheme}://{settings.host}:{settings.port}/{root}/rest/services"
-    )
     certfile_ = str(settings.ssl_certfile) if settings.ssl_certfile else None
     keyfile_ = str(settings.ssl_keyfile) if settings.ssl_keyfile else None
     if workers > 1:
+        _announce(settings)
+        if demo:
+            click.echo("Note: with --workers > 1 the demo's incoming folder is not watched.")
         _export_env(settings)
         uvicorn.run(
             "livemosaic.app:app_from_env",
@@ -176,8 +224,10 @@ def serve(
         return
     from livemosaic.app import create_app
 
+    ctx = serving_context(settings, demo)
+    _announce(settings)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, ctx),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
@@ -185,6 +235,45 @@ def serve(
         ssl_certfile=certfile_,
         ssl_keyfile=keyfile_,
     )
+
+
+def _announce(settings: Settings) -> None:
+    scheme = "https" if settings.ssl_certfile else "http"
+    click.echo(
+        f"livemosaic serving {scheme}://{settings.host}:{settings.port}/{settings.root}"
+        "/rest/services"
+    )
+
+
+def serving_context(settings: Settings, demo: bool) -> AppContext:
+    """The server's context with its watch rules (the demo's too) checked; exits on errors.
+
+    Checking here (folders exist and lie inside the data folders, services publish the
+    watched datasets) turns a mistake into one error line instead of a failed start-up.
+    """
+    from livemosaic.adapters.watch import FolderWatcher, build_pipeline
+    from livemosaic.app import build_context
+
+    try:
+        ctx = build_context(settings)  # reads the watch rules file
+    except LiveMosaicError as exc:
+        fail(exc)
+    if demo:
+        incoming = demo_incoming(settings)
+        if not any(rule.folder == incoming for rule in ctx.watch_rules):
+            ctx.watch_rules.append(demo_watch_rule(incoming))
+    try:
+        if ctx.watch_rules:
+            check_rules(ctx.watch_rules)
+            pipeline = build_pipeline(ctx.catalog, ctx.source, settings.data_folders)
+            FolderWatcher(ctx.watch_rules, pipeline).check()
+    except LiveMosaicError as exc:
+        ctx.close()
+        fail(exc)
+    for rule in ctx.watch_rules:
+        target = f"dataset {rule.dataset}" + (f", service {rule.service}" if rule.service else "")
+        click.echo(f"Watching {rule.folder} -> {target}")
+    return ctx
 
 
 def _export_env(settings: Settings) -> None:

@@ -2,17 +2,21 @@
 
 ``watch`` follows folders (rules from ``--config rules.toml`` and/or one rule from flags) until
 SIGINT/SIGTERM, or catches up once with ``--once``. ``add`` pushes named files through the same
-pipeline. Refreshes are submitted as Refresh Service jobs into the catalog database, where the
-job runner of a server on the same database runs them. ``quarantine`` lists and clears the
-records of files that could not be ingested.
+pipeline. Both write items into the catalog database themselves. Refreshes go to the server
+named by ``--url`` (or ``LIVEMOSAIC_URL``) as Refresh Service jobs over its REST API, with a
+publisher's token; without a URL they are written straight into the catalog database's job
+table, where the job runner of a server on the same database picks them up. ``quarantine``
+lists and clears the records of files that could not be ingested.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,9 @@ from typing import Any
 import click
 
 from livemosaic.cli.context import CliState, build_settings, echo_json, fail, pass_state
-from livemosaic.core.pipeline import BatchReport, IngestPipeline, InProcessRefresh
+from livemosaic.cli.refresh import URL_ENV, credentials
+from livemosaic.client import LiveMosaicClient, RemoteError
+from livemosaic.core.pipeline import BatchReport, IngestPipeline, InProcessRefresh, RefreshTrigger
 from livemosaic.core.ports import IngestJournal
 from livemosaic.core.watch_rules import WatchRule, check_rules, load_rules, rule_from_mapping
 from livemosaic.errors import LiveMosaicError
@@ -32,15 +38,69 @@ def _journal(state: CliState) -> IngestJournal:
     return open_journal(state.catalog)
 
 
-def _pipeline(state: CliState, *, refresh: bool = True) -> IngestPipeline:
-    """The ingest pipeline on the configured catalog, submitting refresh jobs into it."""
-    from livemosaic.adapters.catalog.jobs import SqliteJobStore
-    from livemosaic.adapters.catalog.journal import open_journal
+def _trigger(state: CliState, server: dict[str, Any]) -> RefreshTrigger:
+    """Refresh over HTTP when a server URL is configured, else straight into the job table."""
+    url = server.get("url") or os.environ.get(URL_ENV)
+    if not url:
+        from livemosaic.adapters.catalog.jobs import SqliteJobStore
+        from livemosaic.adapters.catalog.journal import open_journal
+
+        return InProcessRefresh(SqliteJobStore(open_journal(state.catalog).catalog.pool))
+    from livemosaic.adapters.watch.http_refresh import HttpRefresh
+
+    user, password = credentials(server.get("username"), bool(server.get("password_stdin")))
+    client = LiveMosaicClient(url, user, password, verify=not server.get("insecure"))
+    state.extra.setdefault("clients", []).append(client)
+    try:
+        client.renew_if_needed()  # wrong credentials fail now, not at the first refresh
+    except RemoteError as exc:
+        if exc.code != 0:
+            client.close()
+            raise
+        click.secho(f"Warning: {exc.reason}; refreshes wait until it answers.", err=True)
+    return HttpRefresh(client)
+
+
+def _pipeline(
+    state: CliState, *, refresh: bool = True, server: dict[str, Any] | None = None
+) -> IngestPipeline:
+    """The ingest pipeline on the configured catalog, with the refresh trigger to use."""
     from livemosaic.adapters.watch import build_pipeline
 
-    journal = open_journal(state.catalog)
-    trigger = InProcessRefresh(SqliteJobStore(journal.catalog.pool)) if refresh else None
+    trigger = _trigger(state, server or {}) if refresh else None
     return build_pipeline(state.catalog, state.source, state.settings.data_folders, trigger)
+
+
+def server_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--url``, ``--username``, ``--password-stdin``, ``--insecure``: refresh over HTTP."""
+    options = [
+        click.option(
+            "--url",
+            help="Server to ask for Refresh Service over HTTP (env LIVEMOSAIC_URL); without "
+            "it, jobs go straight into the catalog database's job table.",
+        ),
+        click.option("--username", help="Publisher account for --url (env LIVEMOSAIC_USERNAME)."),
+        click.option(
+            "--password-stdin",
+            is_flag=True,
+            help="Read the password from standard input (else LIVEMOSAIC_PASSWORD or a prompt).",
+        ),
+        click.option("--insecure", is_flag=True, help="Do not verify the server's certificate."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _close_clients(state: CliState) -> None:
+    """Close the HTTP clients opened for refreshes."""
+    for client in state.extra.pop("clients", []):
+        client.close()
+
+
+def _server(flags: dict[str, Any]) -> dict[str, Any]:
+    """Pop the server options out of a command's keyword arguments."""
+    return {k: flags.pop(k, None) for k in ("url", "username", "password_stdin", "insecure")}
 
 
 def _flag_rule(values: dict[str, Any]) -> WatchRule | None:
@@ -118,6 +178,7 @@ def _flag_rule(values: dict[str, Any]) -> WatchRule | None:
 @click.option("--time-pattern", help="File-name time pattern for a dataset created here.")
 @click.option("--once", is_flag=True, help="Ingest what is there now, then exit.")
 @click.option("--log-level", default="info", show_default=True)
+@server_options
 @pass_state
 def watch(
     state: CliState, /, config: Path | None, once: bool, log_level: str, **flags: Any
@@ -129,6 +190,7 @@ def watch(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("rasterio").setLevel(logging.WARNING)  # GDAL chatter about bad files
+    server = _server(flags)
     try:
         rules = load_rules(config) if config else []
         flag_rule = _flag_rule(dict(flags))
@@ -137,7 +199,7 @@ def watch(
         if not rules:
             raise click.UsageError("say what to watch: --config FILE or --folder F --dataset D.")
         check_rules(rules)
-        watcher = FolderWatcher(rules, _pipeline(state))
+        watcher = FolderWatcher(rules, _pipeline(state, server=server))
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -154,6 +216,7 @@ def watch(
             stop.wait()
     finally:
         watcher.stop()
+        _close_clients(state)
     added = sum(len(r.files_added) for r in watcher.reports)
     bad = sum(len(r.quarantined) for r in watcher.reports)
     click.echo(f"Stopped: {added} files added, {bad} quarantined in {watcher.batches} batches.")
@@ -185,9 +248,11 @@ def _echo_report(report: BatchReport) -> None:
 @click.option("--include", multiple=True, help="Glob of files to take (repeatable).")
 @click.option("--exclude", multiple=True, help="Glob of files to skip (repeatable).")
 @click.option("--build-overviews", is_flag=True, help="Write .ovr overviews for plain GeoTIFFs.")
+@server_options
 @pass_state
 def add(
     state: CliState,
+    /,
     paths: tuple[Path, ...],
     dataset: str,
     service: str | None,
@@ -196,11 +261,12 @@ def add(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     build_overviews: bool,
+    **server: Any,
 ) -> None:
     """Add files or folders through the watcher's pipeline (journal, quarantine, refresh)."""
     try:
         rule = replace(WatchRule.adhoc(dataset, service), build_overviews=build_overviews)
-        pipeline = _pipeline(state, refresh=refresh)
+        pipeline = _pipeline(state, refresh=refresh, server=_server(server))
         files = list(
             pipeline.ingestor.expand(
                 list(paths), recursive=recursive, include=include, exclude=exclude
@@ -209,6 +275,8 @@ def add(
         report = pipeline.process(rule, files, explicit=True, refresh=refresh)
     except LiveMosaicError as exc:
         fail(exc)
+    finally:
+        _close_clients(state)
     _echo_report(report)
     if (report.quarantined or report.rejected) and not (report.files_added or report.skipped):
         raise SystemExit(2)

@@ -122,6 +122,22 @@ class IngestPipeline:
         self.clock = clock
         self._lock = threading.Lock()  # one batch at a time per pipeline
 
+    def with_trigger(self, trigger: RefreshTrigger | None) -> IngestPipeline:
+        """A pipeline sharing this one's stores and batch lock that refreshes via ``trigger``
+        (e.g. jobs owned by the user of an HTTP ingest request)."""
+        other = IngestPipeline(
+            self.catalog,
+            self.source,
+            self.journal,
+            self.ingestor,
+            trigger,
+            self.registry,
+            overviews=self.overviews,
+            clock=self.clock,
+        )
+        other._lock = self._lock  # batches of both still run one at a time
+        return other
+
     # -- datasets and services -----------------------------------------------------------
     def dataset_for(self, rule: WatchRule) -> MosaicDataset:
         """The rule's dataset, created (CRS from the first raster) when it does not exist."""

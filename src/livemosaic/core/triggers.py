@@ -88,6 +88,12 @@ class InProcessRefresh:
         if self.wake is not None:
             self.wake()
 
+    def last_job(self, folder: str, name: str) -> str | None:
+        """The id of the newest job this trigger submitted for a service (None when none)."""
+        key = f"{folder.strip('/').lower()}/{name.lower()}"
+        with self._lock:
+            return self._last.get(key)
+
 
 def summary_changes(published: ServiceSnapshot | None, current: DatasetSummary) -> list[str]:
     """Refresh-relevant service-info fields that differ between a snapshot and a summary."""

@@ -34,6 +34,7 @@ from livemosaic.rest.formats import resource_response
 from livemosaic.rest.html import Link, resource_page
 from livemosaic.rest.multidim_json import multidimensional_info as md_info_json
 from livemosaic.rest.params import Params, parse_choice, read_params
+from livemosaic.rest.viewer import viewer_url
 
 router = APIRouter()
 fallback_router = APIRouter()
@@ -59,6 +60,7 @@ def _service_page(request: Request, snapshot: ServiceSnapshot, data: dict[str, A
         children.append(Link("histograms", f"{base}/histograms"))
     if data.get("hasMultidimensions"):
         children.append(Link("multidimensionalInfo", f"{base}/multidimensionalInfo"))
+    children.append(Link("Live viewer", viewer_url(request, snapshot)))
     ops = [Link(op, f"{base}/{op}") for op in ("exportImage", "query", "identify", "getSamples")]
     return resource_page(
         request,

@@ -1,8 +1,10 @@
 """Router assembly: every REST router under ``/{root}``, the catch-all for unknown operations last.
 
 Token issuing (``/{root}/tokens``, ``/{root}/admin/generateToken``, …), the admin API under
-``/{root}/admin``, the services directory, the image service routers and the GP service
-under ``rest/services/System`` are mounted here, without one knowing the others.
+``/{root}/admin``, the services directory, the image service routers, the GP service
+under ``rest/services/System`` and the livemosaic extensions under ``/{root}/livemosaic``
+(notification WebSocket, live viewer, ingest and quarantine endpoints) are mounted here,
+without one knowing the others.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from livemosaic.rest import (
     export_ops,
     gpserver,
     imageserver,
+    ingest,
     items,
+    notify,
     pixel_ops,
     tokens,
+    viewer,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -31,6 +36,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     pixel_ops.router,
     items.router,
     gpserver.router,
+    notify.router,  # {root}/livemosaic/ws
+    viewer.router,  # {root}/livemosaic/viewer/…, {root}/livemosaic/static/viewer/…
+    ingest.router,  # {root}/livemosaic/ingest, {root}/livemosaic/quarantine
     imageserver.fallback_router,  # must stay last: it matches any child of a service
 )
 

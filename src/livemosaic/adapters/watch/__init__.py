@@ -3,8 +3,10 @@
 :func:`build_pipeline` assembles an :class:`~livemosaic.core.pipeline.IngestPipeline` over a
 SQLite catalog (with its ingest journal) and the rasterio adapters; :class:`FolderWatcher`
 watches the rules' folders and calls it. In the server, start the watcher from the lifespan
-with an in-process refresh trigger; standalone (``livemosaic watch``) it submits refresh jobs
-into the shared catalog database, where a running server's job runner picks them up.
+with an in-process refresh trigger; standalone (``livemosaic watch``) it asks the server for
+Refresh Service over HTTP with a publisher token (:mod:`.http_refresh`, given ``--url``), or
+else submits refresh jobs into the shared catalog database, where a running server's job
+runner picks them up.
 """
 
 from __future__ import annotations
