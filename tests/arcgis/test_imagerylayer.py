@@ -33,7 +33,7 @@ from rasterio.io import MemoryFile
 
 from livemosaic.core.models import RasterItem
 from livemosaic.core.ports import ItemQuery
-from tests.arcgis.helpers import failure, paths_of, run_client, step
+from tests.arcgis.helpers import paths_of, run_client, step
 from tests.liveserver import LiveServer
 
 pytestmark = pytest.mark.arcgis
@@ -419,17 +419,14 @@ def test_multidimensional_identify_and_samples(
     assert float(sample["value"]) == pytest.approx(float(exported[row, col]))
 
 
-@pytest.mark.xfail(
-    reason="livemosaic has no {svc}/slices (ArcGIS 10.8.1+): POST slices?f=json answers 400 "
-    "'slices' is not an operation or resource of an image service.",
-    strict=True,
-)
 def test_slices(climate: dict[str, Any]) -> None:
-    assert step(climate, "slices")["slices"]
-
-
-def test_slices_error_is_an_envelope(climate: dict[str, Any]) -> None:
-    assert "(Error Code: 400)" in failure(climate, "slices")
+    """ImageryLayer.slices() lists every variable x time slice (2 variables x 12 months)."""
+    result = step(climate, "slices")
+    slices = result["slices"] if isinstance(result, dict) else result
+    assert len(slices) == 24
+    first = slices[0]
+    assert first["sliceId"] == 0
+    assert first["multidimensionalDefinition"][0]["dimensionName"] == "StdTime"
 
 
 @pytest.fixture(scope="module")

@@ -226,3 +226,41 @@ def test_not_multidimensional(client: httpx.Client, live: LiveServer) -> None:
         client.get(live.svc("Live/ndvi") + "/multidimensionalInfo", params={"f": "json"})
     )
     assert err["code"] == 400
+
+
+def test_slices_and_slice_id(client: httpx.Client, live: LiveServer) -> None:
+    """{svc}/slices enumerates variable x time slices; sliceId selects one in exportImage."""
+    svc = live.svc("climate")
+    body = client.get(svc + "/slices", params={"f": "json"}).json()
+    slices = body["slices"]
+    assert len(slices) == 24 and [s["sliceId"] for s in slices] == list(range(24))
+    only_tas = client.get(
+        svc + "/slices",
+        params={
+            "f": "json",
+            "multidimensionalDefinition": '[{"variableName": "tas", "dimensionName": "StdTime"'
+            ', "values": [[0, 99999999999999]]}]',
+        },
+    ).json()["slices"]
+    assert len(only_tas) == 12
+    assert {d["variableName"] for s in only_tas for d in s["multidimensionalDefinition"]} == {"tas"}
+    chosen = only_tas[3]
+    md = chosen["multidimensionalDefinition"]
+    by_id = client.get(
+        svc + "/exportImage",
+        params={"f": "image", "format": "tiff", "sliceId": str(chosen["sliceId"]), "size": "81,33"},
+    )
+    by_md = client.get(
+        svc + "/exportImage",
+        params={
+            "f": "image",
+            "format": "tiff",
+            "size": "81,33",
+            "mosaicRule": json.dumps({"multidimensionalDefinition": md}),
+        },
+    )
+    with rasterio.MemoryFile(by_id.content) as a, rasterio.MemoryFile(by_md.content) as b:
+        with a.open() as da, b.open() as db:
+            assert np.array_equal(da.read(), db.read())
+    bad = client.get(svc + "/exportImage", params={"f": "json", "sliceId": "9999"}).json()
+    assert bad["error"]["code"] == 400 and "sliceId" in " ".join(bad["error"]["details"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from livemosaic.rest.image_params import (
     parse_pixel_type,
     resampling_of_service,
 )
+from livemosaic.rest.multidim_json import slice_filters
 from livemosaic.rest.params import (
     Params,
     parse_bbox,
@@ -87,12 +88,24 @@ def to_dataset_point(request: Request, snapshot: ServiceSnapshot) -> ToDataset:
 def mosaic_rule_of(request: Request, params: Params, snapshot: ServiceSnapshot) -> MosaicRule:
     """The request's mosaicRule (service default when absent)."""
     ctx = app_context(request)
-    return parse_mosaic_rule(
+    rule = parse_mosaic_rule(
         params.get("mosaicRule"),
         snapshot,
         max_where_length=ctx.settings.max_where_length,
         to_dataset=to_dataset_point(request, snapshot),
     )
+    slice_id = params.get("sliceId")
+    if slice_id is not None and slice_id.strip() and not rule.dimensions:
+        try:
+            number = int(slice_id)
+        except ValueError:
+            raise InvalidParameter(
+                "sliceId",
+                f"'{slice_id}' is not an integer.",
+                accepted="a slice id from {svc}/slices",
+            ) from None
+        rule = replace(rule, dimensions=slice_filters(snapshot, number))
+    return rule
 
 
 def adjust_aspect(extent: Extent, width: int, height: int) -> Extent:

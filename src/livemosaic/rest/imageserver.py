@@ -33,7 +33,9 @@ from livemosaic.rest.context import (
 from livemosaic.rest.formats import resource_response
 from livemosaic.rest.html import Link, resource_page
 from livemosaic.rest.multidim_json import multidimensional_info as md_info_json
+from livemosaic.rest.multidim_json import slices_json
 from livemosaic.rest.params import Params, parse_choice, read_params
+from livemosaic.rest.rules import MD_ACCEPTED, parse_md_definition
 from livemosaic.rest.viewer import viewer_url
 
 router = APIRouter()
@@ -162,6 +164,21 @@ async def multidimensional_info(request: Request) -> Response:
         "multidimensionalInfo",
         md_info_json(snapshot, policy),
     )
+
+
+@router.api_route(SVC + "/slices", methods=METHODS)
+@router.api_route(FSVC + "/slices", methods=METHODS)
+async def slices(request: Request) -> Response:
+    """``{svc}/slices``: slice ids with their multidimensional definitions (10.8.1+)."""
+    snapshot = service_snapshot(request)
+    require_capability(snapshot, "Image")
+    params = await read_params(request)
+    if not snapshot.summary.variables:
+        raise NotSupported(
+            "This service has no multidimensional information (hasMultidimensions is false)."
+        )
+    filters = list(parse_md_definition(params.json("multidimensionalDefinition", MD_ACCEPTED)))
+    return _simple(request, params, snapshot, "slices", slices_json(snapshot, filters))
 
 
 @router.api_route(SVC + "/histograms", methods=METHODS)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from livemosaic.core.models import DimensionSummary, ServiceSnapshot, VariableSummary
+from livemosaic.core.ports import DimensionFilter
+from livemosaic.errors import InvalidParameter
 
 _DAY = 86_400_000
 _UNITS = (
@@ -101,3 +103,72 @@ def multidimensional_info(snapshot: ServiceSnapshot, policy: str) -> dict[str, A
 
 
 __all__ = ["multidimensional_info", "time_regularity"]
+
+
+def enumerate_slices(snapshot: ServiceSnapshot) -> list[list[dict[str, Any]]]:
+    """Every slice of the service as a multidimensionalDefinition, in a stable order.
+
+    A slice is one value of every dimension of one variable (the cube of its dimension
+    values, as ArcGIS enumerates them); the position in this list is the ``sliceId``.
+    """
+    out: list[list[dict[str, Any]]] = []
+    for variable in snapshot.summary.variables:
+        combos: list[list[dict[str, Any]]] = [[]]
+        for dim in variable.dimensions:
+            combos = [
+                [
+                    *c,
+                    {
+                        "variableName": variable.name,
+                        "dimensionName": dim.name,
+                        "values": [v],
+                        "isSlice": True,
+                    },
+                ]
+                for c in combos
+                for v in dim.values
+            ]
+        out.extend(c for c in combos if c)
+    return out
+
+
+def _matches(definition: list[dict[str, Any]], filters: list[DimensionFilter]) -> bool:
+    for f in filters:
+        for entry in definition:
+            if f.variable and f.variable.lower() != str(entry["variableName"]).lower():
+                return False
+            if f.dimension and f.dimension.lower() == str(entry["dimensionName"]).lower():
+                value = float(entry["values"][0])
+                ok = any(
+                    (lo <= value <= hi) if isinstance(v, tuple) else value == v
+                    for v in f.values
+                    for lo, hi in [v if isinstance(v, tuple) else (v, v)]
+                )
+                if not ok:
+                    return False
+    return True
+
+
+def slices_json(snapshot: ServiceSnapshot, filters: list[DimensionFilter]) -> dict[str, Any]:
+    """The ``{svc}/slices`` resource: slice ids with their definitions (optionally filtered)."""
+    slices = [
+        {"sliceId": i, "multidimensionalDefinition": d}
+        for i, d in enumerate(enumerate_slices(snapshot))
+        if _matches(d, filters)
+    ]
+    return {"slices": slices}
+
+
+def slice_filters(snapshot: ServiceSnapshot, slice_id: int) -> tuple[DimensionFilter, ...]:
+    """The dimension filters selecting one slice (InvalidParameter for an unknown id)."""
+    slices = enumerate_slices(snapshot)
+    if not 0 <= slice_id < len(slices):
+        raise InvalidParameter(
+            "sliceId",
+            f"{slice_id} is not a slice of this service.",
+            accepted=f"0..{len(slices) - 1}",
+        )
+    return tuple(
+        DimensionFilter(e["variableName"], e["dimensionName"], (float(e["values"][0]),))
+        for e in slices[slice_id]
+    )
