@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
 from livemosaic.rest.formats import dumps
+from livemosaic.rest.image_params import FORMATS
 from livemosaic.rest.params import Params
 
 _ENV = Environment(
@@ -79,24 +80,7 @@ OPERATION_FORMS: dict[str, tuple[FormField, ...]] = {
         FormField("size", default="400,400", help="width,height in pixels"),
         FormField("imageSR"),
         FormField("time", help="epoch ms: t or t1,t2"),
-        FormField(
-            "format",
-            "select",
-            (
-                "jpgpng",
-                "png",
-                "png8",
-                "png24",
-                "png32",
-                "jpg",
-                "bmp",
-                "gif",
-                "tiff",
-                "lerc",
-                "bip",
-                "bsq",
-            ),
-        ),
+        FormField("format", "select", FORMATS),
         FormField(
             "pixelType", "select", ("", "U8", "S8", "U16", "S16", "U32", "S32", "F32", "F64")
         ),
