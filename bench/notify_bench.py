@@ -83,7 +83,6 @@ def serve(data_dir: Path, tiles: Path, port: int) -> None:
     from livemosaic.core.ingest import Ingestor
     from livemosaic.core.models import ServiceDefinition
     from livemosaic.core.notify import NotificationHub
-    from livemosaic.rest import notify
     from livemosaic.settings import Settings
 
     settings = Settings(data_dir=data_dir, data_folders=[tiles], root="arcgis", port=port)
@@ -118,10 +117,7 @@ def serve(data_dir: Path, tiles: Path, port: int) -> None:
     async def bench_step() -> dict[str, float]:
         return await asyncio.to_thread(do_step)
 
-    app = create_app(settings, ctx, extra_routers=(bench,))
-    paths = {getattr(r, "path", "") for r in app.routes}
-    if "/arcgis" + notify.WS_PATH not in paths:
-        app.include_router(notify.router, prefix="/arcgis")
+    app = create_app(settings, ctx, extra_routers=(bench,))  # mounts the notification route
     app.state.notify_hub = hub
     uvicorn.run(
         app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", backlog=4096

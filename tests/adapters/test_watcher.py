@@ -81,6 +81,13 @@ class Env:
         with sqlite3.connect(self.db) as conn:
             return int(conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
 
+    def wait_jobs(self, count: int, watcher: FolderWatcher) -> None:
+        """Wait until ``count`` refresh jobs were submitted and the batch that submits them
+        is over: the pipeline journals a file as added before it requests the refresh."""
+        wait_until(lambda: self.job_count() >= count, what=f"{count} refresh job(s)")
+        assert watcher.wait_idle()
+        assert self.job_count() == count
+
     def run_jobs(self) -> None:
         while self.runner.run_once():
             pass
@@ -212,14 +219,13 @@ def test_retention_removes_old_items_and_triggers_a_refresh(env: Env, shared_dat
     watcher = env.watch(retention=Retention(keep_days=40))
     first = [put(shared_data, MODIS.format(d), env.folder) for d in MODIS_DATES[1:3]]
     env.wait_added(*first)  # Oct 16 and Nov 17: 32 days apart, both kept
+    env.wait_jobs(1, watcher)
     assert env.catalog.summary("d").item_count == 2
-    assert env.job_count() == 1
     env.run_jobs()
     newest = put(shared_data, MODIS.format(MODIS_DATES[4]), env.folder)  # 2014-01-17
     env.wait_added(newest)
-    assert watcher.wait_idle()
+    env.wait_jobs(2, watcher)
     assert watcher.reports[-1].removed == 2 and watcher.reports[-1].refreshed == ["W/S"]
-    assert env.job_count() == 2
     env.run_jobs()
     snapshot = env.publisher.current("W", "S")
     assert snapshot is not None and snapshot.summary.item_count == 1
@@ -230,7 +236,7 @@ def test_no_refresh_when_the_summary_did_not_change(env: Env, shared_data: Path)
     watcher = env.watch()
     first = put(shared_data, "size/byte.tif", env.folder)
     env.wait_added(first)
-    assert env.job_count() == 1
+    env.wait_jobs(1, watcher)
     env.run_jobs()
     copy = put(shared_data, "size/byte.tif", env.folder, "same_place.tif")
     env.wait_added(copy)

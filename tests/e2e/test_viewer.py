@@ -1,9 +1,15 @@
 """The live viewer in headless Chromium (Debian package, driven by Playwright).
 
-A real server runs on 127.0.0.1; the page is opened once, then a raster is added to the
-dataset (Ingestor) and the service refreshed (Publisher.republish). Without a reload, the
-page must redraw: the region of the new raster turns from empty to imagery in a screenshot,
-and for a dated file the time slider's range grows.
+A real server runs on 127.0.0.1 (uvicorn in a thread, WebSockets on) with watched folders,
+as ``livemosaic serve --watch rules.toml`` runs it: ``in/watch`` feeds ``Live/watch`` and
+``in/ndvi`` feeds ``Live/ndvi``. The page is opened once, then a raster is dropped into the
+watched folder (written as ``name.part``, then renamed); the watcher ingests it and
+refreshes the service, and without a reload the page must redraw: the region of the new
+raster turns from empty to imagery in a screenshot, and for a dated file the time slider's
+range grows. Every wait is bounded.
+
+The watcher refreshes a service only when its summary changes (extent, resolution, time
+extent, dimensions), so the dropped RGB tile lies outside the mosaic it joins: the extent grows.
 
 Skipped only when Chromium or Playwright is missing and ``CI`` is unset; under CI that fails.
 Never run ``playwright install``: the browser is Debian's ``chromium``.
@@ -15,6 +21,7 @@ import asyncio
 import io
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +56,26 @@ CHROMIUM_ARGS = [
 NDVI_PATTERN = r"(?P<Y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})"
 NDVI_LAST = "TERRA_MODIS_012010_NDVI_2014-02-18.jp2"
 NDVI_LAST_MS = 1392681600000  # 2014-02-18T00:00:00Z
+WEST = ("mosaic/rgb1.tif", "mosaic/rgb3.tif")  # the mosaic the page opens on
+DROPPED = "mosaic/rgb4.tif"  # south-east of it: dropping it extends the mosaic east
 BACKGROUND = np.array([0xE9, 0xEE, 0xF2])  # .lm-map background in viewer.css
 TIMEOUT_MS = 30_000
+RULES = """
+[defaults]
+settle_seconds = 0.3
+batch_window_seconds = 0.1
+rescan_seconds = 60
+
+[[watch]]
+folder = "in/watch"
+dataset = "watch"
+service = "Live/watch"
+
+[[watch]]
+folder = "in/ndvi"
+dataset = "ndvi"
+service = "Live/ndvi"
+"""
 
 
 def unavailable(reason: str) -> None:
@@ -75,12 +100,21 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def ctx(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppContext]:
     work = tmp_path_factory.mktemp("viewer")
-    settings = Settings(data_dir=work / "data", data_folders=[shared_data], root="arcgis")
+    for sub in ("watch", "ndvi"):
+        (work / "in" / sub).mkdir(parents=True)
+    (work / "rules.toml").write_text(RULES)
+    settings = Settings(
+        data_dir=work / "data",
+        data_folders=[work / "in", shared_data],
+        root="arcgis",
+        watch_config=work / "rules.toml",
+    )
     ctx = build_context(settings)
+    assert [r.dataset for r in ctx.watch_rules] == ["watch", "ndvi"]
     ing = Ingestor(ctx.catalog, ctx.source, [shared_data])
     ing.create_dataset("watch")
-    report = ing.add_paths("watch", [shared_data / f"mosaic/rgb{i}.tif" for i in (1, 2, 3)])
-    assert report.added == 3, report
+    report = ing.add_paths("watch", [shared_data / rel for rel in WEST])
+    assert report.added == 2, report
     ing.create_dataset("ndvi", time_pattern=NDVI_PATTERN)
     dates = sorted((shared_data / "timeseries/modis_ndvi").glob("*.jp2"))
     report = ing.add_paths("ndvi", [p for p in dates if p.name != NDVI_LAST])
@@ -94,7 +128,41 @@ def ctx(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest.fixture(scope="module")
 def server(ctx: AppContext) -> Iterator[WsServer]:
     with serve(ctx, NotificationHub(ctx.registry, heartbeat_seconds=2.0)) as srv:
+        assert ctx.watcher is not None, "the server does not watch its folders"
+        assert ctx.watcher.wait_idle(timeout=30), "the watcher did not catch up"
         yield srv
+
+
+def watched(ctx: AppContext, dataset: str) -> Path:
+    """The folder the running server watches for ``dataset``."""
+    (rule,) = (r for r in ctx.watch_rules if r.dataset == dataset)
+    return rule.folder
+
+
+def drop(source: Path, folder: Path) -> Path:
+    """Deliver a copy of ``source`` into a watched folder: write ``name.part``, then rename."""
+    target = folder / source.name
+    part = target.with_name(target.name + ".part")
+    shutil.copyfile(source, part)
+    os.replace(part, target)
+    return target
+
+
+def wait_for_refresh(ctx: AppContext, folder: str, name: str, after: int, dropped: Path) -> int:
+    """The version the watcher's refresh published after ``after`` (bounded wait)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        snapshot = ctx.registry.find(folder, name)
+        if snapshot is not None and snapshot.version > after:
+            return snapshot.version
+        if time.monotonic() > deadline:
+            watcher = ctx.watcher
+            reports = watcher.reports if watcher is not None else "no watcher"
+            raise AssertionError(
+                f"{folder}/{name} was not refreshed within {TIMEOUT_MS} ms of dropping "
+                f"{dropped}; watcher reports: {reports}"
+            )
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -127,6 +195,18 @@ def open_viewer(page: Page, server: WsServer, service: str) -> None:
 def settle(page: Page) -> None:
     """Wait two animation frames so the last loaded image is on the canvas."""
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def look_at(page: Page, extent: tuple[float, float, float, float]) -> None:
+    """Move the map to ``extent`` as a user would, and wait until the image there is drawn."""
+    loads = page.evaluate("() => livemosaicViewer.state.imageLoads")
+    page.evaluate(
+        "(extent) => livemosaicViewer.map.getView().fit(extent, {padding: [16, 16, 16, 16]})",
+        list(extent),
+    )
+    page.wait_for_function(f"() => livemosaicViewer.state.imageLoads > {loads}", timeout=TIMEOUT_MS)
+    settle(page)
+    assert page.evaluate("() => livemosaicViewer.state.userMoved"), "the map did not move"
 
 
 def wait_for_version(page: Page, version: int) -> None:
@@ -180,25 +260,34 @@ def painted(shot: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return float(differs.mean())
 
 
-def test_new_raster_appears_without_reload(
+def test_a_dropped_raster_appears_without_reload(
     page: Page, server: WsServer, ctx: AppContext, shared_data: Path, tmp_path: Path
-):
+) -> None:
     open_viewer(page, server, "Live/watch")
-    new_file = shared_data / "mosaic/rgb4.tif"
+    shown = page.evaluate("() => livemosaicViewer.state.generation")
+    new_file = shared_data / DROPPED
     with rasterio.open(new_file) as ds:
-        new_box = inner_box(page, ds.bounds)
-    with rasterio.open(shared_data / "mosaic/rgb1.tif") as ds:
+        new_bounds = ds.bounds
+    old_extent = page.evaluate("() => livemosaicViewer.state.info.extent")
+    assert new_bounds.right > old_extent["xmax"] + 1000, "the drop must extend the mosaic"
+    # the user looks at the mosaic and the empty place east of it (the page keeps this view)
+    look_at(
+        page,
+        (old_extent["xmin"], old_extent["ymin"], new_bounds.right, old_extent["ymax"]),
+    )
+    new_box = inner_box(page, new_bounds)
+    with rasterio.open(shared_data / WEST[0]) as ds:
         old_box = inner_box(page, ds.bounds)
     before = map_shot(page, tmp_path / "before.png")
-    assert painted(before, old_box) > valid_share(shared_data / "mosaic/rgb1.tif") - 0.05, (
+    assert painted(before, old_box) > valid_share(shared_data / WEST[0]) - 0.05, (
         "the existing imagery is not drawn"
     )
     assert painted(before, new_box) < 0.1, "the new raster's region is not empty before"
 
-    report = Ingestor(ctx.catalog, ctx.source, [shared_data]).add_paths("watch", [new_file])
-    assert report.added == 1
-    _old, new = ctx.publisher.republish("Live", "watch")
-    wait_for_version(page, new.version)
+    target = drop(new_file, watched(ctx, "watch"))
+    version = wait_for_refresh(ctx, "Live", "watch", shown, target)
+    assert ctx.catalog.file_state("watch", str(target)) is not None, "not ingested by the watcher"
+    wait_for_version(page, version)
 
     after = map_shot(page, tmp_path / "after.png")
     expected = valid_share(new_file)
@@ -207,25 +296,28 @@ def test_new_raster_appears_without_reload(
     x0, y0, x1, y1 = old_box
     unchanged = np.abs(after[y0:y1, x0:x1] - before[y0:y1, x0:x1]).sum(axis=2) < 30
     assert unchanged.mean() > 0.9, "the rest of the image should stay as it was"
-    assert page.locator("#lm-generation").inner_text() == f"v{new.version}"
+    extent = page.evaluate("() => livemosaicViewer.state.info.extent")
+    assert extent["xmax"] == pytest.approx(new_bounds.right, abs=1.0), "the extent is not updated"
+    assert extent["xmin"] == pytest.approx(old_extent["xmin"], abs=1.0)
+    assert page.locator("#lm-generation").inner_text() == f"v{version}"
     assert "itemCount" in page.locator("#lm-log").inner_text()
 
 
 def test_time_slider_follows_a_new_date(
     page: Page, server: WsServer, ctx: AppContext, shared_data: Path
-):
+) -> None:
     open_viewer(page, server, "Live/ndvi")
     slider = page.locator("#lm-time-slider")
     start_before = int(slider.get_attribute("data-start") or 0)
     end_before = int(slider.get_attribute("data-end") or 0)
     stops_before = int(slider.get_attribute("data-stops") or 0)
     assert stops_before == 5 and end_before < NDVI_LAST_MS
+    shown = page.evaluate("() => livemosaicViewer.state.generation")
 
-    new_file = shared_data / "timeseries/modis_ndvi" / NDVI_LAST
-    report = Ingestor(ctx.catalog, ctx.source, [shared_data]).add_paths("ndvi", [new_file])
-    assert report.added == 1
-    _old, new = ctx.publisher.republish("Live", "ndvi")
-    wait_for_version(page, new.version)
+    target = drop(shared_data / "timeseries/modis_ndvi" / NDVI_LAST, watched(ctx, "ndvi"))
+    version = wait_for_refresh(ctx, "Live", "ndvi", shown, target)
+    assert ctx.catalog.file_state("ndvi", str(target)) is not None, "not ingested by the watcher"
+    wait_for_version(page, version)
 
     assert int(slider.get_attribute("data-start") or 0) == start_before
     assert int(slider.get_attribute("data-end") or 0) == NDVI_LAST_MS
@@ -234,10 +326,12 @@ def test_time_slider_follows_a_new_date(
     assert page.locator("#lm-time-label").inner_text() == "2014-02-18"
     assert page.locator("#lm-time-end").inner_text() == "2014-02-18"
     last_request = page.evaluate("() => livemosaicViewer.state.imageGeneration")
-    assert last_request >= new.version
+    assert last_request >= version
 
 
-def test_reconnects_with_back_off_and_catches_up(page: Page, server: WsServer, ctx: AppContext):
+def test_reconnects_with_back_off_and_catches_up(
+    page: Page, server: WsServer, ctx: AppContext
+) -> None:
     open_viewer(page, server, "Live/watch")
     shown = page.evaluate("() => livemosaicViewer.state.generation")
     hub = server.hub

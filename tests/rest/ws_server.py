@@ -1,8 +1,8 @@
 """A real livemosaic server with the notification WebSocket and the live viewer, for tests.
 
 ``serve(ctx, hub)`` runs uvicorn (WebSockets enabled) on 127.0.0.1 at a free port in a thread
-and makes sure the notification and viewer routers are mounted and ``app.state.notify_hub``
-is the given hub, whether or not ``create_app`` already wires them.
+with ``app.state.notify_hub`` set to the given hub. ``create_app`` mounts the notification and
+viewer routers itself (once); :func:`check_routes` only checks they are there.
 """
 
 from __future__ import annotations
@@ -42,14 +42,17 @@ class WsServer:
         return f"{self.base}{self.root}{viewer.VIEWER_PATH}/{qualified}"
 
 
-def ensure_routes(app: FastAPI, root: str) -> None:
-    """Mount the notification and viewer routers unless the app already has them."""
+def check_routes(app: FastAPI, root: str) -> None:
+    """Fail unless ``create_app`` mounted the notification and viewer routes under ``/{root}``.
+
+    Looked up by endpoint name: in recent FastAPI, ``app.routes`` holds included routers
+    (without a ``path``), not the routes inside them.
+    """
     prefix = "/" + root.strip("/").lower()
-    paths = {getattr(route, "path", "") for route in app.routes}
-    if prefix + notify.WS_PATH not in paths:
-        app.include_router(notify.router, prefix=prefix)
-    if prefix + viewer.STATIC_PATH + "/{filename}" not in paths:
-        app.include_router(viewer.router, prefix=prefix)
+    ws = app.url_path_for(notify.notifications.__name__)
+    asset = app.url_path_for(viewer.viewer_asset.__name__, filename="viewer.js")
+    assert ws == prefix + notify.WS_PATH, ws
+    assert asset == prefix + viewer.STATIC_PATH + "/viewer.js", asset
 
 
 @contextlib.contextmanager
@@ -60,7 +63,7 @@ def serve(ctx: AppContext, hub: NotificationHub) -> Iterator[WsServer]:
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
     app = create_app(ctx.settings, ctx)
-    ensure_routes(app, ctx.settings.root)
+    check_routes(app, ctx.settings.root)
     app.state.notify_hub = hub
     config = uvicorn.Config(
         app, log_level="warning", lifespan="on", ws="websockets-sansio", http="h11"
