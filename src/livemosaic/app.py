@@ -305,6 +305,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         try:
             pipeline = start_ingest(ctx, asyncio.get_running_loop())
+            if hub is not None:
+                pipeline.on_items_changed = hub.on_items_changed
         except LiveMosaicError as exc:  # e.g. a catalog store without an ingest journal
             if ctx.watch_rules:
                 raise

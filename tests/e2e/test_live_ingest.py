@@ -175,10 +175,15 @@ class Notifications:
             self.error.append(exc)
             self.ready.set()
 
-    def first(self, accept: Callable[[dict[str, Any]], bool], since: float) -> float | None:
+    def first(
+        self,
+        accept: Callable[[dict[str, Any]], bool],
+        since: float,
+        event: str = "serviceRefreshed",
+    ) -> float | None:
         with self.lock:
             for at, message in self.messages:
-                if at >= since and message.get("event") == "serviceRefreshed" and accept(message):
+                if at >= since and message.get("event") == event and accept(message):
                     return at
         return None
 
@@ -425,3 +430,47 @@ def test_a_series_of_dated_files(server: Server, shared_data: Path) -> None:
         seen.check(path.name)
     final = server.info("Live/ndvi")["timeInfo"]["timeExtent"]
     assert final[1] == renames[-1][1]
+
+
+def test_a_file_inside_the_extent_is_drawn_and_announced_without_a_refresh(
+    server: Server, shared_data: Path
+) -> None:
+    """Same footprint as an item already there: no summary change, so no refresh, but the
+    new item is counted at once and subscribers get ``itemsChanged`` to redraw."""
+    source = shared_data / "imagery/cogeo.tif"
+    first = deliver(lambda part: shutil.copyfile(source, part), server.data / "cog/inside_a.tif")
+    with rasterio.open(source) as src:
+        right = src.bounds.right
+    deadline = first + PATIENCE
+    while time.monotonic() < deadline:
+        if server.info("Live/cog")["extent"]["xmax"] >= right - 1:
+            break
+        time.sleep(0.05)
+
+    def count() -> int:
+        r = server.http.get(
+            f"{server.root}/rest/services/Live/cog/ImageServer/query",
+            params={"where": "1=1", "returnCountOnly": "true", "f": "json"},
+        )
+        return int(r.json()["count"])
+
+    time.sleep(0.5)  # let the first file's batch and refresh finish
+    version = server.info("Live/cog")
+    items_before = count()
+    renamed = deliver(lambda part: shutil.copyfile(source, part), server.data / "cog/inside_b.tif")
+    announced = counted = None
+    while time.monotonic() - renamed < PATIENCE and None in (announced, counted):
+        if counted is None and count() == items_before + 1:
+            counted = time.monotonic() - renamed
+        if announced is None:
+            at = server.ws.first(
+                lambda m: m["service"] == "Live/cog.ImageServer" and m["itemsAdded"] >= 1,
+                renamed,
+                event="itemsChanged",
+            )
+            announced = None if at is None else at - renamed
+        time.sleep(0.03)
+    print(f"inside the extent: counted {counted} s, itemsChanged {announced} s")
+    assert counted is not None and counted <= LIMIT
+    assert announced is not None and announced <= LIMIT
+    assert server.info("Live/cog")["extent"] == version["extent"]  # nothing to refresh

@@ -226,6 +226,15 @@ const socket = new LiveSocket(socketUrl(config.wsPath, token), [config.service],
       renderInfo();
     }
   },
+  itemsChanged: (message) => {
+    if (!sameService(message.service)) {
+      return;
+    }
+    // new items inside the published extent: no refresh was needed, but the image changed
+    state.itemsChangedMessages = (state.itemsChangedMessages || 0) + 1;
+    addLog(`+${message.itemsAdded} −${message.itemsRemoved} items (v${message.generation})`);
+    redrawImage();
+  },
   lagging: (message) => {
     addLog(`${message.skipped} notifications skipped; re-reading the service`);
     reload();

@@ -284,6 +284,32 @@ class NotificationHub:
         with contextlib.suppress(RuntimeError):  # the loop closed while we were building
             loop.call_soon_threadsafe(self._fanout, key, new.version, text, recheck)
 
+    def on_items_changed(self, folder: str, name: str, added: int, removed: int) -> None:
+        """Tell subscribers that items were added or removed without a summary change.
+
+        A file inside the published extent (and time extent) needs no refresh, but open
+        maps should redraw it; this sends ``itemsChanged``. Safe from any thread.
+        """
+        loop = self._loop
+        if loop is None or not self._subscribers or (added <= 0 and removed <= 0):
+            return
+        snapshot = self.registry.find(folder, name)
+        if snapshot is None:
+            return
+        text = dumps(
+            {
+                "event": "itemsChanged",
+                "service": wire_name(snapshot),
+                "generation": snapshot.version,
+                "itemsAdded": added,
+                "itemsRemoved": removed,
+                "time": int(time.time() * 1000),
+            }
+        )
+        key = service_key(snapshot.definition.folder, snapshot.definition.name)
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._fanout, key, snapshot.version, text, False)
+
     def _fanout(self, key: str, version: int, text: str, recheck: bool) -> None:
         self.stats.published += 1
         for sub in list(self._subscribers):

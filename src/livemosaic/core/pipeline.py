@@ -117,6 +117,9 @@ class IngestPipeline:
         self.journal = journal
         self.ingestor = ingestor
         self.refresh_trigger = refresh_trigger
+        # called (folder, name, added, removed) when a batch changed items but not the
+        # summary: no refresh is needed, yet open maps should redraw
+        self.on_items_changed: Callable[[str, str, int, int], None] | None = None
         self.registry = registry
         self.overviews = overviews
         self.clock = clock
@@ -379,6 +382,10 @@ class IngestPipeline:
         for definition in services:
             changed = summary_changes(self.published(definition), summary)
             if not changed:
+                if self.on_items_changed is not None and (report.items_added or report.removed):
+                    self.on_items_changed(
+                        definition.folder, definition.name, report.items_added, report.removed
+                    )
                 continue
             name = definition.qualified_name
             report.changed[name] = changed
