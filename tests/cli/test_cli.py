@@ -40,6 +40,7 @@ def test_help_everywhere(env: dict[str, str]) -> None:
         ["dataset", "list"],
         ["dataset", "info"],
         ["dataset", "set"],
+        ["dataset", "delete"],
         ["service"],
         ["service", "publish"],
         ["service", "list"],
@@ -80,6 +81,17 @@ def test_dataset_and_service_lifecycle(env: dict[str, str], shared_data: Path) -
     assert svc["publishedItemCount"] == 3
     run(["dataset", "set", "ndvi", "--no-history"], env)
     assert json.loads(run(["dataset", "info", "ndvi"], env).stdout)["history"] is False
+
+    # a published dataset cannot be deleted; after the service goes, it can
+    proc = run(["dataset", "delete", "ndvi", "--yes"], env, ok=False)
+    assert proc.returncode != 0 and "NDVI" in proc.stderr
+    run(["service", "delete", "Veg/NDVI"], env)
+    assert (
+        "Deleted mosaic dataset 'ndvi' (3 items"
+        in run(["dataset", "delete", "ndvi", "--yes"], env).stdout
+    )
+    assert (shared_data / "timeseries" / "modis_ndvi").is_dir()  # files untouched
+    assert "No mosaic datasets" in run(["dataset", "list"], env).stdout
 
 
 def test_errors_say_what_to_do(env: dict[str, str], tmp_path: Path) -> None:

@@ -280,3 +280,20 @@ def set_(
     except LiveMosaicError as exc:
         fail(exc)
     click.echo(f"Updated '{ds.name}': history {'on' if ds.history_enabled else 'off'}.")
+
+
+@dataset.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_state
+def delete(state: CliState, name: str, yes: bool) -> None:
+    """Delete dataset NAME with its items and history (the raster files stay)."""
+    try:
+        ds = state.catalog.get_dataset(name)
+        count = state.catalog.summary(ds.name).item_count
+        if not yes:
+            click.confirm(f"Delete '{ds.name}' and its {count} catalog items?", abort=True)
+        state.catalog.delete_dataset(ds.name)
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(f"Deleted mosaic dataset '{ds.name}' ({count} items; no file was touched).")
