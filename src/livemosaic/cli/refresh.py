@@ -100,7 +100,7 @@ def parse_options(text: str | None) -> dict[str, Any] | None:
         value = None
     if not isinstance(value, dict):
         raise InvalidParameter(
-            "--options", "is not a JSON object.", accepted='{"recomputeStatistics": true}'
+            "--options", "is not a JSON object.", accepted='{"force": true}'
         )
     return value
 
@@ -189,7 +189,7 @@ _insecure_option = click.option(
     "--options",
     "options_json",
     default=None,
-    help="refreshOptions as JSON, e.g. '{\"recomputeStatistics\": true}'.",
+    help="refreshOptions as JSON, e.g. '{\"force\": true}'.",
 )
 @click.option(
     "--timeout", default=60.0, show_default=True, help="Seconds to wait for the job to finish."

@@ -103,7 +103,7 @@ def parse_refresh_inputs(params: Mapping[str, str | None]) -> RefreshInputs:
             raise InvalidParameter(
                 "refreshOptions",
                 "is not JSON.",
-                accepted='a JSON object such as {"recomputeStatistics": true} or an empty value',
+                accepted='a JSON object such as {"force": true} or an empty value',
             ) from None
         if not isinstance(loaded, dict):
             raise InvalidParameter("refreshOptions", "must be a JSON object.", accepted="{…}")
