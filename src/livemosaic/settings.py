@@ -140,27 +140,10 @@ class Settings(BaseSettings):
         None, description="TLS private key (PEM) for serving HTTPS (serve --keyfile)."
     )
 
-    @field_validator("data_folders", mode="before")
+    @field_validator("data_folders", "trusted_proxies", "cors_origins", mode="before")
     @classmethod
-    def _split_folders(cls, value: object) -> object:
-        if isinstance(value, str):
-            if value.startswith("["):
-                return json.loads(value)
-            return [p.strip() for p in value.split(",") if p.strip()]
-        return value
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            if value.startswith("["):
-                return json.loads(value)
-            return [p.strip() for p in value.split(",") if p.strip()]
-        return value
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
+        """Lists from the environment: a JSON array or a comma-separated string."""
         if isinstance(value, str):
             if value.startswith("["):
                 return json.loads(value)
