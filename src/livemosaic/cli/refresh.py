@@ -99,9 +99,7 @@ def parse_options(text: str | None) -> dict[str, Any] | None:
     except ValueError:
         value = None
     if not isinstance(value, dict):
-        raise InvalidParameter(
-            "--options", "is not a JSON object.", accepted='{"force": true}'
-        )
+        raise InvalidParameter("--options", "is not a JSON object.", accepted='{"force": true}')
     return value
 
 
