@@ -22,3 +22,22 @@ def record(name: str, **values: float | int | str | bool) -> None:
     )
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(line + "\n")
+
+
+def table(path: str) -> str:
+    """The figures of a figures file as a Markdown table, one row per record (last run first)."""
+    rows: list[dict[str, object]] = []
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    lines = ["| figure | values | at |", "|---|---|---|"]
+    for row in rows:
+        name, at = row.pop("figure"), row.pop("at")
+        values = ", ".join(f"{key}={value}" for key, value in row.items())
+        lines.append(f"| {name} | {values} | {at} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(table(sys.argv[1]))
