@@ -86,7 +86,7 @@ class BatchReport:
     replaced: list[str] = field(default_factory=list)  # files whose older items were replaced
     skipped: list[str] = field(default_factory=list)  # this file version was settled already
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    deferred: list[str] = field(default_factory=list)  # changed while read: still pending
+    deferred: list[str] = field(default_factory=list)  # changing or held by a writer: pending
     # path -> (where the quarantine moved it, its (size, mtime) then)
     moved: dict[str, tuple[str, tuple[int, int]]] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # refused, not journaled
