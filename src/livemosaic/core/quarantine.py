@@ -80,9 +80,12 @@ def move_aside(path: str, target: str, version: Version) -> Move:
 
 def move_back(moved_to: str, path: str) -> bool:
     """Move a quarantined file back to ``path``; False when that name is taken by another
-    file (a file that is the same one, left by an interrupted move, is just unlinked)."""
+    file (a file that is the same one, left by an interrupted move, is just unlinked) or the
+    quarantined file is gone."""
     try:
         os.link(moved_to, path)  # never replaces a file the producer put there meanwhile
+    except FileNotFoundError:
+        return False
     except FileExistsError:
         if not os.path.samefile(moved_to, path):
             return False

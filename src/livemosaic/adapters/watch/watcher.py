@@ -487,6 +487,9 @@ class FolderWatcher:
             cand.not_before = now + self.retry_seconds
             self._pending[(index, cand.path)] = cand
             return
+        if not back and not os.path.exists(cand.path):
+            del moved[cand.path]  # removed from the quarantine meanwhile
+            return
         if not back:
             log.warning(
                 "%s changed in the quarantine but %s exists again: left in the quarantine",
