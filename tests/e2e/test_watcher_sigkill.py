@@ -242,6 +242,8 @@ quarantine = "{quarantine}"
         lost=len(lost),
         duplicated=len(duplicated),
         quarantine=quarantine,
+        mid_batch=interrupted,  # kills that left a batch half done
+        after_commit=progressed,  # kills that came after items were committed
     )
     assert lost == [] and duplicated == [], f"lost: {lost}; duplicated: {duplicated}"
     assert journal.pop(bad) == "quarantined" and bad not in by_path
