@@ -17,6 +17,7 @@ from livemosaic.adapters.catalog.sqlite import SqliteCatalog
 from livemosaic.adapters.jobs.runner import JobRunner
 from livemosaic.adapters.raster import RasterioProjector, RasterioSource
 from livemosaic.adapters.raster.overviews import RasterioOverviewBuilder
+from livemosaic.adapters.watch import open_for_writing
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import ServiceDefinition
 from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh, summary_changes
@@ -433,3 +434,80 @@ def test_an_explicit_add_reads_a_recorded_bad_file_again(env: Env, shared_data: 
     assert env.pipeline.process(rule, [bad]).skipped == [bad]
     again = env.pipeline.process(rule, [bad], explicit=True)
     assert [p for p, _ in again.quarantined] == [bad]
+
+
+def test_a_bad_file_still_open_for_writing_is_deferred_not_quarantined(
+    env: Env, shared_data: Path
+) -> None:
+    env.pipeline.ingestor.create_dataset("d", "EPSG:4326")
+    env.pipeline.writers = open_for_writing
+    content = (shared_data / "imagery/RGB.byte.tif").read_bytes()
+    path = str(env.folder / "slow.tif")
+    with open(path, "wb") as fh:  # a producer that paused half-way, the file still open
+        fh.write(content[: len(content) // 2])
+        fh.flush()
+        report = env.pipeline.process(env.rule(), [path])
+        assert report.deferred == [path] and report.quarantined == []
+        assert env.journal.lookup("d", [path])[path].state == "pending"
+        fh.write(content[len(content) // 2 :])
+    assert env.pipeline.process(env.rule(), [path]).files_added == [path]
+    assert not (env.folder / ".quarantine").exists()
+
+
+def test_a_bad_file_written_to_before_its_move_stays_where_it_arrived(
+    env: Env, shared_data: Path
+) -> None:
+    env.pipeline.ingestor.create_dataset("d", "EPSG:4326")
+    path = drop(shared_data, "bad/truncated.tif", env.folder, "scene.tif")
+
+    def writer_comes_back(name: str) -> bool:  # between the check and the move
+        with open(name, "ab") as fh:
+            fh.write(b"\0" * 16)
+        return False
+
+    env.pipeline.writers = writer_comes_back
+    report = env.pipeline.process(env.rule(), [path])
+    assert report.deferred == [path] and report.quarantined == [] and report.moved == {}
+    assert os.path.exists(path) and not any((env.folder / ".quarantine").glob("*"))
+    assert env.journal.lookup("d", [path])[path].state == "pending"
+    env.pipeline.writers = None  # stable now, and still bad: quarantined
+    again = env.pipeline.process(env.rule(), [path])
+    assert [p for p, _ in again.quarantined] == [path] and list(again.moved) == [path]
+    assert not os.path.exists(path)
+
+
+def test_a_quarantined_file_never_displaces_a_file_delivered_again(
+    env: Env, shared_data: Path
+) -> None:
+    env.pipeline.ingestor.create_dataset("d", "EPSG:4326")
+    rule = env.rule()
+    path = drop(shared_data, "bad/truncated.tif", env.folder, "scene.tif")
+    report = env.pipeline.process(rule, [path])
+    moved, _ = report.moved[path]
+    drop(shared_data, "size/byte.tif", env.folder, "scene.tif")  # delivered again
+    assert env.pipeline.move_back(rule, path, moved) is False
+    assert os.path.getsize(path) == (shared_data / "size/byte.tif").stat().st_size
+    assert os.path.exists(moved)
+    os.remove(path)
+    assert env.pipeline.move_back(rule, path, moved) is True
+    assert not os.path.exists(moved) and os.path.exists(path)
+    assert env.journal.lookup("d", [path])[path].state == "pending"
+
+
+def test_a_quarantine_on_another_filesystem_keeps_the_file_in_place(
+    env: Env, shared_data: Path
+) -> None:
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == env.folder.stat().st_dev:
+        pytest.skip("no second filesystem to put the quarantine folder on")
+    env.pipeline.ingestor.create_dataset("d", "EPSG:4326")
+    qdir = other / f"livemosaic-quarantine-{os.getpid()}-{id(env)}"
+    try:
+        path = drop(shared_data, "bad/truncated.tif", env.folder, "scene.tif")
+        report = env.pipeline.process(env.rule(quarantine_dir=qdir), [path])
+        assert [p for p, _ in report.quarantined] == [path] and report.moved == {}
+        (entry,) = env.journal.entries("d", "quarantined")
+        assert entry.moved_to is None and "another filesystem" in entry.reason
+        assert os.path.exists(path) and not any(qdir.glob("**/*.tif"))
+    finally:
+        shutil.rmtree(qdir, ignore_errors=True)

@@ -5,7 +5,9 @@ catalog. Files keep arriving (atomic renames and plain copies, one-item and 12/2
 files, one bad file); the process is killed with SIGKILL 0–300 ms after it reports that it is
 watching, at least 20 times, and restarted each time. At the end every file is in the catalog
 exactly once with exactly the items ``inspect`` gives for it, the journal says so, and the
-bad file is quarantined with no item.
+bad file is quarantined with no item (recorded in place, or moved to the quarantine folder).
+The files lost and duplicated are counted from the catalog and the journal and recorded as
+the ``kill9`` figure.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,10 +29,12 @@ import pytest
 from livemosaic.adapters.catalog import open_stores
 from livemosaic.adapters.raster import RasterioProjector, RasterioSource
 from livemosaic.core.ingest import Ingestor
-from livemosaic.core.models import ServiceDefinition
+from livemosaic.core.models import RasterItem, ServiceDefinition
 from livemosaic.core.ports import InspectOptions
 from livemosaic.core.publishing import Publisher
 from livemosaic.core.registry import ServiceRegistry
+from tests.adapters.items import make_item
+from tests.figures import record
 
 KILLS = 22
 MODIS = "timeseries/modis_ndvi/TERRA_MODIS_012010_NDVI_{}.jp2"
@@ -99,9 +105,38 @@ def wait_for_work(db: Path, before: tuple[int, int, int], timeout: float = 5.0) 
         time.sleep(0.005)
 
 
+def losses(
+    expected: dict[str, list[RasterItem]],
+    found: dict[str, list[tuple[str, str]]],
+    journal: dict[str, str],
+    bad: str,
+) -> tuple[list[str], list[str]]:
+    """The files whose items are missing from the catalog or the journal (lost), and those
+    with an item more than once or more items than the file holds (duplicated); the bad file
+    is lost when it is not quarantined, duplicated when it has items."""
+    lost: list[str] = []
+    duplicated: list[str] = []
+    for path, items in expected.items():
+        got = found.get(path, [])
+        uris = [u for u, _ in got]
+        if path == bad:
+            if journal.get(path) != "quarantined":
+                lost.append(path)
+            if got:
+                duplicated.append(path)
+            continue
+        if Counter(i.uri for i in items) - Counter(uris) or journal.get(path) != "added":
+            lost.append(path)  # an item the file holds is missing
+        if len(set(got)) < len(got) or len(got) > len(items):
+            duplicated.append(path)  # an item twice, or more items than the file holds
+    duplicated += [p for p in found if p not in expected]  # items of files never delivered
+    return lost, duplicated
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("quarantine", ["record", "move"])
 def test_sigkill_at_random_points_never_loses_or_duplicates_items(
-    tmp_path: Path, shared_data: Path
+    tmp_path: Path, shared_data: Path, quarantine: str
 ) -> None:
     root = tmp_path / "data"
     folder = root / "incoming"
@@ -126,7 +161,7 @@ service = "Live/Feed"
 settle_seconds = 0.05
 batch_window_seconds = 0.02
 max_batch_files = 2
-quarantine = "record"
+quarantine = "{quarantine}"
 """
     )
     env = dict(os.environ)
@@ -195,12 +230,30 @@ quarantine = "record"
 
     assert len(arrived) == len(sources())
     bad = str(folder / BAD)
+    expected_items = {
+        str(p): [] if str(p) == bad else source.inspect(str(p), options) for p in arrived
+    }
+    lost, duplicated = losses(expected_items, by_path, journal, bad)
+    record(
+        "kill9",
+        rounds=KILLS,
+        files=len(arrived),
+        items=len(rows),
+        lost=len(lost),
+        duplicated=len(duplicated),
+        quarantine=quarantine,
+        mid_batch=interrupted,  # kills that left a batch half done
+        after_commit=progressed,  # kills that came after items were committed
+    )
+    assert lost == [] and duplicated == [], f"lost: {lost}; duplicated: {duplicated}"
     assert journal.pop(bad) == "quarantined" and bad not in by_path
+    if quarantine == "move":
+        assert not os.path.exists(bad) and (folder / ".quarantine" / BAD).is_file()
     expected_total = 0
     for path in arrived:
         if str(path) == bad:
             continue
-        expected = source.inspect(str(path), options)
+        expected = expected_items[str(path)]
         got = by_path.pop(str(path), [])
         assert len(got) == len(expected), f"{path.name}: {len(got)} items, not {len(expected)}"
         assert len(set(got)) == len(got), f"{path.name} has duplicate items"
@@ -210,3 +263,25 @@ quarantine = "record"
     assert by_path == {}, f"items of files that never arrived: {list(by_path)}"
     assert journal == {}, f"unexpected journal rows: {journal}"
     assert len(rows) == expected_total == item_count
+
+
+def test_losses_counts_missing_and_repeated_items() -> None:
+    """The count behind the kill9 figure can say something else than 0."""
+    a, b = make_item(1, path="/in/a.nc"), make_item(2, path="/in/b.tif")
+    two = [a, replace(a, bands=(2,))]  # one file, two slices of one subdataset
+    expected = {"/in/a.nc": two, "/in/b.tif": [b], "/in/bad.tif": []}
+    ok = {"/in/a.nc": [(a.uri, "1"), (a.uri, "2")], "/in/b.tif": [(b.uri, "1")]}
+    journal = {"/in/a.nc": "added", "/in/b.tif": "added", "/in/bad.tif": "quarantined"}
+    assert losses(expected, ok, journal, "/in/bad.tif") == ([], [])
+    one_slice_lost = {**ok, "/in/a.nc": [(a.uri, "1")]}
+    assert losses(expected, one_slice_lost, journal, "/in/bad.tif") == (["/in/a.nc"], [])
+    assert losses(expected, {**ok, "/in/a.nc": [(a.uri, "1")] * 2}, journal, "/in/bad.tif")[1] == [
+        "/in/a.nc"
+    ]
+    assert losses(expected, {"/in/b.tif": ok["/in/b.tif"]}, journal, "/in/bad.tif")[0] == [
+        "/in/a.nc"
+    ]
+    unjournaled = {**journal, "/in/b.tif": "pending"}
+    assert losses(expected, ok, unjournaled, "/in/bad.tif")[0] == ["/in/b.tif"]
+    extra = {**ok, "/in/ghost.tif": [("x", "1")], "/in/bad.tif": [("y", "1")]}
+    assert losses(expected, extra, journal, "/in/bad.tif")[1] == ["/in/bad.tif", "/in/ghost.tif"]

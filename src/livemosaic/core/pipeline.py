@@ -7,7 +7,9 @@ endpoint all call. For one batch it
 2. marks the rest ``pending`` in the journal, builds overviews when configured, and inspects
    each file (reading its pixels) into items; a bad file is quarantined with the reason
    (moved or only recorded) and never stops the batch; a file that changed while it was
-   read is deferred and left pending,
+   read (size, mtime or inode), or that failed while a writer still holds it open, is
+   deferred and left pending: only a file that fails while stable is quarantined, and a move
+   never races with its writer (:mod:`livemosaic.core.quarantine`),
 3. writes the items of every good file and their journal rows in ONE transaction,
 4. applies the rule's retention (old items removed), and
 5. requests ONE refresh per service whose published snapshot now differs from the dataset
@@ -25,7 +27,6 @@ import os
 import shutil
 import stat
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +42,14 @@ from livemosaic.core.ports import (
     JournalState,
     RasterSource,
     RemoveFilter,
+)
+from livemosaic.core.quarantine import (
+    Version,
+    WriterCheck,
+    file_version,
+    move_aside,
+    move_back,
+    quarantine_target,
 )
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.core.retention import apply_retention
@@ -77,7 +86,9 @@ class BatchReport:
     replaced: list[str] = field(default_factory=list)  # files whose older items were replaced
     skipped: list[str] = field(default_factory=list)  # this file version was settled already
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    deferred: list[str] = field(default_factory=list)  # changed while read: still pending
+    deferred: list[str] = field(default_factory=list)  # changing or held by a writer: pending
+    # path -> (where the quarantine moved it, its (size, mtime) then)
+    moved: dict[str, tuple[str, tuple[int, int]]] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # refused, not journaled
     overviews: list[str] = field(default_factory=list)  # files overviews were built for
     removed: int = 0  # items removed by retention
@@ -110,6 +121,7 @@ class IngestPipeline:
         registry: ServiceRegistry | None = None,
         *,
         overviews: OverviewBuilder | None = None,
+        writers: WriterCheck | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.catalog = catalog
@@ -122,6 +134,8 @@ class IngestPipeline:
         self.on_items_changed: Callable[[str, str, int, int], None] | None = None
         self.registry = registry
         self.overviews = overviews
+        # tells whether a file is still open for writing (None: it cannot be told)
+        self.writers = writers
         self.clock = clock
         self._lock = threading.Lock()  # one batch at a time per pipeline
 
@@ -136,6 +150,7 @@ class IngestPipeline:
             trigger,
             self.registry,
             overviews=self.overviews,
+            writers=self.writers,
             clock=self.clock,
         )
         other._lock = self._lock  # batches of both still run one at a time
@@ -203,9 +218,9 @@ class IngestPipeline:
 
     def _select(
         self, ds: MosaicDataset, paths: Sequence[str | Path], explicit: bool, report: BatchReport
-    ) -> dict[str, tuple[int, int]]:
-        """The files of a batch that need inspecting, with their (size, mtime_ns)."""
-        found: dict[str, tuple[int, int]] = {}
+    ) -> dict[str, Version]:
+        """The files of a batch that need inspecting, with their (size, mtime_ns, inode)."""
+        found: dict[str, Version] = {}
         for raw in paths:
             try:
                 real = str(self.ingestor.check_allowed(raw))
@@ -219,11 +234,12 @@ class IngestPipeline:
             if not stat.S_ISREG(st.st_mode):
                 report.rejected.append((real, "is not a regular file"))
                 continue
-            found[real] = (st.st_size, st.st_mtime_ns)
+            found[real] = (st.st_size, st.st_mtime_ns, st.st_ino)
         known = self.journal.lookup(ds.name, list(found))
-        todo: dict[str, tuple[int, int]] = {}
+        todo: dict[str, Version] = {}
         catalog_known: list[JournalEntry] = []
-        for path, key in found.items():
+        for path, version in found.items():
+            key = version[:2]
             entry = known.get(path)
             settled = entry is not None and entry.key == key and entry.state != "pending"
             if settled and not explicit and not (entry is not None and entry.moved_to):
@@ -236,8 +252,8 @@ class IngestPipeline:
                 if entry is None or entry.key != key or entry.state != "added":
                     catalog_known.append(self._entry(ds, path, key, "added"))
                 continue
-            todo[path] = key
-        pending = [self._entry(ds, p, k, "pending") for p, k in todo.items()]
+            todo[path] = version
+        pending = [self._entry(ds, p, v[:2], "pending") for p, v in todo.items()]
         self.journal.record([*catalog_known, *pending])
         return todo
 
@@ -268,55 +284,38 @@ class IngestPipeline:
         self,
         rule: WatchRule,
         ds: MosaicDataset,
-        todo: dict[str, tuple[int, int]],
+        todo: dict[str, Version],
         report: BatchReport,
     ) -> None:
         items: list[RasterItem] = []
         entries: list[JournalEntry] = []
-        bad: list[tuple[str, tuple[int, int], str]] = []
-        for path, key in todo.items():
-            if not ds.crs:
-                try:
-                    ds = self.catalog.update_dataset(replace(ds, crs=self.source.file_crs(path)))
-                except LiveMosaicError as exc:
-                    bad.append((path, key, exc.reason.removeprefix(f"{path}: ")))
-                    continue
-            if rule.build_overviews and self.overviews is not None:
-                try:
-                    if self.overviews.build_overviews(path):
-                        report.overviews.append(path)
-                except LiveMosaicError as exc:
-                    report.notes.append(f"{path}: overviews not built: {exc.reason}")
-            options = InspectOptions(
-                dataset_crs=ds.crs,
-                time_pattern=ds.time_pattern,
-                compute_stats=rule.compute_statistics,
-            )
-            try:
-                found = self.source.inspect(path, options)
-                reason = _problem(found)
-            except LiveMosaicError as exc:
-                found, reason = [], exc.reason.removeprefix(f"{path}: ")
-            if _current_key(path) != key or any(
+        bad: list[tuple[str, Version, str]] = []
+        for path, version in todo.items():
+            key = version[:2]
+            ds, found, reason = self._read(rule, ds, path, report)
+            if file_version(path) != version or any(
                 (i.file_size, i.file_mtime_ns) != key for i in found
             ):
                 report.deferred.append(path)  # still being written or replaced: stays pending
                 continue
+            if reason and self.writers is not None and self.writers(path):
+                report.deferred.append(path)  # bad while a writer holds it: not judged yet
+                continue
             if reason:
-                bad.append((path, key, reason))
+                bad.append((path, version, reason))
                 continue
             items.extend(found)
             entries.append(self._entry(ds, path, key, "added", item_count=len(found)))
-        moves: list[tuple[str, str]] = []
-        for path, key, reason in bad:
+        moves: list[tuple[str, str, Version]] = []
+        for path, version, reason in bad:
             if self.catalog.file_state(ds.name, path) is not None:
                 # an earlier version was added: its items no longer describe the file
                 report.removed += self.catalog.remove_items(ds.name, RemoveFilter(path=path))
-            target = self._quarantine_target(rule, path) if rule.quarantine == "move" else None
+            target = quarantine_target(rule, path) if rule.quarantine == "move" else None
             if target is not None:
-                moves.append((path, target))
+                moves.append((path, target, version))
             entries.append(
-                self._entry(ds, path, key, "quarantined", reason=reason, moved_to=target)
+                self._entry(ds, path, version[:2], "quarantined", reason=reason, moved_to=target)
             )
             report.quarantined.append((path, reason))
         if not entries:
@@ -333,39 +332,83 @@ class IngestPipeline:
                 report.settled[e.path] = e.key
         self._move_quarantined(moves, entries, report)
 
-    # -- quarantine ----------------------------------------------------------------------
-    @staticmethod
-    def _quarantine_target(rule: WatchRule, path: str) -> str:
-        root = rule.effective_quarantine_dir
-        try:
-            rel = Path(path).relative_to(os.path.realpath(rule.folder))
-        except ValueError:
-            rel = Path(Path(path).name)
-        target = root / rel
-        if target.exists():
-            stamp = time.strftime("%Y%m%dT%H%M%S")
-            target = target.with_name(f"{target.stem}.{stamp}{target.suffix}")
-        return str(target)
-
-    def _move_quarantined(
-        self, moves: list[tuple[str, str]], entries: list[JournalEntry], report: BatchReport
-    ) -> None:
-        failed: list[JournalEntry] = []
-        for path, target in moves:
+    def _read(
+        self, rule: WatchRule, ds: MosaicDataset, path: str, report: BatchReport
+    ) -> tuple[MosaicDataset, list[RasterItem], str]:
+        """Inspect one file: (the dataset, its CRS set by a first file; items; why it is bad
+        or "")."""
+        if not ds.crs:
             try:
-                Path(target).parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(path, target)
-                for marker in marker_paths(path):
-                    if os.path.exists(marker):
-                        shutil.move(marker, target + MARKER_SUFFIX)
-            except OSError as exc:
-                entry = next(e for e in entries if e.path == path)
-                reason = f"{entry.reason} (could not be moved to {target}: {exc.strerror})"
-                failed.append(replace(entry, moved_to=None, reason=reason))
+                ds = self.catalog.update_dataset(replace(ds, crs=self.source.file_crs(path)))
+            except LiveMosaicError as exc:
+                return ds, [], exc.reason.removeprefix(f"{path}: ")
+        if rule.build_overviews and self.overviews is not None:
+            try:
+                if self.overviews.build_overviews(path):
+                    report.overviews.append(path)
+            except LiveMosaicError as exc:
+                report.notes.append(f"{path}: overviews not built: {exc.reason}")
+        options = InspectOptions(
+            dataset_crs=ds.crs,
+            time_pattern=ds.time_pattern,
+            compute_stats=rule.compute_statistics,
+        )
+        try:
+            found = self.source.inspect(path, options)
+        except LiveMosaicError as exc:
+            return ds, [], exc.reason.removeprefix(f"{path}: ")
+        return ds, found, _problem(found)
+
+    # -- quarantine ----------------------------------------------------------------------
+    def _move_quarantined(
+        self,
+        moves: list[tuple[str, str, Version]],
+        entries: list[JournalEntry],
+        report: BatchReport,
+    ) -> None:
+        """Move journaled bad files into the quarantine, unless they changed meanwhile."""
+        fixes: list[JournalEntry] = []
+        for path, target, version in moves:
+            entry = next(e for e in entries if e.path == path)
+            move = move_aside(path, target, version)
+            if move.result == "changed":  # its writer came back: read it again later
+                fixes.append(replace(entry, state="pending", reason="", moved_to=None))
+                report.quarantined = [q for q in report.quarantined if q[0] != path]
+                report.deferred.append(path)
+                continue
+            if move.result == "kept":
+                reason = f"{entry.reason} ({move.why})"
+                fixes.append(replace(entry, moved_to=None, reason=reason))
                 report.notes.append(f"{path}: quarantined in place, {reason}")
                 report.settled[path] = entry.key
-        if failed:
-            self.journal.record(failed)
+                continue
+            report.moved[path] = (target, entry.key)
+            for marker in marker_paths(path):
+                try:
+                    if os.path.exists(marker):
+                        shutil.move(marker, target + MARKER_SUFFIX)
+                except OSError as exc:
+                    report.notes.append(f"{marker}: not moved to the quarantine: {exc.strerror}")
+        if fixes:
+            self.journal.record(fixes)
+
+    def move_back(self, rule: WatchRule, path: str, moved_to: str) -> bool:
+        """Bring a quarantined file that changed since back to where it arrived, ``pending``
+        in the journal, to be read again; False when another file took its name meanwhile."""
+        with self._lock:
+            ds = self.dataset_for(rule)
+            if not move_back(moved_to, path):
+                return False
+            marker = moved_to + MARKER_SUFFIX
+            if os.path.exists(marker) and not os.path.exists(path + MARKER_SUFFIX):
+                try:
+                    os.replace(marker, path + MARKER_SUFFIX)
+                except OSError as exc:
+                    log.warning("%s: not moved back: %s", marker, exc.strerror)
+            version = file_version(path)
+            if version is not None:
+                self.journal.record([self._entry(ds, path, version[:2], "pending")])
+        return True
 
     def apply_retention(self, dataset: str, retention: Retention) -> int:
         """Remove the items a retention policy no longer keeps; returns how many."""
@@ -428,14 +471,6 @@ class IngestPipeline:
         if gone:
             self.journal.forget(rule.dataset, state="pending", paths=gone)
         return [e.path for e in entries if e.path not in set(gone)]
-
-
-def _current_key(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
 
 
 def _problem(items: Sequence[RasterItem]) -> str:

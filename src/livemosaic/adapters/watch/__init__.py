@@ -1,12 +1,12 @@
 """Watching folders: file events and rescans feeding the ingest pipeline.
 
 :func:`build_pipeline` assembles an :class:`~livemosaic.core.pipeline.IngestPipeline` over a
-SQLite catalog (with its ingest journal) and the rasterio adapters; :class:`FolderWatcher`
-watches the rules' folders and calls it. In the server, start the watcher from the lifespan
-with an in-process refresh trigger; standalone (``livemosaic watch``) it asks the server for
-Refresh Service over HTTP with a publisher token (:mod:`.http_refresh`, given ``--url``), or
-else submits refresh jobs into the shared catalog database, where a running server's job
-runner picks them up.
+SQLite catalog (with its ingest journal), the rasterio adapters and the open-for-writing
+check (:mod:`.writers`); :class:`FolderWatcher` watches the rules' folders and calls it. In
+the server, start the watcher from the lifespan with an in-process refresh trigger;
+standalone (``livemosaic watch``) it asks the server for Refresh Service over HTTP with a
+publisher token (:mod:`.http_refresh`, given ``--url``), or else submits refresh jobs into the
+shared catalog database, where a running server's job runner picks them up.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from livemosaic.adapters.watch.watcher import FolderWatcher
+from livemosaic.adapters.watch.writers import open_for_writing
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.pipeline import IngestPipeline, RefreshTrigger
 from livemosaic.core.ports import CatalogStore, RasterSource
@@ -40,7 +41,8 @@ def build_pipeline(
         trigger,
         registry,
         overviews=RasterioOverviewBuilder(),
+        writers=open_for_writing,
     )
 
 
-__all__ = ["FolderWatcher", "build_pipeline"]
+__all__ = ["FolderWatcher", "build_pipeline", "open_for_writing"]

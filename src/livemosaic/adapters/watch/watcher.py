@@ -10,6 +10,11 @@ candidates, so writing ``x.tif.part`` and renaming it to ``x.tif`` works. Files 
 ready within ``batch_window_seconds`` of each other go to :meth:`IngestPipeline.process`
 together: one catalog transaction and at most one refresh.
 
+Files the pipeline moved into the quarantine stay watched (by events where the folder's
+watch covers the quarantine folder or a watch of its own does, and at every rescan): one
+that changes afterwards — its writer was not finished, or someone replaced it — is moved back
+where it arrived once it settles, and read again.
+
 Everything runs on one worker thread (``start()``/``stop()``, or ``start_async()``/
 ``stop_async()`` from an event loop); the observer thread only queues paths.
 """
@@ -42,7 +47,8 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPES = frozenset({"created", "modified", "moved", "closed"})
 DIRECTORY_EVENT_TYPES = frozenset({"created", "moved"})  # a folder arrived: scan it
-Key = tuple[int, int]  # (size, mtime_ns)
+Key = tuple[int, int]  # (size, mtime_ns), as the journal keeps it
+Stat = tuple[int, int, int]  # (size, mtime_ns, inode): a file is settled while this holds
 
 
 @dataclass(slots=True)
@@ -50,17 +56,18 @@ class _Candidate:
     """A file waiting to be complete."""
 
     path: str
-    key: Key | None = None
+    key: Stat | None = None
     changed_at: float = 0.0  # monotonic time of the last observed change
     not_before: float = 0.0  # retry back-off after a failed batch
+    origin: str | None = None  # a quarantined file: where it arrived (to move it back to)
 
 
-def _stat_key(path: str) -> Key | None:
+def _stat_key(path: str) -> Stat | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_size, st.st_mtime_ns) if os.path.isfile(path) else None
+    return (st.st_size, st.st_mtime_ns, st.st_ino) if os.path.isfile(path) else None
 
 
 def _matches(rel: str, patterns: Sequence[str]) -> bool:
@@ -113,6 +120,9 @@ class FolderWatcher:
         self._pending: dict[tuple[int, str], _Candidate] = {}
         self._batches: dict[int, tuple[float, list[str]]] = {}
         self._known: list[dict[str, Key]] = [{} for _ in self.rules]
+        # files the quarantine moved: where they are -> (where they arrived, their key then)
+        self._moved: list[dict[str, tuple[str, Key]]] = [{} for _ in self.rules]
+        self._quarantine_watched: set[str] = set()
         self._next_scan = [0.0 for _ in self.rules]
         self._started = False
         self._caught_up = False
@@ -120,6 +130,8 @@ class FolderWatcher:
         self._idle_since: float | None = None
         self._thread: threading.Thread | None = None
         self._observers: list[BaseObserver] = []
+        self._native: BaseObserver | None = None
+        self._polling: BaseObserver | None = None
 
     # -- life cycle ----------------------------------------------------------------------
     def check(self) -> None:
@@ -171,6 +183,8 @@ class FolderWatcher:
         for observer in self._observers:
             observer.join(timeout)
         self._observers = []
+        self._native = self._polling = None
+        self._quarantine_watched.clear()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -185,18 +199,38 @@ class FolderWatcher:
         await asyncio.to_thread(self.stop)
 
     def _start_observers(self) -> None:
-        native: BaseObserver = Observer()
-        polling: BaseObserver = PollingObserver(timeout=1.0)
-        for index, (rule, root) in enumerate(zip(self.rules, self.roots, strict=True)):
-            observer = polling if rule.polling else native
-            try:
-                observer.schedule(_Handler(self, index), root, recursive=rule.recursive)
-            except OSError as exc:  # e.g. the inotify watch limit: rescans still find files
-                log.warning("no file events for %s (%s); relying on rescans", root, exc)
-        for observer in (native, polling):
+        self._native = Observer()
+        self._polling = PollingObserver(timeout=1.0)
+        for index, root in enumerate(self.roots):
+            self._schedule(index, root, self.rules[index].recursive)
+        for observer in (self._native, self._polling):
             if observer.emitters:
                 observer.start()
                 self._observers.append(observer)
+
+    def _schedule(self, index: int, folder: str, recursive: bool) -> None:
+        observer = self._polling if self.rules[index].polling else self._native
+        if observer is None:
+            return
+        try:
+            observer.schedule(_Handler(self, index), folder, recursive=recursive)
+        except OSError as exc:  # e.g. the inotify watch limit: rescans still find files
+            log.warning("no file events for %s (%s); relying on rescans", folder, exc)
+            return
+        if observer.emitters and observer not in self._observers and self._started:
+            observer.start()
+            self._observers.append(observer)
+
+    def _watch_quarantine(self, index: int) -> None:
+        """Make sure changes of files in rule ``index``'s quarantine folder are events."""
+        rule, root = self.rules[index], self.roots[index]
+        qdir = os.path.realpath(rule.effective_quarantine_dir)
+        if rule.recursive and qdir.startswith(root + os.sep):
+            return  # the folder's own watch covers it
+        if qdir in self._quarantine_watched or not os.path.isdir(qdir):
+            return
+        self._quarantine_watched.add(qdir)
+        self._schedule(index, qdir, True)
 
     # -- inputs from other threads -------------------------------------------------------
     def enqueue(self, index: int, path: str, is_directory: bool = False) -> None:
@@ -263,6 +297,10 @@ class FolderWatcher:
             for entry in self.pipeline.journal.entries(ds.name, under=root):
                 if entry.state == "added" or (entry.state == "quarantined" and not entry.moved_to):
                     known[entry.path] = entry.key
+                elif entry.state == "quarantined" and entry.moved_to:
+                    self._moved[index][entry.moved_to] = (entry.path, entry.key)
+            if self._moved[index]:
+                self._watch_quarantine(index)
             for path in self.pipeline.pending_paths(rule):
                 known.pop(path, None)
                 self._pending.setdefault((index, path), _Candidate(path, changed_at=now))
@@ -315,6 +353,9 @@ class FolderWatcher:
                 for data in self._marked(path):
                     self._add(index, data, now)
                 continue
+            if path in self._moved[index]:
+                self._add_moved(index, path, now)
+                continue
             self._add(index, path, now)
 
     def _marked(self, marker: str) -> list[str]:
@@ -336,6 +377,13 @@ class FolderWatcher:
     def _add(self, index: int, path: str, now: float) -> None:
         if self._accepts(index, path):
             self._pending.setdefault((index, path), _Candidate(path, changed_at=now))
+
+    def _add_moved(self, index: int, moved_to: str, now: float) -> None:
+        """Follow a quarantined file that may have changed."""
+        origin = self._moved[index][moved_to][0]
+        self._pending.setdefault(
+            (index, moved_to), _Candidate(moved_to, changed_at=now, origin=origin)
+        )
 
     def _inside(self, index: int, path: str) -> bool:
         root = self.roots[index]
@@ -377,11 +425,22 @@ class FolderWatcher:
                     continue
                 seen.add(path)
                 key = _stat_key(path)
-                if key is not None and known.get(path) != key:
+                if key is not None and known.get(path) != key[:2]:
                     self._pending.setdefault((index, path), _Candidate(path, changed_at=now))
         if folder == self.roots[index]:  # forget files that are gone (keeps memory bounded)
             for path in [p for p in known if p not in seen]:
                 del known[path]
+            self._check_moved(index, now)
+
+    def _check_moved(self, index: int, now: float) -> None:
+        """Follow quarantined files that changed since they were moved; forget gone ones."""
+        moved = self._moved[index]
+        for moved_to, (_, key) in list(moved.items()):
+            current = _stat_key(moved_to)
+            if current is None:
+                del moved[moved_to]
+            elif current[:2] != key:
+                self._add_moved(index, moved_to, now)
 
     def _settle(self, now: float) -> None:
         """Move candidates that stayed unchanged long enough into their rule's batch."""
@@ -400,14 +459,48 @@ class FolderWatcher:
             if now - cand.changed_at < rule.settle_seconds:
                 continue
             del self._pending[slot]
-            if self._known[index].get(cand.path) == key:
+            if cand.origin is not None:
+                self._move_back(index, cand, key, now)
+                continue
+            if self._known[index].get(cand.path) == key[:2]:
                 continue  # settled earlier (an event without a change)
             if rule.marker_mode and not any(os.path.exists(m) for m in marker_paths(cand.path)):
                 continue  # its marker's event (or a rescan) brings it back
-            opened, paths = self._batches.get(index, (now, []))
-            if cand.path not in paths:
-                paths.append(cand.path)
-            self._batches[index] = (opened, paths)
+            self._batch(index, cand.path, now)
+
+    def _batch(self, index: int, path: str, now: float) -> None:
+        opened, paths = self._batches.get(index, (now, []))
+        if path not in paths:
+            paths.append(path)
+        self._batches[index] = (opened, paths)
+
+    def _move_back(self, index: int, cand: _Candidate, key: Stat, now: float) -> None:
+        """A settled quarantined file: moved back and batched when it changed since."""
+        moved = self._moved[index]
+        entry = moved.get(cand.path)
+        if entry is None or entry[1] == key[:2] or cand.origin is None:
+            return  # gone from the list, or unchanged (e.g. the event of the move itself)
+        try:
+            back = self.pipeline.move_back(self.rules[index], cand.origin, cand.path)
+        except Exception:
+            log.exception("moving %s back from the quarantine failed; retrying", cand.path)
+            cand.not_before = now + self.retry_seconds
+            self._pending[(index, cand.path)] = cand
+            return
+        if not back and not os.path.exists(cand.path):
+            del moved[cand.path]  # removed from the quarantine meanwhile
+            return
+        if not back:
+            log.warning(
+                "%s changed in the quarantine but %s exists again: left in the quarantine",
+                cand.path,
+                cand.origin,
+            )
+            moved[cand.path] = (cand.origin, key[:2])  # not again until it changes again
+            return
+        del moved[cand.path]
+        log.info("%s changed in the quarantine: moved back to %s", cand.path, cand.origin)
+        self._batch(index, cand.origin, now)
 
     def _flush(self, now: float) -> None:
         """Hand batches whose window closed (or that are full) to the pipeline."""
@@ -433,6 +526,10 @@ class FolderWatcher:
                 self._pending[(index, path)] = _Candidate(path, not_before=retry)
             return
         self._known[index].update(report.settled)
+        for path, (moved_to, key) in report.moved.items():
+            self._moved[index][moved_to] = (path, key)
+        if report.moved:
+            self._watch_quarantine(index)
         now = time.monotonic()
         for path in report.deferred:
             self._pending[(index, path)] = _Candidate(path, changed_at=now)
