@@ -107,7 +107,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
     stores = open_stores(f"sqlite:///{db}")
     catalog = stores.catalog
     assert isinstance(catalog, SqliteCatalog)
-    source = RasterioSource()
+    source = RasterioSource([data])
     registry = ServiceRegistry()
     publisher = Publisher(catalog, registry, RasterioProjector())
     journal = SqliteIngestJournal(catalog)

@@ -30,6 +30,7 @@ def build_pipeline(
 ) -> IngestPipeline:
     """An ingest pipeline over a SQLite catalog, its journal and the rasterio adapters."""
     from livemosaic.adapters.catalog.journal import open_journal
+    from livemosaic.adapters.raster.confine import Confinement
     from livemosaic.adapters.raster.overviews import RasterioOverviewBuilder
 
     return IngestPipeline(
@@ -39,7 +40,7 @@ def build_pipeline(
         Ingestor(catalog, source, data_folders),
         trigger,
         registry,
-        overviews=RasterioOverviewBuilder(),
+        overviews=RasterioOverviewBuilder(Confinement.of(data_folders)),
     )
 
 
