@@ -42,7 +42,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from livemosaic.core.folders import real_folders, resolve_inside
-from livemosaic.errors import RasterRejected
+from livemosaic.errors import RasterRefused
 
 # Every GDAL driver an item may be opened with: what the README promises (GeoTIFF/COG, JPEG
 # 2000, NetCDF, GRIB1/2, HDF5, SRTM HGT, ESRI ASCII grid, RRASTER) plus plain image formats
@@ -163,7 +163,7 @@ class Confinement:
         try:
             return walk.main(name)
         except _Refused as exc:
-            raise RasterRejected(
+            raise RasterRefused(
                 path, f"refused before opening: {exc}.", next_step=NEXT_STEP
             ) from None
 
@@ -180,7 +180,7 @@ class Confinement:
                 elif resolve_inside(name, self.folders) is None:
                     raise _refuse("GDAL reads a file outside the registered data folders")
             except _Refused as exc:
-                raise RasterRejected(
+                raise RasterRefused(
                     path, f"refused after opening: {exc}.", next_step=NEXT_STEP
                 ) from None
 
@@ -251,11 +251,12 @@ class _Walk:
         if not name.startswith("/vsi") and "://" not in name and not _CONNECTION.match(name):
             real = self.file(os.path.abspath(name), nested=False)
             return str(real)
-        self.name(name, None, nested=False)
+        self.name(name, (os.getcwd(),), nested=False)
         return name
 
-    def name(self, name: str, base: str | None, *, nested: bool) -> None:
-        """Any dataset name as GDAL would open it (``base``: the folder of the VRT naming it)."""
+    def name(self, name: str, roots: tuple[str, ...], *, nested: bool) -> None:
+        """Any dataset name as GDAL would open it; a relative name is looked for in each of
+        ``roots`` (the working folder, the folder of the VRT naming it, or both)."""
         if not name or name != name.strip() or any(ord(c) < 32 for c in name):
             raise _refuse("a dataset name with surrounding spaces or control characters")
         if "<" in name:
@@ -263,36 +264,45 @@ class _Walk:
         if self.conf.is_remote(name):
             return
         low = name.lower()
+        wider = tuple(dict.fromkeys((*roots, os.getcwd())))  # GDAL's handling differs by version
         if low.startswith("vrt://"):
-            self.name(name[6:].split("?", 1)[0], base, nested=True)
+            self.name(name[6:].split("?", 1)[0], wider, nested=True)
             return
         if low.startswith("/vsi"):
-            self.vsi(name, base, nested=nested)
+            self.vsi(name, wider, nested=nested)
             return
         if "://" in name:
             raise _refuse("it reads a network location, and no object-store prefix allows it")
         sub = _SUBDATASET.match(name)
         if sub is not None:
-            self.name(
-                sub["quoted"] if sub["quoted"] is not None else sub["bare"], base, nested=nested
-            )
+            inner = sub["quoted"] if sub["quoted"] is not None else sub["bare"]
+            self.name(inner, wider, nested=nested)
             return
         if _CONNECTION.match(name):
             raise _refuse("a connection string of a GDAL driver livemosaic does not open")
-        for candidate in self._candidates(name, base):
+        for candidate in self._candidates(name, roots):
             if candidate.startswith("/vsi"):  # relative to a VRT inside an archive
-                self.vsi(candidate, None, nested=nested)
+                self.vsi(candidate, (os.getcwd(),), nested=nested)
             else:
                 self.file(candidate, nested=nested)
 
     @staticmethod
-    def _candidates(name: str, base: str | None) -> list[str]:
-        """Where GDAL may look for ``name``: absolute as is; relative against the VRT's folder
-        and the working folder (whatever ``relativeToVRT`` says)."""
+    def _candidates(name: str, roots: tuple[str, ...]) -> list[str]:
+        """Where GDAL may look for ``name``: absolute as is, relative in each root."""
         if os.path.isabs(name):
             return [name]
-        roots = [os.getcwd()] + ([base] if base else [])
         return [os.path.join(root, name) for root in roots]
+
+    @staticmethod
+    def _roots(relative: str | None, folder: str) -> tuple[str, ...]:
+        """Roots of a VRT source by its ``relativeToVRT`` value ("0"/absent: the working
+        folder, "1": the VRT's folder, anything else: both must hold)."""
+        value = None if relative is None else relative.strip()
+        if value in (None, "0"):
+            return (os.getcwd(),)
+        if value == "1":
+            return (folder,)
+        return (os.getcwd(), folder)
 
     # -- local files ---------------------------------------------------------------------
     def file(self, path: str, *, nested: bool) -> Path:
@@ -377,10 +387,11 @@ class _Walk:
             if tag == "pixelfunctionlanguage" and (element.text or "").strip().lower() == "python":
                 raise _refuse("a VRT pixel function in Python")
             if tag in ("sourcefilename", "sourcedataset"):
-                self.name(element.text or "", folder, nested=True)
+                roots = self._roots(attrs.get("relativetovrt"), folder)
+                self.name(element.text or "", roots, nested=True)
 
     # -- virtual file systems ------------------------------------------------------------
-    def vsi(self, name: str, base: str | None, *, nested: bool) -> None:
+    def vsi(self, name: str, roots: tuple[str, ...], *, nested: bool) -> None:
         """``/vsizip/``, ``/vsitar/``, ``/vsigzip/``, ``/vsisubfile/``; others refused."""
         end = name.find("/", 1)
         handler = name[: end + 1] if end > 0 else name
@@ -392,7 +403,7 @@ class _Walk:
             inner = match["name"]
             if inner.startswith("/vsi") or "://" in inner:
                 raise _refuse("a virtual file inside another virtual file system")
-            for candidate in self._candidates(inner, base):
+            for candidate in self._candidates(inner, roots):
                 real = self._inside(candidate, "a file outside the registered data folders")
                 if real.is_file():
                     with open(real, "rb") as fh:
@@ -411,11 +422,15 @@ class _Walk:
                 "it reads a network location or GDAL virtual file system, and no "
                 "object-store prefix allows it"
             )
-        archive, member = self._split_archive(handler, rest, base)
-        real = self._inside(archive, "an archive outside the registered data folders")
-        if not real.is_file():
-            return  # GDAL fails to open it
-        self.members(handler, real, member, name, nested=nested)
+        if rest.startswith("/vsi") or "://" in rest:
+            raise _refuse("an archive inside another virtual file system")
+        braced = rest.startswith("{")
+        inner = rest[1:] if braced else rest
+        for candidate in self._candidates(inner, roots):
+            archive, member = self._split_archive(handler, "{" + candidate if braced else candidate)
+            real = self._inside(archive, "an archive outside the registered data folders")
+            if real.is_file():  # else GDAL fails to open it
+                self.members(handler, real, member, handler + candidate, nested=nested)
 
     def archive_file(self, name: str) -> Path:
         """The archive (or file) behind a /vsi… name of GDAL's file list, checked inside."""
@@ -430,19 +445,17 @@ class _Walk:
                 raise _refuse("GDAL reads a virtual file that cannot be checked")
             rest = match["name"]
             return self._inside(rest, "GDAL reads a file outside the registered data folders")
-        archive, _ = self._split_archive(handler, rest, None)
+        archive, _ = self._split_archive(handler, rest)
         return self._inside(archive, "GDAL reads an archive outside the registered data folders")
 
     @staticmethod
-    def _split_archive(handler: str, rest: str, base: str | None) -> tuple[str, str]:
-        """(archive path, member) of the part after the handler."""
+    def _split_archive(handler: str, rest: str) -> tuple[str, str]:
+        """(archive path, member) of the part after the handler (an absolute path)."""
         if rest.startswith("/vsi") or "://" in rest:
             raise _refuse("an archive inside another virtual file system")
         if rest.startswith("{"):
             archive, _, member = rest[1:].partition("}")
             return archive, member.lstrip("/")
-        if not os.path.isabs(rest):
-            rest = os.path.join(base or os.getcwd(), rest)
         if handler == "/vsigzip/":
             return rest, ""
         parts = rest.split("/")

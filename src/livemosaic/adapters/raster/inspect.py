@@ -28,7 +28,7 @@ from livemosaic.adapters.raster.stats import ScanPlan, scan
 from livemosaic.adapters.raster.timeparse import time_from_name, time_from_tiff_tag
 from livemosaic.core.models import BandStats, MaskKind, RasterItem
 from livemosaic.core.ports import InspectOptions
-from livemosaic.errors import RasterRejected
+from livemosaic.errors import RasterRefused, RasterRejected
 
 _VSI_PREFIXES = {".zip": "/vsizip/", ".gz": "/vsigzip/", ".tar": "/vsitar/", ".tgz": "/vsitar/"}
 
@@ -45,6 +45,8 @@ def open_file(path: str, confine: Confinement) -> tuple[Any, str]:
         uri = prefix + path
         try:
             return open_dataset(uri, confine=confine, path=path), uri
+        except RasterRefused:
+            raise
         except RasterRejected:
             raise first from None
 
