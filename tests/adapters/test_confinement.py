@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +46,10 @@ from tests.adapters.hostile import (
     make_world,
     simple,
 )
+from tests.adapters.hostile import (
+    vrt as vrt_band,
+)
+from tests.conftest import reader_folders
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="Linux only")
 OPTS = InspectOptions(dataset_crs="EPSG:32618")
@@ -292,3 +298,66 @@ def test_overviews_are_built_without_writing_the_raster(
             np.testing.assert_array_equal(ours.read(), gdal.read())
             np.testing.assert_array_equal(ours.read_masks() > 0, gdal.read_masks() > 0)
     assert not RasterioOverviewBuilder(conf).build_overviews(str(raster))  # current now
+
+
+def test_python_pixel_functions_stay_off(tmp_path: Path) -> None:
+    """GDAL_VRT_ENABLE_PYTHON=NO: even a VRT opened around our check runs no Python; with
+    the option at YES the same file would (so the option is what stops it)."""
+    RasterioSource([tmp_path])
+    marker = tmp_path / "ran"
+    code = f"def f(in_ar, out_ar, *args, **kwargs):\n    open({str(marker)!r}, 'w').close()\n"
+    (tmp_path / "py.vrt").write_text(
+        vrt_band(
+            '<VRTRasterBand dataType="Byte" band="1" subClass="VRTDerivedRasterBand">'
+            "<PixelFunctionType>f</PixelFunctionType>"
+            "<PixelFunctionLanguage>Python</PixelFunctionLanguage>"
+            f"<PixelFunctionCode><![CDATA[\n{code}]]></PixelFunctionCode></VRTRasterBand>"
+        )
+    )
+    with pytest.raises(RasterRejected, match="Python"):
+        open_dataset(str(tmp_path / "py.vrt"), confine=Confinement.of([tmp_path]))
+    with rasterio.open(tmp_path / "py.vrt") as ds, pytest.raises(rasterio.errors.RasterioIOError):
+        ds.read(1)
+    assert not marker.exists()
+    with rasterio.Env(GDAL_VRT_ENABLE_PYTHON="YES"), rasterio.open(tmp_path / "py.vrt") as ds:
+        ds.read(1)
+    assert marker.exists()
+
+
+def test_gdal_probes_sidecars_instead_of_listing_the_folder(tmp_path: Path) -> None:
+    """GDAL_DISABLE_READDIR_ON_OPEN=TRUE: opening a raster does not open its folder for
+    listing (it would with FALSE), and external masks are still found."""
+    shutil.copyfile(Path(reader_folders()[0]) / "imagery/RGB2.byte.tif", tmp_path / "m.tif")
+    shutil.copyfile(Path(reader_folders()[0]) / "imagery/RGB2.byte.tif.msk", tmp_path / "m.tif.msk")
+    conf = Confinement.of([tmp_path])
+    RasterioSource([tmp_path])
+    watch = OpenWatch(tmp_path)
+    try:
+        with open_dataset(str(tmp_path / "m.tif"), confine=conf) as ds:
+            assert ds.mask_flag_enums[0] == [rasterio.enums.MaskFlags.per_dataset]
+        assert "" not in watch.poll()  # "" = the folder itself
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="FALSE"), rasterio.open(tmp_path / "m.tif"):
+            pass
+        assert "" in watch.poll()
+    finally:
+        watch.close()
+
+
+def test_network_reads_are_bounded_by_the_timeout(tmp_path: Path) -> None:
+    """GDAL_HTTP_TIMEOUT from object_store_timeout_seconds: a store that never answers
+    fails the open after about that long, not after GDAL's default."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(8)  # accepts connections, never answers
+    prefix = f"/vsicurl/http://127.0.0.1:{hole.getsockname()[1]}/bucket/"
+    try:
+        source = RasterioSource(
+            [tmp_path], object_store_prefixes=[prefix], object_store_timeout_seconds=1
+        )
+        start = time.monotonic()
+        with pytest.raises(RasterRejected, match="network location cannot be opened"):
+            open_dataset(prefix + "slow.tif", confine=source.confine)
+        assert time.monotonic() - start < 20  # GDAL's own default is 30 s per request
+    finally:
+        hole.close()
+        RasterioSource([tmp_path])
