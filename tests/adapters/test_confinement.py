@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.env import get_gdal_config
 
 from livemosaic.adapters.catalog import open_stores
 from livemosaic.adapters.raster import RasterioSource
@@ -205,6 +206,7 @@ def test_gdal_options_back_the_checks_up(tmp_path: Path) -> None:
     RasterioSource([tmp_path])
     for key, value in gdal_config(Confinement.of([tmp_path])).items():
         assert os.environ[key] == value
+        assert get_gdal_config(key) == value
     with listener() as (port, requests):
         with pytest.raises(rasterio.errors.RasterioIOError):
             rasterio.open(f"/vsicurl/http://127.0.0.1:{port}/direct.tif")
@@ -351,13 +353,17 @@ def test_network_reads_are_bounded_by_the_timeout(tmp_path: Path) -> None:
     hole.listen(8)  # accepts connections, never answers
     prefix = f"/vsicurl/http://127.0.0.1:{hole.getsockname()[1]}/bucket/"
     try:
-        source = RasterioSource(
-            [tmp_path], object_store_prefixes=[prefix], object_store_timeout_seconds=1
-        )
-        start = time.monotonic()
-        with pytest.raises(RasterRejected, match="network location cannot be opened"):
-            open_dataset(prefix + "slow.tif", confine=source.confine)
-        assert time.monotonic() - start < 20  # GDAL's own default is 30 s per request
+        elapsed = {}
+        for timeout in (1, 3):
+            source = RasterioSource(
+                [tmp_path], object_store_prefixes=[prefix], object_store_timeout_seconds=timeout
+            )
+            start = time.monotonic()
+            with pytest.raises(RasterRejected, match="network location cannot be opened"):
+                open_dataset(prefix + f"slow{timeout}.tif", confine=source.confine)
+            elapsed[timeout] = time.monotonic() - start
+        assert 0.8 <= elapsed[1] < 20  # GDAL's own default is 30 s per request
+        assert elapsed[3] >= 2.5 and elapsed[3] > elapsed[1] + 1
     finally:
         hole.close()
         RasterioSource([tmp_path])

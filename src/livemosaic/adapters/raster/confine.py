@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from rasterio._env import del_gdal_config
+from rasterio.env import set_gdal_config
+
 from livemosaic.core.folders import real_folders, resolve_inside
 from livemosaic.errors import RasterRefused
 
@@ -208,11 +211,15 @@ def gdal_config(confinement: Confinement) -> dict[str, str]:
 
 
 def apply_gdal_config(confinement: Confinement) -> None:
-    """Set :func:`gdal_config` for the whole process (GDAL reads them from the environment)."""
+    """Set :func:`gdal_config` for the whole process: as GDAL configuration options (which
+    win over the environment) and in the environment (for GDAL in child processes)."""
     options = gdal_config(confinement)
-    os.environ.update(options)
+    for key, value in options.items():
+        os.environ[key] = value
+        set_gdal_config(key, value)
     if "CPL_VSIL_CURL_ALLOWED_EXTENSIONS" not in options:
         os.environ.pop("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", None)
+        del_gdal_config("CPL_VSIL_CURL_ALLOWED_EXTENSIONS")
 
 
 def _matches(head: bytes, signatures: Iterable[tuple[int, bytes]]) -> bool:
