@@ -206,7 +206,7 @@ def test_gdal_options_back_the_checks_up(tmp_path: Path) -> None:
     RasterioSource([tmp_path])
     for key, value in gdal_config(Confinement.of([tmp_path])).items():
         assert os.environ[key] == value
-        assert get_gdal_config(key) == value
+        assert get_gdal_config(key, normalize=False) == value
     with listener() as (port, requests):
         with pytest.raises(rasterio.errors.RasterioIOError):
             rasterio.open(f"/vsicurl/http://127.0.0.1:{port}/direct.tif")
