@@ -16,6 +16,8 @@ import hashlib
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +56,7 @@ from tests.conftest import reader_folders
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="Linux only")
 OPTS = InspectOptions(dataset_crs="EPSG:32618")
+BIN = Path(sys.executable).parent / "livemosaic"
 
 
 @pytest.fixture()
@@ -367,3 +370,30 @@ def test_network_reads_are_bounded_by_the_timeout(tmp_path: Path) -> None:
     finally:
         hole.close()
         RasterioSource([tmp_path])
+
+
+def test_the_command_line_refuses_them_too(world: tuple[World, OpenWatch, object]) -> None:
+    """`livemosaic dataset add` and `livemosaic add` (real subprocesses, which the inotify
+    watch sees as well) build their reader from LIVEMOSAIC_DATA_FOLDERS."""
+    w, watch, requests = world
+    env = dict(os.environ)
+    env["LIVEMOSAIC_DATA_DIR"] = str(w.root / "state")
+    env["LIVEMOSAIC_DATA_FOLDERS"] = str(w.data)
+    hostile = [str(p) for k, p in w.hostile.items() if k != "link.tif"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN), *args], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    assert run("dataset", "create", "d", "--crs", "EPSG:32618").returncode == 0
+    proc = run("dataset", "add", "d", *hostile)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("refused before opening") == len(hostile), proc.stderr
+    proc = run("add", "--dataset", "piped", *hostile)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("refused before opening") == len(hostile), proc.stderr
+    assert str(w.outside) not in proc.stderr and "127.0.0.1" not in proc.stderr
+    assert run("dataset", "add", "d", str(w.data / "base.tif")).returncode == 0
+    assert watch.poll() == []
+    assert requests() == 0  # type: ignore[operator]
