@@ -38,7 +38,7 @@ from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import Extent
 from livemosaic.core.ports import InspectOptions, ReadRequest
 from livemosaic.core.watch_rules import WatchRule
-from livemosaic.errors import PathNotAllowed, RasterRejected, RasterUnavailable
+from livemosaic.errors import PathNotAllowed, RasterRefused, RasterRejected, RasterUnavailable
 from tests.adapters.hostile import (
     BASE,
     SIZE,
@@ -397,3 +397,55 @@ def test_the_command_line_refuses_them_too(world: tuple[World, OpenWatch, object
     assert run("dataset", "add", "d", str(w.data / "base.tif")).returncode == 0
     assert watch.poll() == []
     assert requests() == 0  # type: ignore[operator]
+
+
+def test_rasters_are_opened_in_one_place() -> None:
+    """Only open_dataset opens rasters (read-only, confined); the one other rasterio.open is
+    the overview builder's own temporary VRT."""
+    import ast
+
+    import livemosaic
+
+    allowed = {("dataset.py", "DatasetReader"), ("overviews.py", "rasterio.open")}
+    found = set()
+    for path in Path(livemosaic.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func)
+            if name in ("rasterio.open", "DatasetReader", "rasterio.io.DatasetReader"):
+                found.add((path.name, name))
+    assert found == allowed
+
+
+def test_archive_members_are_checked_by_content(
+    world: tuple[World, OpenWatch, object],
+) -> None:
+    import gzip
+    import tarfile
+    import zipfile
+
+    w, watch, _ = world
+    conf = Confinement.of([w.data])
+    hostile = simple(str(w.outside / "real.tif")).encode()
+    tif = (w.data / "base.tif").read_bytes()
+    (w.data / "vrt.gz").write_bytes(gzip.compress(hostile))
+    (w.data / "tif.gz").write_bytes(gzip.compress(tif))
+    for name, member in (("vrt.tar", hostile), ("tif.tar", tif)):
+        with tarfile.open(w.data / name, "w") as tf:
+            (w.data / "member").write_bytes(member)
+            tf.add(w.data / "member", "member.x")
+    with zipfile.ZipFile(w.data / "tif.zip", "w") as zf:
+        zf.writestr("base.tif", tif)
+    for name in (f"/vsigzip/{w.data}/vrt.gz", f"/vsitar/{w.data}/vrt.tar/member.x"):
+        with pytest.raises(RasterRefused, match="refused before opening"):
+            open_dataset(name, confine=conf)
+    for name in (
+        f"/vsigzip/{w.data}/tif.gz",
+        f"/vsitar/{w.data}/tif.tar/member.x",
+        f"/vsizip/{w.data}/tif.zip/base.tif",
+        f"/vsizip/{w.data}/tif.zip",
+    ):
+        with open_dataset(name, confine=conf) as ds:
+            np.testing.assert_array_equal(ds.read(1), BASE)
+    assert watch.poll() == []

@@ -490,22 +490,32 @@ def _archive_heads(
     if handler == "/vsigzip/":
         with gzip.open(real, "rb") as gz:
             head = gz.read(HEAD_BYTES)
-        out.append((head, lambda: gzip.open(real, "rb").read()))
+        out.append((head, functools.partial(_gzip_read, real)))
     elif handler == "/vsizip/":
         with zipfile.ZipFile(real) as zf:
             names = [member] if member else [i.filename for i in zf.infolist() if not i.is_dir()]
             for n in names:
                 with zf.open(n) as member_fh:
                     head = member_fh.read(HEAD_BYTES)
-                out.append((head, lambda n=n: zipfile.ZipFile(real).read(n)))  # type: ignore[misc]
+                out.append((head, functools.partial(_zip_read, real, n)))
     else:
         with tarfile.open(real) as tf:
             infos = [tf.getmember(member)] if member else [i for i in tf.getmembers() if i.isfile()]
             for info in infos:
                 tar_fh = tf.extractfile(info)
                 head = tar_fh.read(HEAD_BYTES) if tar_fh is not None else b""
-                out.append((head, lambda i=info.name: _tar_read(real, i)))  # type: ignore[misc]
+                out.append((head, functools.partial(_tar_read, real, info.name)))
     return out
+
+
+def _gzip_read(real: Path) -> bytes:
+    with gzip.open(real, "rb") as fh:
+        return fh.read()
+
+
+def _zip_read(real: Path, member: str) -> bytes:
+    with zipfile.ZipFile(real) as zf:
+        return zf.read(member)
 
 
 def _tar_read(real: Path, member: str) -> bytes:
