@@ -193,6 +193,9 @@ def test_network_locations_open_only_under_an_allowed_prefix(tmp_path: Path) -> 
             (data / "other.vrt").write_text(simple(f"/vsicurl/http://127.0.0.1:{port}/other/a.tif"))
             with pytest.raises(RasterRejected, match="refused"):
                 source.inspect(str(data / "other.vrt"), OPTS)
+            for escape in ("../other/a.tif", "x/%2E%2E/%2e%2e/other/a.tif", "a.tif?x=../b"):
+                with pytest.raises(RasterRefused):
+                    open_dataset(allowed + escape, confine=source.confine)
             assert requests() == 0
             with pytest.raises(RasterRejected) as caught:
                 open_dataset(allowed + "a.tif", confine=source.confine, path="remote item")

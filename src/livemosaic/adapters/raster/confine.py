@@ -117,7 +117,7 @@ _SUBFILE = re.compile(r"^(?P<offset>\d+)(?:_\d+)?,(?P<name>.+)$")
 
 
 class _Refused(Exception):
-    """Raised inside a check; becomes RasterRejected for the operator's path."""
+    """Raised inside a check; becomes RasterRefused for the operator's path."""
 
 
 def _refuse(what: str) -> _Refused:
@@ -140,15 +140,23 @@ class Confinement:
         object_store_timeout_seconds: float = 30.0,
     ) -> Confinement:
         """A confinement to these folders (resolved now) and object-store prefixes."""
-        return cls(
-            tuple(real_folders(folders)),
-            tuple(object_store_prefixes),
-            object_store_timeout_seconds,
-        )
+        prefixes = tuple(p if p.endswith("/") else p + "/" for p in object_store_prefixes)
+        return cls(tuple(real_folders(folders)), prefixes, object_store_timeout_seconds)
 
     def is_remote(self, name: str) -> bool:
-        """True when ``name`` starts with an allowed object-store prefix."""
-        return any(name.startswith(prefix) for prefix in self.object_store_prefixes)
+        """True when ``name`` lies under an allowed object-store prefix (no ``..`` or ``.``
+        segments, encoded dots, queries or fragments that could lead elsewhere)."""
+        for prefix in self.object_store_prefixes:
+            if name.startswith(prefix):
+                rest = name[len(prefix) :]
+                segments = rest.split("/")
+                return not (
+                    any(seg in (".", "..") for seg in segments)
+                    or any(c in rest for c in ("?", "#", "\\", "@"))
+                    or "%2e" in rest.lower()
+                    or any(ord(c) < 32 for c in rest)
+                )
+        return False
 
     def drivers(self, name: str) -> list[str]:
         """The GDAL drivers ``name`` may be opened with."""
@@ -159,7 +167,7 @@ class Confinement:
     def check(self, name: str, path: str) -> str:
         """Check a dataset name before GDAL opens it; the name to open.
 
-        A plain file is opened by its real path (what was checked). Raises RasterRejected
+        A plain file is opened by its real path (what was checked). Raises RasterRefused
         (for ``path``, the operator's path) when the dataset would read outside.
         """
         walk = _Walk(self)
@@ -255,6 +263,7 @@ class _Walk:
         """The item's own dataset name: what GDAL opens with the allowed drivers."""
         if self.conf.is_remote(name):
             return name
+        self._plain(name)
         if not name.startswith("/vsi") and "://" not in name and not _CONNECTION.match(name):
             real = self.file(os.path.abspath(name), nested=False)
             return str(real)
@@ -264,10 +273,7 @@ class _Walk:
     def name(self, name: str, roots: tuple[str, ...], *, nested: bool) -> None:
         """Any dataset name as GDAL would open it; a relative name is looked for in each of
         ``roots`` (the working folder, the folder of the VRT naming it, or both)."""
-        if not name or name != name.strip() or any(ord(c) < 32 for c in name):
-            raise _refuse("a dataset name with surrounding spaces or control characters")
-        if "<" in name:
-            raise _refuse("an inline XML dataset")
+        self._plain(name)
         if self.conf.is_remote(name):
             return
         low = name.lower()
@@ -292,6 +298,14 @@ class _Walk:
                 self.vsi(candidate, (os.getcwd(),), nested=nested)
             else:
                 self.file(candidate, nested=nested)
+
+    @staticmethod
+    def _plain(name: str) -> None:
+        """Names that GDAL could read differently from this check are refused."""
+        if not name or name != name.strip() or any(ord(c) < 32 for c in name):
+            raise _refuse("a dataset name with surrounding spaces or control characters")
+        if "<" in name:
+            raise _refuse("an inline XML dataset")
 
     @staticmethod
     def _candidates(name: str, roots: tuple[str, ...]) -> list[str]:
