@@ -243,7 +243,7 @@ def test_create_and_delete_service(site: Running, admin: dict[str, str]) -> None
     assert post(site, "/services/Made/created.ImageServer/delete", admin)["code"] == 404
 
 
-def reader_folders(site: Running, admin: dict[str, str]) -> None:
+def test_folders(site: Running, admin: dict[str, str]) -> None:
     assert post(site, "/services/createFolder", admin, folderName="Empty", description="x") == {
         "status": "success"
     }
