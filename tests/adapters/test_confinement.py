@@ -452,3 +452,50 @@ def test_archive_members_are_checked_by_content(
         with open_dataset(name, confine=conf) as ds:
             np.testing.assert_array_equal(ds.read(1), BASE)
     assert watch.poll() == []
+
+
+def _band(source: str) -> str:
+    return f'<VRTRasterBand dataType="Byte" band="1">{source}</VRTRasterBand>'
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        _band("<ComplexSource><SourceFilename>{out}</SourceFilename></ComplexSource>"),
+        _band("<AveragedSource><SourceFilename>{out}</SourceFilename></AveragedSource>"),
+        _band(
+            "<KernelFilteredSource><SourceFilename>{out}</SourceFilename>"
+            "<Kernel><Size>1</Size><Coefs>1</Coefs></Kernel></KernelFilteredSource>"
+        ),
+        _band(
+            "<Overview><SourceFilename>{out}</SourceFilename><SourceBand>1</SourceBand></Overview>"
+        ),
+        '<MaskBand><VRTRasterBand dataType="Byte"><SimpleSource><SourceFilename>{out}'
+        "</SourceFilename></SimpleSource></VRTRasterBand></MaskBand>" + _band(""),
+        _band("<simplesource><sourcefilename>{out}</sourcefilename></simplesource>"),
+        _band(
+            '<SimpleSource><SourceFilename relativeToVRT="true">../elsewhere/x.tif</SourceFilename></SimpleSource>'
+        ),
+    ],
+    ids=["complex", "averaged", "kernel", "overview", "mask", "lower-case", "odd-relative"],
+)
+def test_every_vrt_source_element_is_followed(tmp_path: Path, template: str) -> None:
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    data.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "x.tif").write_bytes(b"II*\x00")
+    (data / "v.vrt").write_text(vrt_band(template.format(out=elsewhere / "x.tif")))
+    with pytest.raises(RasterRefused, match="outside the registered data folders"):
+        open_dataset(str(data / "v.vrt"), confine=Confinement.of([data]))
+
+
+def test_a_warped_vrt_source_dataset_is_followed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "w.vrt").write_text(
+        '<VRTDataset rasterXSize="4" rasterYSize="4" subClass="VRTWarpedDataset">'
+        "<GDALWarpOptions><SourceDataset>/etc/passwd</SourceDataset></GDALWarpOptions>"
+        "</VRTDataset>"
+    )
+    with pytest.raises(RasterRefused, match="outside the registered data folders"):
+        open_dataset(str(data / "w.vrt"), confine=Confinement.of([data]))
