@@ -109,7 +109,7 @@ def populate(work: Path, first_latency: Path, first_burst: Path) -> None:
 
     stores = open_stores(f"sqlite:///{work / 'data' / 'catalog.db'}")
     try:
-        ing = Ingestor(stores.catalog, RasterioSource(), [work / "in"])
+        ing = Ingestor(stores.catalog, RasterioSource([work / "in"]), [work / "in"])
         publisher = Publisher(stores.catalog, ServiceRegistry(), RasterioProjector())
         for name, first in (("latency", first_latency), ("burst", first_burst)):
             ing.create_dataset(name, "EPSG:3857")
@@ -130,7 +130,7 @@ def inspect_floor(paths: list[Path]) -> Latency:
     from livemosaic.adapters.raster import RasterioSource
     from livemosaic.core.ports import InspectOptions
 
-    source = RasterioSource()
+    source = RasterioSource({p.parent for p in paths})
     options = InspectOptions(dataset_crs="EPSG:3857", compute_stats=True)
     times = []
     for path in paths:
@@ -151,7 +151,7 @@ def pipeline_floor(work: Path, files: list[Path]) -> float:
     catalog = open_catalog(f"sqlite:///{work / 'floor' / 'catalog.db'}")
     try:
         catalog.create_dataset(MosaicDataset("floor", "EPSG:3857"))
-        pipeline = build_pipeline(catalog, RasterioSource(), [files[0].parent])
+        pipeline = build_pipeline(catalog, RasterioSource([files[0].parent]), [files[0].parent])
         t0 = time.perf_counter()
         report = pipeline.process(WatchRule.adhoc("floor"), files)
         took = time.perf_counter() - t0

@@ -166,7 +166,7 @@ def build_catalog(folder: Path, layout_name: str, size: int, batch: int) -> Cata
     publisher = Publisher(store, ServiceRegistry(), projector)
     snapshot = publisher.publish(ServiceDefinition(name=f"Lookup{size}", dataset=DATASET))
     exporter = ImageExporter(
-        store, RasterioSource(), projector, RasterEncoder(), ExportLimits(max_items=20)
+        store, RasterioSource(["/bench"]), projector, RasterEncoder(), ExportLimits(max_items=20)
     )
     return Catalog(size, layout, store, snapshot, exporter, batch_seconds, batch_sizes)
 

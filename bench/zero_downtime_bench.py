@@ -170,7 +170,7 @@ def setup(work: Path, data: Path, password: str) -> Site:
     incoming = work / "incoming"
     incoming.mkdir(parents=True)
     stores = open_stores(f"sqlite:///{(work / 'site' / 'catalog.db').resolve()}")
-    ingestor = Ingestor(stores.catalog, RasterioSource(), [incoming])
+    ingestor = Ingestor(stores.catalog, RasterioSource([incoming]), [incoming])
     ingestor.create_dataset("tiles")
     ingestor.create_dataset("ndvi", time_pattern=NDVI_PATTERN)
     site = Site(stores, ingestor, incoming, arrivals(data))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,13 @@ def _sample_data_dir() -> Path | None:
         if (c / "manifest.json").is_file():
             return c.resolve()
     return None
+
+
+def reader_folders() -> list[Path]:
+    """Folders a module-level raster reader of the tests may read: the sample data and the
+    temporary folder (where ``tmp_path`` lives)."""
+    sample = _sample_data_dir()
+    return [*([sample] if sample else []), Path(tempfile.gettempdir())]
 
 
 @pytest.fixture(scope="session")

@@ -121,7 +121,11 @@ def build_context(settings: Settings) -> AppContext:
     configure_gdal(settings)
     stores = open_stores(settings.effective_catalog_url)
     catalog = stores.catalog
-    source = RasterioSource()
+    source = RasterioSource(
+        settings.data_folders,
+        object_store_prefixes=settings.object_store_prefixes,
+        object_store_timeout_seconds=settings.object_store_timeout_seconds,
+    )
     projector = RasterioProjector()
     encoder = RasterEncoder()
     registry = ServiceRegistry()

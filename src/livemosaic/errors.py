@@ -16,6 +16,7 @@ classes at their boundary, so the REST layer maps exactly one tree::
     │   └── ItemNotFound
     ├── AlreadyExists (ValueError)           400
     ├── RasterRejected (ValueError)          400  a file cannot be added to a catalog
+    │   └── RasterRefused                         it would read outside the data folders
     ├── PathNotAllowed (PermissionError)     403  a path outside the registered data folders
     ├── Forbidden (PermissionError)          403  signed in, but the role or grant is too low
     │   └── InsecureTransport                     credentials over plain HTTP to a remote address
@@ -132,6 +133,11 @@ class RasterRejected(LiveMosaicError, ValueError):
     def __init__(self, path: str, reason: str, *, next_step: str | None = None) -> None:
         super().__init__(f"{path}: {reason}", next_step=next_step)
         self.path = path
+
+
+class RasterRefused(RasterRejected):
+    """A raster that would make GDAL read outside the registered data folders (a VRT source,
+    sidecar, archive or network location elsewhere); refused before anything is opened."""
 
 
 class PathNotAllowed(LiveMosaicError, PermissionError):

@@ -37,6 +37,18 @@ class Settings(BaseSettings):
         description="Folders rasters may be added from (comma-separated in the environment). "
         "Anything outside them is refused.",
     )
+    object_store_prefixes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="GDAL network locations rasters may be read from, e.g. "
+        "/vsis3/bucket/rasters/ (comma-separated in the environment). Empty: no raster is "
+        "read over the network.",
+    )
+    object_store_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest time GDAL waits for one network read from an allowed "
+        "object-store prefix.",
+    )
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8080, description="Port the server listens on.")
     root: str = Field("arcgis", description="Instance root: the first URL path segment.")
@@ -140,7 +152,9 @@ class Settings(BaseSettings):
         None, description="TLS private key (PEM) for serving HTTPS (serve --keyfile)."
     )
 
-    @field_validator("data_folders", "trusted_proxies", "cors_origins", mode="before")
+    @field_validator(
+        "data_folders", "trusted_proxies", "cors_origins", "object_store_prefixes", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         """Lists from the environment: a JSON array or a comma-separated string."""
@@ -149,6 +163,20 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [p.strip() for p in value.split(",") if p.strip()]
         return value
+
+    @field_validator("object_store_prefixes")
+    @classmethod
+    def _vsi_prefixes(cls, value: list[str]) -> list[str]:
+        """Each prefix names a GDAL network file system and ends with '/' (a folder)."""
+        out = []
+        for prefix in value:
+            if not prefix.startswith("/vsi") or prefix.count("/") < 3:
+                raise ValueError(
+                    f"object-store prefix {prefix!r} must be a GDAL network path such as "
+                    "/vsis3/bucket/folder/"
+                )
+            out.append(prefix if prefix.endswith("/") else prefix + "/")
+        return out
 
     @field_validator("root")
     @classmethod

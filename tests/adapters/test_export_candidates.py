@@ -69,7 +69,11 @@ def snapshot(store: SqliteCatalog) -> ServiceSnapshot:
 
 def exporter(store: SqliteCatalog, **limits: int) -> ImageExporter:
     return ImageExporter(
-        store, RasterioSource(), RasterioProjector(), RasterEncoder(), ExportLimits(**limits)
+        store,
+        RasterioSource(["/live"]),
+        RasterioProjector(),
+        RasterEncoder(),
+        ExportLimits(**limits),
     )
 
 

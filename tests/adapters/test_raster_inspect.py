@@ -31,8 +31,9 @@ from livemosaic.adapters.raster.timeparse import (
 from livemosaic.core.models import RasterItem
 from livemosaic.core.ports import InspectOptions
 from livemosaic.errors import InvalidParameter, RasterRejected
+from tests.conftest import reader_folders
 
-SOURCE = RasterioSource()
+SOURCE = RasterioSource(reader_folders())
 OPTS = InspectOptions(dataset_crs=None)
 PIXEL_TYPES = {"uint8": "U8", "int16": "S16", "float32": "F32", "float64": "F64"}
 

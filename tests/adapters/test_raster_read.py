@@ -18,8 +18,9 @@ from livemosaic.adapters.raster.read import DatasetCache, thread_cache
 from livemosaic.core.models import Extent, RasterItem
 from livemosaic.core.ports import InspectOptions, ReadRequest
 from livemosaic.errors import InvalidParameter, RasterUnavailable
+from tests.conftest import reader_folders
 
-SOURCE = RasterioSource()
+SOURCE = RasterioSource(reader_folders())
 PROJECTOR = RasterioProjector()
 
 
@@ -203,7 +204,7 @@ def test_coarse_request_uses_overviews(shared_data: Path) -> None:
     start = time.perf_counter()
     data, valid = read(item, request)
     assert time.perf_counter() - start < 3.0
-    assert any(key[0] == item.uri and key[2] >= 0 for key in thread_cache().keys())
+    assert any(key[0] == item.uri and key[2] >= 0 for key in thread_cache(SOURCE.confine).keys())
     with rasterio.open(path) as ds:
         expected = ds.read(1, out_shape=(500, 1000))
     assert (data[0] == expected).mean() > 0.99
@@ -220,11 +221,11 @@ def test_repeated_reads_reuse_handles(shared_data: Path) -> None:
     SOURCE.close()
     for _ in range(5):
         read(item, native_request(item))
-    assert thread_cache().keys() == [(item.uri, item.file_mtime_ns, -1)]
+    assert thread_cache(SOURCE.confine).keys() == [(item.uri, item.file_mtime_ns, -1)]
 
 
 def test_cache_is_a_bounded_lru(shared_data: Path) -> None:
-    cache = DatasetCache(size=2)
+    cache = DatasetCache(SOURCE.confine, size=2)
     items = [item_of(shared_data / r) for r in ("size/byte.tif", "dem/dem.tif", "crs/shade.tif")]
     for it in items:
         cache.get(it)

@@ -109,7 +109,7 @@ def watch_env(tmp_path: Path, writers: WriterCheck | None = open_for_writing) ->
     stores = open_stores(f"sqlite:///{db}")
     catalog = stores.catalog
     assert isinstance(catalog, SqliteCatalog)
-    source = RasterioSource()
+    source = RasterioSource([data])
     registry = ServiceRegistry()
     publisher = Publisher(catalog, registry, RasterioProjector())
     journal = SqliteIngestJournal(catalog)

@@ -24,7 +24,8 @@ def catalog(tmp_path: Path) -> CatalogStore:
 
 @pytest.fixture()
 def ingestor(catalog: CatalogStore, shared_data: Path, tmp_path: Path) -> Ingestor:
-    return Ingestor(catalog, RasterioSource(), [shared_data, tmp_path / "incoming"])
+    folders = [shared_data, tmp_path / "incoming"]
+    return Ingestor(catalog, RasterioSource(folders), folders)
 
 
 def test_sidecars_and_temporary_names_are_not_candidates() -> None:

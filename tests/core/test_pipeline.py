@@ -77,7 +77,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
     stores = open_stores(f"sqlite:///{db}")
     catalog = stores.catalog
     assert isinstance(catalog, SqliteCatalog)
-    source = RasterioSource()
+    source = RasterioSource([data])
     registry = ServiceRegistry()
     publisher = Publisher(catalog, registry, RasterioProjector())
     trigger = InProcessRefresh(stores.jobs)
@@ -89,7 +89,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
         Ingestor(catalog, source, [data]),
         trigger,
         registry,
-        overviews=RasterioOverviewBuilder(),
+        overviews=RasterioOverviewBuilder(source.confine),
     )
     runner = JobRunner(stores.jobs, Refresher(catalog, publisher))
     yield Env(folder, stores, catalog, journal, trigger, publisher, pipeline, runner, db)

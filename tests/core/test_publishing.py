@@ -19,8 +19,8 @@ def test_stale_publisher_rebuilds_on_top_of_the_newer_snapshot(
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     cat_a, cat_b = open_catalog(url), open_catalog(url)
     try:
-        Ingestor(cat_a, RasterioSource(), [shared_data]).create_dataset("d")
-        Ingestor(cat_a, RasterioSource(), [shared_data]).add_paths(
+        Ingestor(cat_a, RasterioSource([shared_data]), [shared_data]).create_dataset("d")
+        Ingestor(cat_a, RasterioSource([shared_data]), [shared_data]).add_paths(
             "d", [shared_data / "size" / "byte.tif"]
         )
         a = Publisher(cat_a, ServiceRegistry(), RasterioProjector())

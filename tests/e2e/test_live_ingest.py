@@ -229,7 +229,7 @@ def populate(work: Path, shared: Path) -> None:
         shutil.copyfile(path, data / "ndvi" / path.name)
     stores = open_stores(f"sqlite:///{work / 'data' / 'catalog.db'}")
     try:
-        ing = Ingestor(stores.catalog, RasterioSource(), [data])
+        ing = Ingestor(stores.catalog, RasterioSource([data]), [data])
         ing.create_dataset("cog", "EPSG:3857")
         assert ing.add_paths("cog", [data / "cog"]).added == 1
         ing.create_dataset("climate", "EPSG:4326")

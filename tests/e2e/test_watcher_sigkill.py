@@ -143,7 +143,7 @@ def test_sigkill_at_random_points_never_loses_or_duplicates_items(
     folder.mkdir(parents=True)
     db = tmp_path / "state" / "catalog.db"
     stores = open_stores(f"sqlite:///{db}")
-    ingestor = Ingestor(stores.catalog, RasterioSource(), [root])
+    ingestor = Ingestor(stores.catalog, RasterioSource([root]), [root])
     ingestor.create_dataset("live", "EPSG:4326", time_pattern="%Y-%m-%d")
     Publisher(stores.catalog, ServiceRegistry(), RasterioProjector()).publish(
         ServiceDefinition(
@@ -211,7 +211,7 @@ quarantine = "{quarantine}"
     print(stats)
     assert interrupted and progressed, f"the kills never hit a batch in progress: {stats}"
 
-    source = RasterioSource()
+    source = RasterioSource([root])
     options = InspectOptions(dataset_crs="EPSG:4326", time_pattern="%Y-%m-%d")
     with sqlite3.connect(db) as conn:
         ds = conn.execute("SELECT id FROM datasets WHERE name = 'live'").fetchone()[0]

@@ -194,7 +194,7 @@ def _fresh_version(base: str) -> int:
 def _add_tiles(data_dir: Path, data: Path) -> None:
     stores = open_stores(f"sqlite:///{(data_dir / 'catalog.db').resolve()}")
     try:
-        report = Ingestor(stores.catalog, RasterioSource(), [data]).add_paths(
+        report = Ingestor(stores.catalog, RasterioSource([data]), [data]).add_paths(
             "live", tiles(data)[1:]
         )
         assert report.added == 3

@@ -44,7 +44,12 @@ class CliState:
         if self._source is None:
             from livemosaic.adapters.raster import RasterioSource
 
-            self._source = RasterioSource()
+            settings = self.settings
+            self._source = RasterioSource(
+                settings.data_folders,
+                object_store_prefixes=settings.object_store_prefixes,
+                object_store_timeout_seconds=settings.object_store_timeout_seconds,
+            )
         return self._source
 
     @property

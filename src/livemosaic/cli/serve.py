@@ -65,10 +65,28 @@ def config(state: CliState) -> None:
     echo_json(values)
 
 
-def install_demo(state: CliState) -> str:
-    """Copy the bundled demo rasters into the data folder and publish Demo/Landsat (idempotent)."""
-    demo_dir = (state.settings.data_dir / "demo").resolve()
+def demo_folders(settings: Settings) -> list[Path]:
+    """The folders the demo registers as data folders: the demo rasters and the watched
+    ``incoming`` folder (both created when missing)."""
+    demo_dir = (settings.data_dir / "demo").resolve()
     demo_dir.mkdir(parents=True, exist_ok=True)
+    return [demo_dir, demo_incoming(settings)]
+
+
+def install_demo(state: CliState) -> str:
+    """Copy the bundled demo rasters into the data folder and publish Demo/Landsat (idempotent).
+
+    Registers the demo folders as data folders of ``state`` first, so the raster reader and
+    the ingestor both accept them.
+    """
+    folders = demo_folders(state.settings)
+    demo_dir = folders[0]
+    missing = [f for f in folders if f not in state.settings.data_folders]
+    if missing:
+        state.settings = state.settings.model_copy(
+            update={"data_folders": [*state.settings.data_folders, *missing]}
+        )
+        state._source = None  # rebuilt for the new folders
     package = resources.files("livemosaic") / "demo"
     for entry in package.iterdir():
         if entry.name.endswith(".tif"):
@@ -77,7 +95,6 @@ def install_demo(state: CliState) -> str:
                 with resources.as_file(entry) as src:
                     shutil.copyfile(src, target)
     ingestor = state.ingestor()
-    ingestor.allowed.append(demo_dir)
     try:
         state.catalog.get_dataset(DEMO_DATASET)
     except NotFound:
@@ -191,9 +208,7 @@ def serve(
         except LiveMosaicError as exc:
             fail(exc)
         click.echo(f"Demo service ready: {published}")
-        incoming = demo_incoming(settings)
-        demo_dir = (settings.data_dir / "demo").resolve()
-        overrides["data_folders"] = [*settings.data_folders, demo_dir, incoming]
+        settings = state.settings  # now with the demo folders registered
     settings = settings.model_copy(update=overrides)
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
         fail("HTTPS needs both a certificate and its key: give --certfile and --keyfile.")

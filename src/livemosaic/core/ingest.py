@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from livemosaic.core.folders import real_folders, resolve_inside
 from livemosaic.core.models import MosaicDataset, RasterItem
 from livemosaic.core.ports import (
     CatalogStore,
@@ -87,17 +88,16 @@ class Ingestor:
     ) -> None:
         self.catalog = catalog
         self.source = source
-        self.allowed = [Path(os.path.realpath(p)) for p in allowed_folders]
+        self.allowed = real_folders(allowed_folders)
         self.batch_size = batch_size
 
     # -- paths -------------------------------------------------------------------------
     def check_allowed(self, path: str | Path) -> Path:
         """The real path of ``path`` if it lies inside a registered data folder."""
-        real = Path(os.path.realpath(path))
-        for folder in self.allowed:
-            if real == folder or folder in real.parents:
-                return real
-        raise PathNotAllowed(str(path))
+        real = resolve_inside(path, self.allowed)
+        if real is None:
+            raise PathNotAllowed(str(path))
+        return real
 
     def expand(
         self,

@@ -11,27 +11,14 @@ import os
 import warnings
 from typing import Any
 
-import rasterio
+from rasterio._path import _parse_path
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.io import DatasetReader
 
+from livemosaic.adapters.raster.confine import SIDECAR_SUFFIXES, Confinement
 from livemosaic.adapters.raster.crs import quiet_env
 from livemosaic.errors import RasterRejected
 
-SIDECAR_SUFFIXES = (
-    ".msk",
-    ".aux.xml",
-    ".ovr",
-    ".gri",
-    ".hdr",
-    ".aux",
-    ".rrd",
-    ".tfw",
-    ".tifw",
-    ".wld",
-    ".jgw",
-    ".pgw",
-    ".prj",
-)
 HDF4_MAGIC = b"\x0e\x03\x13\x01"
 HDF4_NEXT_STEP = (
     "The GDAL bundled with this installation (rasterio wheel) has no HDF4 driver. Convert the "
@@ -65,17 +52,38 @@ def reject_sidecar(path: str) -> RasterRejected:
     )
 
 
-def open_dataset(uri: str, *, path: str | None = None, **options: Any) -> Any:
-    """Open ``uri`` read-only (warnings about missing georeferencing silenced).
+def open_dataset(uri: str, *, confine: Confinement, path: str | None = None, **options: Any) -> Any:
+    """Open ``uri`` read-only, and only when it reads nothing outside ``confine``.
 
-    Raises RasterRejected (for ``path``, default ``uri``) with a clear reason.
+    The one place rasters are opened: :meth:`Confinement.check` runs first (the file, its
+    sidecars, VRT sources, archive members, network locations), GDAL may only use the
+    allowed drivers, and GDAL's own list of the dataset's files is checked after opening.
+    Warnings about missing georeferencing are silenced. Raises RasterRejected (for
+    ``path``, default ``uri``) with a clear reason.
     """
+    shown = path or uri
+    name = confine.check(uri, shown)
     try:
         with quiet_env(), warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(uri, **options)
+            # rasterio.open takes one driver name; the reader takes GDAL's allowed list
+            ds = DatasetReader(_parse_path(name), driver=confine.drivers(name), **options)
     except (RasterioError, OSError, ValueError) as exc:
-        raise open_error(path or uri, exc) from exc
+        if confine.is_remote(name):  # GDAL's network errors are not echoed
+            raise RasterRejected(
+                shown,
+                "the network location cannot be opened.",
+                next_step="Check that the object exists and is readable by the server.",
+            ) from exc
+        raise open_error(shown, exc) from exc
+    try:
+        with quiet_env():
+            files = list(ds.files)
+        confine.check_files(files, shown)
+    except BaseException:
+        ds.close()
+        raise
+    return ds
 
 
 def open_error(path: str, exc: BaseException) -> RasterRejected:

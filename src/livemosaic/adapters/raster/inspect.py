@@ -20,6 +20,7 @@ from typing import Any
 
 from rasterio.enums import ColorInterp, MaskFlags
 
+from livemosaic.adapters.raster.confine import Confinement
 from livemosaic.adapters.raster.dataset import is_sidecar, open_dataset, reject_sidecar
 from livemosaic.adapters.raster.georef import band_names, compute_geo, pixel_type
 from livemosaic.adapters.raster.multidim import FileInfo, inspect_multidim, is_multidim
@@ -27,15 +28,15 @@ from livemosaic.adapters.raster.stats import ScanPlan, scan
 from livemosaic.adapters.raster.timeparse import time_from_name, time_from_tiff_tag
 from livemosaic.core.models import BandStats, MaskKind, RasterItem
 from livemosaic.core.ports import InspectOptions
-from livemosaic.errors import RasterRejected
+from livemosaic.errors import RasterRefused, RasterRejected
 
 _VSI_PREFIXES = {".zip": "/vsizip/", ".gz": "/vsigzip/", ".tar": "/vsitar/", ".tgz": "/vsitar/"}
 
 
-def open_file(path: str) -> tuple[Any, str]:
+def open_file(path: str, confine: Confinement) -> tuple[Any, str]:
     """Open a file (directly, or through /vsizip/ & co. for archives): (dataset, uri)."""
     try:
-        return open_dataset(path), path
+        return open_dataset(path, confine=confine), path
     except RasterRejected as first:
         ext = os.path.splitext(path)[1].lower()
         prefix = _VSI_PREFIXES.get(ext)
@@ -43,7 +44,9 @@ def open_file(path: str) -> tuple[Any, str]:
             raise
         uri = prefix + path
         try:
-            return open_dataset(uri, path=path), uri
+            return open_dataset(uri, confine=confine, path=path), uri
+        except RasterRefused:
+            raise
         except RasterRejected:
             raise first from None
 
@@ -61,16 +64,16 @@ def file_stat(path: str) -> os.stat_result:
     return st
 
 
-def inspect_file(path: str, options: InspectOptions) -> list[RasterItem]:
+def inspect_file(path: str, options: InspectOptions, confine: Confinement) -> list[RasterItem]:
     """Every item of one file; RasterRejected with a clear reason when it is unusable."""
     path = os.path.abspath(path)
     if is_sidecar(path):
         raise reject_sidecar(path)
     st = file_stat(path)
-    ds, uri = open_file(path)
+    ds, uri = open_file(path, confine)
     with ds:
         file_time, time_source = _file_time(ds, path, options)
-        info = FileInfo(path, uri, st.st_size, st.st_mtime_ns, file_time)
+        info = FileInfo(path, uri, st.st_size, st.st_mtime_ns, file_time, confine)
         if is_multidim(ds):
             return inspect_multidim(ds, info, options)
         return [_single_item(ds, info, options, time_source)]
@@ -117,7 +120,12 @@ def _single_item(
         dataset_mask=per_dataset,
     )
     result = scan(
-        ds, plan, path=path, validate=options.validate_pixels, stats=options.compute_stats
+        ds,
+        plan,
+        path=path,
+        validate=options.validate_pixels,
+        stats=options.compute_stats,
+        confine=info.confine,
     )
     dtype = ds.dtypes[bands[0] - 1]
     is_float = dtype.startswith("float") or packed
@@ -192,7 +200,8 @@ def _item_name(path: str) -> str:
     return stem or name
 
 
-def file_crs(path: str) -> str:
+def file_crs(path: str, confine: Confinement) -> str:
     """The CRS key of a file's first item (no pixel reading)."""
-    items = inspect_file(path, InspectOptions(None, validate_pixels=False, compute_stats=False))
+    options = InspectOptions(None, validate_pixels=False, compute_stats=False)
+    items = inspect_file(path, options, confine)
     return items[0].native_crs

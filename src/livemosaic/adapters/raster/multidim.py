@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from livemosaic.adapters.raster.cf_time import CFTimeError, CFTimeUnits, parse_units
+from livemosaic.adapters.raster.confine import Confinement
 from livemosaic.adapters.raster.dataset import open_dataset
 from livemosaic.adapters.raster.georef import Geo, compute_geo, pixel_type
 from livemosaic.adapters.raster.ncmeta import (
@@ -64,6 +65,7 @@ class FileInfo:
     size: int
     mtime_ns: int
     fallback_time: int | None  # from the file name, for slices without a time dimension
+    confine: Confinement  # what the file (and its subdatasets) may read
 
 
 def is_multidim(ds: Any) -> bool:
@@ -91,13 +93,13 @@ def _container(ds: Any, info: FileInfo, options: InspectOptions) -> list[RasterI
     try:
         if subs:
             for uri, var in subs:
-                opened.append((uri, var, open_dataset(uri, path=info.path)))
+                opened.append((uri, var, open_dataset(uri, confine=info.confine, path=info.path)))
         helpers = helper_names([sub.tags() for _, _, sub in opened] + [ds.tags()])
         if not subs and ds.count:
             var = ds.tags(1).get("NETCDF_VARNAME", "") or "Band"
             return _variable_items(ds, info.uri, var, info, options)
         items: list[RasterItem] = []
-        bounds = TimeBounds(info.path, info.uri, ds.driver)
+        bounds = TimeBounds(info.path, info.uri, ds.driver, info.confine)
         for uri, var, sub in opened:
             if sub.count == 0 or is_helper(var, sub.tags(), helpers):
                 continue
@@ -217,7 +219,12 @@ def _scan_all(sub: Any, info: FileInfo, options: InspectOptions) -> tuple[ScanRe
         offsets=offsets if packed else (),
     )
     result = scan(
-        sub, plan, path=info.path, validate=options.validate_pixels, stats=options.compute_stats
+        sub,
+        plan,
+        path=info.path,
+        validate=options.validate_pixels,
+        stats=options.compute_stats,
+        confine=info.confine,
     )
     return result, plan
 

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from livemosaic.adapters.raster.cf_time import CFTimeError, CFTimeUnits
+from livemosaic.adapters.raster.confine import Confinement
 from livemosaic.adapters.raster.crs import quiet_env
 from livemosaic.adapters.raster.dataset import open_dataset
 from livemosaic.errors import RasterRejected
@@ -194,7 +195,8 @@ def norm_unit(unit: str) -> str:
 class TimeBounds:
     """CF time bounds of a NetCDF file, loaded once per bounds variable."""
 
-    def __init__(self, path: str, root_uri: str, driver: str) -> None:
+    def __init__(self, path: str, root_uri: str, driver: str, confine: Confinement) -> None:
+        self.confine = confine
         self.path = path
         self.root_uri = root_uri
         self.driver = driver
@@ -223,7 +225,8 @@ class TimeBounds:
 
     def _load(self, var: str) -> npt.NDArray[np.float64] | None:
         try:
-            ds = open_dataset(f'netcdf:"{self.root_uri}":{var}', path=self.path)
+            uri = f'netcdf:"{self.root_uri}":{var}'
+            ds = open_dataset(uri, confine=self.confine, path=self.path)
         except RasterRejected:
             return None
         try:

@@ -12,7 +12,10 @@
   invalid pixels then hold NaN.
 
 rasterio datasets are not thread-safe, so each thread keeps its own small LRU of open
-handles keyed by (uri, file mtime, overview level).
+handles keyed by (uri, file mtime, overview level), one per confinement. Every open goes
+through :func:`~livemosaic.adapters.raster.dataset.open_dataset`, which checks again where the
+file and everything it refers to resolve (a file replaced by a symlink to the outside after
+ingest is refused); the check is paid once per open and cached with the open handle.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from livemosaic.adapters.raster.confine import Confinement
 from livemosaic.adapters.raster.crs import crs_from_key, quiet_env, same_crs
 from livemosaic.adapters.raster.dataset import open_dataset, read_error
 from livemosaic.adapters.raster.projector import ring_extent, transform_ring
@@ -65,9 +69,10 @@ _local = threading.local()
 
 
 class DatasetCache:
-    """An LRU of open datasets for one thread."""
+    """An LRU of open datasets for one thread, opened under one confinement."""
 
-    def __init__(self, size: int = CACHE_SIZE) -> None:
+    def __init__(self, confine: Confinement, size: int = CACHE_SIZE) -> None:
+        self.confine = confine
         self.size = size
         self._items: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
 
@@ -79,7 +84,7 @@ class DatasetCache:
             self._items.move_to_end(key)
             return ds
         options = {"overview_level": level} if level >= 0 else {}
-        ds = open_dataset(item.uri, path=item.path, **options)
+        ds = open_dataset(item.uri, confine=self.confine, path=item.path, **options)
         self._items[key] = ds
         while len(self._items) > self.size:
             _, old = self._items.popitem(last=False)
@@ -105,16 +110,19 @@ class DatasetCache:
         return len(self._items)
 
 
-def thread_cache() -> DatasetCache:
-    """This thread's dataset cache."""
-    cache = getattr(_local, "cache", None)
+def thread_cache(confine: Confinement) -> DatasetCache:
+    """This thread's dataset cache for ``confine``."""
+    caches: dict[Confinement, DatasetCache] | None = getattr(_local, "caches", None)
+    if caches is None:
+        caches = {}
+        _local.caches = caches
+    cache = caches.get(confine)
     if cache is None:
-        cache = DatasetCache()
-        _local.cache = cache
+        cache = caches[confine] = DatasetCache(confine)
     return cache
 
 
-def read_item(item: RasterItem, request: ReadRequest) -> PixelBlock | None:
+def read_item(item: RasterItem, request: ReadRequest, confine: Confinement) -> PixelBlock | None:
     """Item pixels on the request grid; None when the request does not overlap the item."""
     if request.width <= 0 or request.height <= 0 or not request.extent.is_valid():
         raise InvalidParameter("size", "the target grid must have a positive size and extent.")
@@ -122,7 +130,7 @@ def read_item(item: RasterItem, request: ReadRequest) -> PixelBlock | None:
     footprint = _item_extent_in(item, request.crs)
     if footprint is None or footprint.intersection(request.extent) is None:
         return None
-    cache = thread_cache()
+    cache = thread_cache(confine)
     try:
         with quiet_env():
             base = cache.get(item)

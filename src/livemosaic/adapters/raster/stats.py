@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from rasterio.windows import Window
 
+from livemosaic.adapters.raster.confine import Confinement
 from livemosaic.adapters.raster.crs import quiet_env
 from livemosaic.adapters.raster.dataset import open_dataset, read_error
 from livemosaic.core.models import BandStats
@@ -142,7 +143,9 @@ def _read_indexes(plan: ScanPlan) -> list[int]:
     return [*plan.indexes, *([plan.alpha] if plan.alpha is not None else [])]
 
 
-def scan(ds: Any, plan: ScanPlan, *, path: str, validate: bool, stats: bool) -> ScanResult:
+def scan(
+    ds: Any, plan: ScanPlan, *, path: str, validate: bool, stats: bool, confine: Confinement
+) -> ScanResult:
     """Validate and/or compute statistics of the planned bands (RasterRejected on failure)."""
     if not validate and not stats:
         return ScanResult([None] * len(plan.indexes))
@@ -150,7 +153,7 @@ def scan(ds: Any, plan: ScanPlan, *, path: str, validate: bool, stats: bool) -> 
     if validate and width * height <= FULL_READ_PIXELS:
         return _scan_full(ds, plan, path)
     if validate:
-        _validate_large(ds, plan, path)
+        _validate_large(ds, plan, path, confine)
     return _scan_decimated(ds, plan, path)
 
 
@@ -191,12 +194,14 @@ def _scan_decimated(ds: Any, plan: ScanPlan, path: str) -> ScanResult:
     return acc.result(exact=factor == 1.0)
 
 
-def _validate_large(ds: Any, plan: ScanPlan, path: str) -> None:
+def _validate_large(ds: Any, plan: ScanPlan, path: str, confine: Confinement) -> None:
     indexes = _read_indexes(plan)
     overviews = ds.overviews(indexes[0]) if indexes else []
     try:
         if overviews:
-            ovr = open_dataset(ds.name, path=path, overview_level=len(overviews) - 1)
+            ovr = open_dataset(
+                ds.name, confine=confine, path=path, overview_level=len(overviews) - 1
+            )
             try:
                 with quiet_env():
                     ovr.read(indexes)

@@ -31,6 +31,7 @@ def build_pipeline(
 ) -> IngestPipeline:
     """An ingest pipeline over a SQLite catalog, its journal and the rasterio adapters."""
     from livemosaic.adapters.catalog.journal import open_journal
+    from livemosaic.adapters.raster.confine import Confinement
     from livemosaic.adapters.raster.overviews import RasterioOverviewBuilder
 
     return IngestPipeline(
@@ -40,7 +41,7 @@ def build_pipeline(
         Ingestor(catalog, source, data_folders),
         trigger,
         registry,
-        overviews=RasterioOverviewBuilder(),
+        overviews=RasterioOverviewBuilder(Confinement.of(data_folders)),
         writers=open_for_writing,
     )
 
