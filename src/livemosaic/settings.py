@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         description="A notification client that keeps losing messages for longer than this "
         "is disconnected.",
     )
+    notify_token_check_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often the tokens of notification clients are checked again; a "
+        "client whose token expired or was revoked is disconnected (code 4498).",
+    )
     ssl_certfile: Path | None = Field(
         None, description="TLS certificate (PEM) for serving HTTPS (serve --certfile)."
     )

@@ -20,7 +20,12 @@ from livemosaic.core.models import (
     SpatialRef,
     VariableSummary,
 )
-from livemosaic.core.notify import NotificationHub, parse_service_name, refresh_message
+from livemosaic.core.notify import (
+    Credentials,
+    NotificationHub,
+    parse_service_name,
+    refresh_message,
+)
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.errors import InvalidParameter, LimitExceeded
 
@@ -237,10 +242,10 @@ def test_authorization_at_subscribe_and_when_a_service_turns_private():
     registry.swap(snapshot(version=1))
     registry.swap(snapshot("vault", version=1, private=True))
 
-    def authorize(token: str | None, key: str) -> bool:
+    def authorize(credentials: Credentials, key: str) -> bool:
         folder, _, name = key.rpartition("/")
         snap = registry.find(folder, name)
-        return snap is not None and (not snap.definition.private or token == "ok")
+        return snap is not None and (not snap.definition.private or credentials.token == "ok")
 
     async def main() -> None:
         hub = make_hub(registry, authorize=authorize, queue_size=10)

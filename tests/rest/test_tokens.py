@@ -252,6 +252,23 @@ def test_referer_binding(site: Running) -> None:
     assert reads(site, {**bearer(app), "Referer": "https://evil.example.org/page"}) == 498
     spelled = sign_in(site.client, "viewer", client="referrer", referrer="https://app.example.org")
     assert reads(site, {**bearer(spelled), "Referer": "https://app.example.org/"}) == 200
+    for evil in (
+        "https://app.example.org.evil.net/",
+        "https://app.example.org@evil.net/",
+        "https://app.example.org:8443/",
+        "http://app.example.org/",
+    ):
+        assert reads(site, {**bearer(app), "Referer": evil}) == 498, evil
+    # without a Referer, a browser's Origin header stands in (origins compared)
+    assert reads(site, {**bearer(app), "Origin": "https://app.example.org"}) == 200
+    assert reads(site, {**bearer(app), "Origin": "https://app.example.org.evil.net"}) == 498
+    # a path-bound token: the Referer must be that page or below it
+    path = sign_in(site.client, "viewer", client="referer", referer="https://a.example.org/app")
+    assert reads(site, {**bearer(path), "Referer": "https://a.example.org/app/map.html"}) == 200
+    assert reads(site, {**bearer(path), "Referer": "https://a.example.org/application"}) == 498
+    # py's bare "http" binds only the scheme
+    assert reads(site, {**bearer(py_token), "Referer": "http://anywhere.example.net/"}) == 200
+    assert reads(site, {**bearer(py_token), "Referer": "https://anywhere.example.net/"}) == 498
 
 
 def test_ip_binding(site: Running) -> None:

@@ -6,6 +6,12 @@ receives ``hello``, sends ``{"op": "subscribe", "services": [...]}`` and then ge
 ``serviceRefreshed`` message after every refresh of those services, plus heartbeats. Every
 problem with a client message is answered with an ``error`` event; the connection stays open.
 
+The token is checked by :func:`livemosaic.rest.auth.authenticate`, as for HTTP, against the
+handshake's address and its Referer or Origin: a token that is not good is refused with an
+``error`` event (498) and close code 4498. The hub checks the token again on a timer and
+before each message of a secured service, and closes the connection (4498) once the token
+expired or was revoked.
+
 Each connection runs two tasks: one reads client messages, one sends what the
 :class:`~livemosaic.core.notify.NotificationHub` queued for it. The hub is taken from
 ``app.state.notify_hub`` (the lifespan puts it there).
@@ -17,13 +23,23 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from livemosaic.core.notify import NotificationHub, Subscriber, now_ms
+from livemosaic.core.notify import (
+    CLOSE_TOKEN_INVALID,
+    Credentials,
+    NotificationHub,
+    Subscriber,
+    now_ms,
+)
 from livemosaic.errors import LimitExceeded
+from livemosaic.rest.auth import caller_of
+
+if TYPE_CHECKING:
+    from livemosaic.app import AppContext
 
 log = logging.getLogger("livemosaic.rest")
 router = APIRouter()
@@ -32,6 +48,7 @@ _GONE = (WebSocketDisconnect, OSError, RuntimeError)  # the peer went away mid-s
 WS_PATH = "/livemosaic/ws"
 MAX_CLIENT_MESSAGE = 64 * 1024  # characters of one client message
 CLOSE_TIMEOUT = 2.0
+SIGN_IN = "Sign in again with generateToken and reconnect with the new token."
 OPS = ("subscribe", "unsubscribe", "ping")
 PROTOCOL_HELP = (
     'send {"op": "subscribe", "services": ["Folder/Name.ImageServer"]}, '
@@ -141,8 +158,15 @@ async def notifications(websocket: WebSocket) -> None:
         await websocket.close(1008 if hub is not None else 1011)
         return
     await websocket.accept()
+    ctx: AppContext = websocket.app.state.ctx
+    credentials = Credentials(handshake_token(websocket), caller_of(websocket.scope, ctx.settings))
+    problem = hub.token_problem(credentials)
+    if problem is not None:  # the same refusal as HTTP's 498, then the connection closes
+        await websocket.send_text(json.dumps(_error(f"{problem} {SIGN_IN}", 498)))
+        await _close(websocket, CLOSE_TOKEN_INVALID, problem)
+        return
     try:
-        sub = hub.connect(handshake_token(websocket))
+        sub = hub.connect(credentials)
     except LimitExceeded as exc:
         await websocket.send_text(json.dumps(_error(exc.reason, 503)))
         await _close(websocket, 1013, "too many clients")
