@@ -46,13 +46,13 @@ from livemosaic.core.publishing import Publisher
 from livemosaic.core.refresh import Refresher
 from livemosaic.core.registry import ServiceRegistry, service_key
 from livemosaic.core.security import ANONYMOUS, Principal, TokenSigner
+from livemosaic.core.signin import SigninThrottle
 from livemosaic.core.watch_rules import WatchRule, check_rules, load_rules
 from livemosaic.errors import LiveMosaicError, TokenInvalid
 from livemosaic.rest.auth import Caller, authenticate, can_read_service
 from livemosaic.rest.errors import install_error_handlers
 from livemosaic.rest.middleware import install_middleware
 from livemosaic.rest.routes import include_routers
-from livemosaic.rest.tokens import SigninThrottle
 from livemosaic.settings import Settings
 
 log = logging.getLogger("livemosaic")
@@ -153,7 +153,9 @@ def build_context(settings: Settings) -> AppContext:
         users=stores.users,
         signer=TokenSigner(load_or_create_secret(settings.data_dir)),
         refresher=refresher,
-        throttle=SigninThrottle(settings.signin_max_failures, settings.signin_window_seconds),
+        throttle=SigninThrottle(
+            stores.signins, settings.signin_max_failures, settings.signin_window_seconds
+        ),
         runner=runner,
         watch_rules=rules,
         extra_services=[GP_SERVICE],

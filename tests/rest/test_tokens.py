@@ -383,23 +383,3 @@ def test_serve_https(shared_data: Path, tmp_path: Path) -> None:
             assert sec["name"] == "sec"
     finally:
         server.stop()
-
-
-def test_throttle_window_slides() -> None:
-    from livemosaic.rest.tokens import SigninThrottle
-
-    now = [1000.0]
-    throttle = SigninThrottle(max_failures=2, window_seconds=60, clock=lambda: now[0])
-    key = ("ops", "10.0.0.1")
-    throttle.failure(key)
-    assert throttle.wait_seconds(key) == 0
-    now[0] += 10
-    throttle.failure(key)
-    assert throttle.wait_seconds(key) == pytest.approx(50)  # until the first failure is 60 s old
-    assert throttle.wait_seconds(("ops", "10.0.0.2")) == 0  # per user and address
-    now[0] += 50.5
-    assert throttle.wait_seconds(key) == 0  # one failure left in the window
-    throttle.failure(key)
-    assert throttle.wait_seconds(key) > 0
-    throttle.success(key)
-    assert throttle.wait_seconds(key) == 0
