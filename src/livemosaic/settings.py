@@ -65,7 +65,10 @@ class Settings(BaseSettings):
         False, description="Send errors with their HTTP status instead of 200 (ArcGIS default)."
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["*"], description="Origins allowed by CORS ('*' = all)."
+        default_factory=lambda: ["*"],
+        description="Origins whose pages may read responses (CORS; comma-separated in the "
+        "environment): '*' lets every origin read without credentials (no cookies); an "
+        "origin listed as scheme://host[:port] may also send credentials.",
     )
     gdal_cache_mb: int = Field(256, description="GDAL raster block cache in MiB.")
     default_token_minutes: int = Field(
@@ -154,6 +157,21 @@ class Settings(BaseSettings):
             if value.startswith("["):
                 return json.loads(value)
             return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        """Each entry is '*' or an origin: scheme://host[:port], nothing after it."""
+        for origin in value:
+            text = origin.strip().rstrip("/")
+            scheme, sep, rest = text.partition("://")
+            if text == "*" or (sep and scheme in ("http", "https") and rest and "/" not in rest):
+                continue
+            raise ValueError(
+                f"cors_origins entry {origin!r} is not '*' or an origin such as "
+                "https://app.example.org (scheme://host[:port], no path)"
+            )
         return value
 
     @field_validator("root")

@@ -37,6 +37,7 @@ from livemosaic.core.notify import (
 )
 from livemosaic.errors import LimitExceeded
 from livemosaic.rest.auth import caller_of
+from livemosaic.rest.cors import WILDCARD, CorsPolicy
 
 if TYPE_CHECKING:
     from livemosaic.app import AppContext
@@ -68,16 +69,16 @@ def handshake_token(websocket: WebSocket) -> str | None:
 
 
 def origin_allowed(websocket: WebSocket) -> bool:
-    """True when the Origin header (if any) is one of the configured CORS origins."""
+    """True when the handshake has no Origin, comes from this server, or from an origin the
+    CORS policy (``cors_origins``) lets read responses."""
     origin = websocket.headers.get("origin")
-    settings = getattr(websocket.app.state, "settings", None)
-    origins = list(getattr(settings, "cors_origins", ["*"]))
-    if not origin or "*" in origins:
+    if not origin:
         return True
-    allowed = {o.rstrip("/").lower() for o in origins}
-    host = websocket.headers.get("host", "")
-    same = origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
-    return same or origin.rstrip("/").lower() in allowed
+    settings = getattr(websocket.app.state, "settings", None)
+    policy = CorsPolicy.of(list(getattr(settings, "cors_origins", [WILDCARD])))
+    host = websocket.headers.get("host", "").lower()
+    same = origin.split("://", 1)[-1].rstrip("/").lower() == host
+    return same or policy.allows(origin)
 
 
 def _error(message: str, code: int = 400) -> dict[str, Any]:
