@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -83,6 +84,15 @@ def find_token(headers: Headers, params: Params, cookies: Mapping[str, str]) -> 
         or (cookies.get(TOKEN_COOKIE) or "").strip()
         or None
     )
+
+
+def scope_token(scope: Scope) -> str | None:
+    """The token of a WebSocket handshake (or any request without a body), found as for HTTP:
+    ``X-Esri-Authorization``, ``?token=``, ``Authorization: Bearer``, cookie ``agstoken``."""
+    headers = Headers(scope=scope)
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    params = Params(parse_qsl(query, keep_blank_values=True))
+    return find_token(headers, params, _cookies(headers))
 
 
 def _cookies(headers: Headers) -> dict[str, str]:
@@ -339,4 +349,5 @@ __all__ = [
     "insecure_credentials",
     "request_origin_of",
     "require_role",
+    "scope_token",
 ]

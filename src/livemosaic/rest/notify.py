@@ -1,7 +1,8 @@
 """The notification WebSocket, ``{root}/livemosaic/ws`` (spec 10; docs/notifications.md).
 
 Outside ``{root}/rest`` on purpose, so no ArcGIS client mistakes it for a service. A client
-connects (token in the ``token`` query parameter or the ``X-Esri-Authorization`` header),
+connects (token where HTTP requests carry it: ``X-Esri-Authorization`` or ``Authorization:
+Bearer`` header, ``token`` query parameter, ``agstoken`` cookie),
 receives ``hello``, sends ``{"op": "subscribe", "services": [...]}`` and then gets a
 ``serviceRefreshed`` message after every refresh of those services, plus heartbeats. Every
 problem with a client message is answered with an ``error`` event; the connection stays open.
@@ -36,7 +37,7 @@ from livemosaic.core.notify import (
     now_ms,
 )
 from livemosaic.errors import LimitExceeded
-from livemosaic.rest.auth import caller_of
+from livemosaic.rest.auth import caller_of, scope_token
 from livemosaic.rest.cors import WILDCARD, CorsPolicy
 
 if TYPE_CHECKING:
@@ -58,14 +59,8 @@ PROTOCOL_HELP = (
 
 
 def handshake_token(websocket: WebSocket) -> str | None:
-    """The token of the handshake: ``?token=`` first, then ``X-Esri-Authorization: Bearer …``."""
-    token = websocket.query_params.get("token")
-    if token and token.strip():
-        return token.strip()
-    header = websocket.headers.get("x-esri-authorization", "").strip()
-    if header.lower().startswith("bearer "):
-        header = header[7:].strip()
-    return header or None
+    """The token of the handshake, found where HTTP requests look for it (rest.auth)."""
+    return scope_token(websocket.scope)
 
 
 def origin_allowed(websocket: WebSocket) -> bool:
