@@ -13,6 +13,12 @@ its next delivery, gets a ``{"event": "lagging", "skipped": n}`` notice. A clien
 losing messages for longer than ``max_lag_seconds`` is disconnected. A slow client therefore costs the
 server a fixed amount of memory and never delays the others: fan-out never awaits a client.
 
+Each client keeps the :class:`Credentials` of its handshake (token and where it came from).
+The ``authorize`` callable decides subscriptions; ``check_token`` says why a token is no
+longer good (expired, revoked, bound elsewhere). A client whose token fails that check is
+closed with :data:`CLOSE_TOKEN_INVALID` (4498): every ``token_check_seconds``, and before any
+message of a secured service is queued for it, so a revoked token never receives one.
+
 Messages are built by :mod:`livemosaic.core.notify_messages`; the web layer
 (``livemosaic.rest.notify``) turns subscribers into WebSocket connections.
 """
