@@ -85,8 +85,9 @@ class Settings(BaseSettings):
     )
     referer_binding: Literal["strict", "lenient", "off"] = Field(
         "strict",
-        description="How referer-bound tokens are checked: strict (Referer must match), "
-        "lenient (mismatch logged, accepted) or off.",
+        description="How referer-bound tokens are checked: strict (the Referer, else the "
+        "Origin, must be the bound URL or a page below it: same scheme, host and port, path "
+        "on segment boundaries), lenient (mismatch logged, accepted) or off.",
     )
     allow_http_credentials: bool = Field(
         False,
