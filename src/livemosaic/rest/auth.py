@@ -6,10 +6,11 @@ header ``X-Esri-Authorization: Bearer``, parameter ``token``, header ``Authoriza
 Bearer``, cookie ``agstoken`` — and verifies it: signature and expiry, referer or IP
 binding, and the user as stored now (removed, disabled, or a token epoch bumped by a new
 password or role all revoke it). :func:`authenticate` is that check, and the notification
-WebSocket uses it too (handshake and re-checks), so both see the same rules. The outcome waits on the request state; routes ask for it
-with :func:`current_principal`, so a bad token only fails requests that care who is
-calling. Roles are checked with :func:`require_role`, the one place that decides between
-499 (no token), 403 (role too low) and passing.
+WebSocket uses it too (handshake and re-checks), so both see the same rules. The outcome
+waits on the request state; routes ask for it with :func:`current_principal`, so a bad
+token only fails requests that care who is calling. Roles are checked with
+:func:`require_role`, the one place that decides between 499 (no token), 403 (role too low)
+and passing.
 """
 
 from __future__ import annotations
