@@ -170,3 +170,19 @@ def test_no_secured_message_after_revocation_even_between_checks(
         assert not [m for m in seen if m["event"] == "serviceRefreshed"], seen
         assert "revoked" in str(ws.close_reason)
         assert hub.stats.expired == 1
+
+
+def test_cookie_counts_only_for_own_or_listed_origins(server: WsServer, http: httpx.Client) -> None:
+    cookie = {"Cookie": f"agstoken={sign_in(http, 'viewer')}"}
+    host = server.base.removeprefix("http://")
+    with open_ws(server, None, **cookie) as ws:
+        subscribed(ws)  # no Origin: not a browser page
+    with open_ws(server, None, Origin=f"http://{host}", **cookie) as ws:
+        subscribed(ws)  # this server's own page
+    with open_ws(server, None, Origin="https://elsewhere.example.net", **cookie) as ws:
+        assert first(ws)["event"] == "hello"  # the default cors_origins '*' lets it connect,
+        ws.send(json.dumps({"op": "subscribe", "services": [SECURED]}))
+        answer = first(ws)
+        while answer["event"] == "heartbeat":
+            answer = first(ws)
+        assert answer["event"] == "error" and answer["code"] == 499, answer  # but anonymously

@@ -87,13 +87,14 @@ def find_token(headers: Headers, params: Params, cookies: Mapping[str, str]) -> 
     )
 
 
-def scope_token(scope: Scope) -> str | None:
+def scope_token(scope: Scope, *, cookies: bool = True) -> str | None:
     """The token of a WebSocket handshake (or any request without a body), found as for HTTP:
-    ``X-Esri-Authorization``, ``?token=``, ``Authorization: Bearer``, cookie ``agstoken``."""
+    ``X-Esri-Authorization``, ``?token=``, ``Authorization: Bearer``, cookie ``agstoken``
+    (unless ``cookies`` is False: a browser sent it on behalf of a foreign page)."""
     headers = Headers(scope=scope)
     query = bytes(scope.get("query_string", b"")).decode("latin-1")
     params = Params(parse_qsl(query, keep_blank_values=True))
-    return find_token(headers, params, _cookies(headers))
+    return find_token(headers, params, _cookies(headers) if cookies else {})
 
 
 def _cookies(headers: Headers) -> dict[str, str]:

@@ -59,21 +59,31 @@ PROTOCOL_HELP = (
 
 
 def handshake_token(websocket: WebSocket) -> str | None:
-    """The token of the handshake, found where HTTP requests look for it (rest.auth)."""
-    return scope_token(websocket.scope)
+    """The token of the handshake, found where HTTP requests look for it (rest.auth).
+
+    The ``agstoken`` cookie counts only when the page is this server's own or an origin
+    ``cors_origins`` lists by name: a browser sends cookies with any page's handshake, and
+    WebSocket has no CORS to keep foreign pages from reading what such a token may see.
+    """
+    return scope_token(websocket.scope, cookies=_origin_is(websocket, credentialed=True))
+
+
+def _origin_is(websocket: WebSocket, *, credentialed: bool) -> bool:
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return True  # not a browser page
+    settings = getattr(websocket.app.state, "settings", None)
+    policy = CorsPolicy.of(list(getattr(settings, "cors_origins", [WILDCARD])))
+    host = websocket.headers.get("host", "").lower()
+    if origin.split("://", 1)[-1].rstrip("/").lower() == host:
+        return True  # this server's own page (the live viewer)
+    return policy.credentialed(origin) if credentialed else policy.allows(origin)
 
 
 def origin_allowed(websocket: WebSocket) -> bool:
     """True when the handshake has no Origin, comes from this server, or from an origin the
     CORS policy (``cors_origins``) lets read responses."""
-    origin = websocket.headers.get("origin")
-    if not origin:
-        return True
-    settings = getattr(websocket.app.state, "settings", None)
-    policy = CorsPolicy.of(list(getattr(settings, "cors_origins", [WILDCARD])))
-    host = websocket.headers.get("host", "").lower()
-    same = origin.split("://", 1)[-1].rstrip("/").lower() == host
-    return same or policy.allows(origin)
+    return _origin_is(websocket, credentialed=False)
 
 
 def _error(message: str, code: int = 400) -> dict[str, Any]:
