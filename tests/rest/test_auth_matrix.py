@@ -568,11 +568,17 @@ def http_matrix(matrix: Matrix, tally: Tally) -> int:
     with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
         parts = [cells[i::CLIENTS] for i in range(CLIENTS)]
         results = [r for part in pool.map(run, parts) for r in part]
+    by_transport: dict[tuple[Call, str], dict[str, int]] = {}
     for call, who, transport, got in results:
         method = "POST" if transport == "form" else call.method
         label = f"{method} {call.path} [{who.name} via {transport}]"
         judge(tally, label, call.access, who, got, references[call])
         tally.per_transport[transport] += 1
+        by_transport.setdefault((call, who.name), {})[transport] = got
+    # a token means the same whatever carries it
+    for (call, name), outcomes in by_transport.items():
+        if len(set(outcomes.values())) > 1:
+            tally.wrong.append(f"{call.path} [{name}]: transports disagree: {outcomes}")
     return len(calls)
 
 
@@ -611,12 +617,18 @@ def websocket_matrix(matrix: Matrix, tally: Tally) -> None:
     assert WS_ROUTE in route_table()
     for svc in matrix.env.services:
         for who in IDENTITIES:
+            outcomes = {}
             for transport in WS_TRANSPORTS if who.username else ("none",):
                 token = matrix.tokens.get(who.name)
                 got = ws_cell(matrix.ws_url, who, token, transport, svc.qualified)
                 label = f"WS subscribe {svc.qualified} [{who.name} via {transport}]"
                 judge(tally, label, svc.access, who, got, 200)
                 tally.per_transport[f"websocket {transport}"] += 1
+                outcomes[transport] = got
+            if len(set(outcomes.values())) > 1:
+                tally.wrong.append(
+                    f"WS {svc.qualified} [{who.name}]: transports disagree: {outcomes}"
+                )
 
 
 def test_auth_matrix(matrix: Matrix) -> None:
