@@ -32,7 +32,7 @@ from livemosaic import __version__
 from livemosaic.adapters.jobs.runner import JobRunner
 from livemosaic.adapters.watch import FolderWatcher, build_pipeline
 from livemosaic.core.export import ExportLimits, ImageExporter
-from livemosaic.core.notify import Authorizer, NotificationHub
+from livemosaic.core.notify import Authorizer, Credentials, NotificationHub, TokenCheck
 from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh
 from livemosaic.core.ports import (
     CatalogStore,
@@ -45,15 +45,14 @@ from livemosaic.core.ports import (
 from livemosaic.core.publishing import Publisher
 from livemosaic.core.refresh import Refresher
 from livemosaic.core.registry import ServiceRegistry, service_key
-from livemosaic.core.security import InvalidToken, Principal, TokenSigner
+from livemosaic.core.security import ANONYMOUS, Principal, TokenSigner
+from livemosaic.core.signin import SigninThrottle
 from livemosaic.core.watch_rules import WatchRule, check_rules, load_rules
-from livemosaic.errors import LiveMosaicError
-from livemosaic.rest.auth import can_read_service
-from livemosaic.rest.auth import now_ms as auth_now_ms
+from livemosaic.errors import LiveMosaicError, TokenInvalid
+from livemosaic.rest.auth import Caller, authenticate, can_read_service
 from livemosaic.rest.errors import install_error_handlers
 from livemosaic.rest.middleware import install_middleware
 from livemosaic.rest.routes import include_routers
-from livemosaic.rest.tokens import SigninThrottle
 from livemosaic.settings import Settings
 
 log = logging.getLogger("livemosaic")
@@ -158,36 +157,56 @@ def build_context(settings: Settings) -> AppContext:
         users=stores.users,
         signer=TokenSigner(load_or_create_secret(settings.data_dir)),
         refresher=refresher,
-        throttle=SigninThrottle(settings.signin_max_failures, settings.signin_window_seconds),
+        throttle=SigninThrottle(
+            stores.signins, settings.signin_max_failures, settings.signin_window_seconds
+        ),
         runner=runner,
         watch_rules=rules,
         extra_services=[GP_SERVICE],
     )
 
 
+def _notify_principal(ctx: AppContext, credentials: Credentials) -> Principal:
+    """The principal of a notification client, by the same check as an HTTP request."""
+    if credentials.token is None:
+        return ANONYMOUS
+    if not isinstance(credentials.caller, Caller):
+        raise TokenInvalid("The token was presented without a connection to check it against.")
+    return authenticate(ctx, credentials.token, credentials.caller)
+
+
 def notify_authorizer(ctx: AppContext) -> Authorizer:
     """Who may follow a service over the notification WebSocket: anyone for a public service;
-    for a secured one, a valid token of an enabled user who may read it (as over HTTP)."""
+    for a secured one, a token that passes :func:`~livemosaic.rest.auth.authenticate` (IP and
+    referer binding of the handshake included) of a user who may read it, as over HTTP."""
 
-    def authorize(token: str | None, key: str) -> bool:
+    def authorize(credentials: Credentials, key: str) -> bool:
         folder, _, name = key.rpartition("/")
         snapshot = ctx.registry.find(folder, name)
         if snapshot is None:
             return False
         if not snapshot.definition.private:
             return True
-        if not token:
-            return False
         try:
-            claims = ctx.signer.verify(token, auth_now_ms())
-            user = ctx.users.get_user(claims.username)
-        except (InvalidToken, LiveMosaicError):
+            principal = _notify_principal(ctx, credentials)
+        except LiveMosaicError:
             return False
-        if user.disabled or user.token_epoch != claims.epoch:
-            return False
-        return can_read_service(Principal(user.username, user.role), snapshot.definition)
+        return can_read_service(principal, snapshot.definition)
 
     return authorize
+
+
+def notify_token_check(ctx: AppContext) -> TokenCheck:
+    """Why a notification client's token is not good now (expired, revoked, bound elsewhere)."""
+
+    def check(credentials: Credentials) -> str | None:
+        try:
+            _notify_principal(ctx, credentials)
+        except LiveMosaicError as exc:
+            return exc.reason
+        return None
+
+    return check
 
 
 def notification_hub(ctx: AppContext) -> NotificationHub:
@@ -195,6 +214,8 @@ def notification_hub(ctx: AppContext) -> NotificationHub:
     return NotificationHub(
         ctx.registry,
         authorize=notify_authorizer(ctx),
+        check_token=notify_token_check(ctx),
+        token_check_seconds=ctx.settings.notify_token_check_seconds,
         queue_size=ctx.settings.notify_queue_size,
         heartbeat_seconds=ctx.settings.notify_heartbeat_seconds,
         max_lag_seconds=ctx.settings.notify_max_lag_seconds,
@@ -378,6 +399,7 @@ __all__ = [
     "lifespan",
     "notification_hub",
     "notify_authorizer",
+    "notify_token_check",
     "purge_outputs",
     "start_ingest",
 ]

@@ -77,7 +77,10 @@ class Settings(BaseSettings):
         False, description="Send errors with their HTTP status instead of 200 (ArcGIS default)."
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["*"], description="Origins allowed by CORS ('*' = all)."
+        default_factory=lambda: ["*"],
+        description="Origins whose pages may read responses (CORS; comma-separated in the "
+        "environment): '*' lets every origin read without credentials (no cookies); an "
+        "origin listed as scheme://host[:port] may also send credentials.",
     )
     gdal_cache_mb: int = Field(256, description="GDAL raster block cache in MiB.")
     default_token_minutes: int = Field(
@@ -94,8 +97,9 @@ class Settings(BaseSettings):
     )
     referer_binding: Literal["strict", "lenient", "off"] = Field(
         "strict",
-        description="How referer-bound tokens are checked: strict (Referer must match), "
-        "lenient (mismatch logged, accepted) or off.",
+        description="How referer-bound tokens are checked: strict (the Referer, else the "
+        "Origin, must be the bound URL or a page below it: same scheme, host and port, path "
+        "on segment boundaries), lenient (mismatch logged, accepted) or off.",
     )
     allow_http_credentials: bool = Field(
         False,
@@ -145,6 +149,12 @@ class Settings(BaseSettings):
         description="A notification client that keeps losing messages for longer than this "
         "is disconnected.",
     )
+    notify_token_check_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often the tokens of notification clients are checked again; a "
+        "client whose token expired or was revoked is disconnected (code 4498).",
+    )
     ssl_certfile: Path | None = Field(
         None, description="TLS certificate (PEM) for serving HTTPS (serve --certfile)."
     )
@@ -177,6 +187,21 @@ class Settings(BaseSettings):
                 )
             out.append(prefix if prefix.endswith("/") else prefix + "/")
         return out
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        """Each entry is '*' or an origin: scheme://host[:port], nothing after it."""
+        for origin in value:
+            text = origin.strip().rstrip("/")
+            scheme, sep, rest = text.partition("://")
+            if text == "*" or (sep and scheme in ("http", "https") and rest and "/" not in rest):
+                continue
+            raise ValueError(
+                f"cors_origins entry {origin!r} is not '*' or an origin such as "
+                "https://app.example.org (scheme://host[:port], no path)"
+            )
+        return value
 
     @field_validator("root")
     @classmethod

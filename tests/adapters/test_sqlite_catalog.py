@@ -107,8 +107,9 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
         (2, "jobs_users"),
         (3, "ingest_journal"),
         (4, "rtree_time"),
+        (5, "signin_attempts"),
     ]
-    assert again.schema_version == 4
+    assert again.schema_version == 5
     assert mode == "wal"
 
 

@@ -383,3 +383,23 @@ def variable(name: str, **dims: Sequence[float]) -> VariableSummary:
     return VariableSummary(
         name, tuple(DimensionSummary(d, tuple(sorted(v))) for d, v in dims.items())
     )
+
+
+# --- sign-in attempts ------------------------------------------------------------------------
+@dataclass
+class InMemorySigninAttempts:
+    """A :class:`~livemosaic.core.ports.SigninAttempts` in a dict (one process only)."""
+
+    rows: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+    def begin(self, username: str, address: str, now_ms: int, window_ms: int, limit: int) -> int:
+        for key in list(self.rows):
+            self.rows[key] = [t for t in self.rows[key] if t > now_ms - window_ms]
+        times = self.rows.setdefault((username, address), [])
+        if len(times) >= limit:
+            return max(1, times[len(times) - limit] + window_ms - now_ms)
+        times.append(now_ms)
+        return 0
+
+    def succeeded(self, username: str, address: str) -> None:
+        self.rows.pop((username, address), None)

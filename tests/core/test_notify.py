@@ -20,7 +20,13 @@ from livemosaic.core.models import (
     SpatialRef,
     VariableSummary,
 )
-from livemosaic.core.notify import NotificationHub, parse_service_name, refresh_message
+from livemosaic.core.notify import (
+    CLOSE_TOKEN_INVALID,
+    Credentials,
+    NotificationHub,
+    parse_service_name,
+    refresh_message,
+)
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.errors import InvalidParameter, LimitExceeded
 
@@ -237,10 +243,10 @@ def test_authorization_at_subscribe_and_when_a_service_turns_private():
     registry.swap(snapshot(version=1))
     registry.swap(snapshot("vault", version=1, private=True))
 
-    def authorize(token: str | None, key: str) -> bool:
+    def authorize(credentials: Credentials, key: str) -> bool:
         folder, _, name = key.rpartition("/")
         snap = registry.find(folder, name)
-        return snap is not None and (not snap.definition.private or token == "ok")
+        return snap is not None and (not snap.definition.private or credentials.token == "ok")
 
     async def main() -> None:
         hub = make_hub(registry, authorize=authorize, queue_size=10)
@@ -296,3 +302,54 @@ def test_bad_settings_are_refused():
         NotificationHub(ServiceRegistry(), queue_size=0)
     with pytest.raises(InvalidParameter):
         NotificationHub(ServiceRegistry(), heartbeat_seconds=0)
+
+
+def test_tokens_are_checked_on_a_timer_and_before_secured_messages():
+    registry = ServiceRegistry()
+    registry.swap(snapshot(version=1))
+    registry.swap(snapshot("vault", version=1, private=True))
+    revoked: set[str] = set()
+
+    def check(credentials: Credentials) -> str | None:
+        return "The token was revoked." if credentials.token in revoked else None
+
+    async def main() -> None:
+        hub = make_hub(
+            registry,
+            authorize=lambda credentials, key: True,
+            check_token=check,
+            token_check_seconds=3600,
+            queue_size=10,
+        )
+        hub.start()
+        assert hub.token_problem(Credentials(None)) is None  # anonymous: nothing to check
+        public, secured, other = hub.connect("a"), hub.connect("b"), hub.connect("c")
+        hub.subscribe(public, ["Ocean/sst"])
+        for sub in (secured, other):
+            hub.subscribe(sub, ["Ocean/vault"])
+        revoked.update({"a", "b"})
+        # a message of a secured service: its subscriber's token is checked first
+        registry.swap(replace(registry.get("Ocean", "vault"), version=2))
+        await asyncio.sleep(0.05)
+        assert secured.closed.is_set() and secured.close_code == CLOSE_TOKEN_INVALID
+        assert secured.close_reason == "The token was revoked." and secured.queue.empty()
+        [message] = await drain(other, 1)
+        assert message["event"] == "serviceRefreshed"
+        # a public service's message is not held up; the timer closes the connection
+        assert not public.closed.is_set()
+        assert hub.check_tokens() == 1
+        assert public.closed.is_set() and public.close_code == CLOSE_TOKEN_INVALID
+        assert hub.subscribers() == [other] and hub.stats.expired == 2
+        await hub.stop()
+
+    asyncio.run(main())
+
+
+def test_a_failing_token_check_refuses():
+    registry = ServiceRegistry()
+
+    def broken(credentials: Credentials) -> str | None:
+        raise RuntimeError("store down")
+
+    hub = make_hub(registry, check_token=broken)
+    assert hub.token_problem(Credentials("t")) == "the token could not be checked"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from livemosaic.app import create_app
+from livemosaic.settings import Settings
 from tests.rest.helpers import LiveServer, error_of, ok_json
 
 
@@ -97,8 +99,9 @@ def test_jsonp_with_dotted_callback(client: httpx.Client) -> None:
 def test_cors_headers_and_preflight(client: httpx.Client) -> None:
     origin = "https://app.example.org"
     r = client.get("/arcgis/rest/services", params={"f": "json"}, headers={"Origin": origin})
-    assert r.headers["access-control-allow-origin"] == origin
-    assert r.headers["access-control-allow-credentials"] == "true"
+    # the default '*': any origin may read, without credentials (its Origin is not reflected)
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in r.headers
     assert "Origin" in r.headers["vary"]
     pre = client.options(
         "/arcgis/rest/services/imagery/ImageServer/exportImage",
@@ -109,7 +112,8 @@ def test_cors_headers_and_preflight(client: httpx.Client) -> None:
     assert "POST" in pre.headers["access-control-allow-methods"]
     assert "X-Esri-Authorization" in pre.headers["access-control-allow-headers"]
     assert pre.headers["access-control-max-age"] == "3600"
-    assert pre.headers["access-control-allow-origin"] == origin
+    assert pre.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in pre.headers
 
 
 def test_rest_redirects_to_services(client: httpx.Client) -> None:
@@ -140,8 +144,32 @@ def test_cors_allow_list(live: LiveServer) -> None:
         "/arcgis/rest/services", params={"f": "json"}, headers={"Origin": "https://ok.example.org"}
     )
     assert ok.headers["access-control-allow-origin"] == "https://ok.example.org"
+    assert ok.headers["access-control-allow-credentials"] == "true"  # listed by name
     other = plain.get(
         "/arcgis/rest/services", params={"f": "json"}, headers={"Origin": "https://evil.example"}
     )
     assert "access-control-allow-origin" not in other.headers
+    assert "access-control-allow-credentials" not in other.headers
     assert "Origin" in other.headers["vary"]
+
+
+def test_cors_wildcard_with_listed_origins(live: LiveServer) -> None:
+    both = ["*", "https://ok.example.org/"]
+    settings = live.settings.model_copy(update={"cors_origins": both})
+    plain = TestClient(create_app(settings, live.ctx))
+    for origin, allow, credentials in (
+        ("https://OK.example.org", "https://OK.example.org", "true"),
+        ("https://ok.example.org.evil.net", "*", None),
+        ("null", "*", None),
+    ):
+        r = plain.get("/arcgis/rest/services", params={"f": "json"}, headers={"Origin": origin})
+        assert r.headers["access-control-allow-origin"] == allow, origin
+        assert r.headers.get("access-control-allow-credentials") == credentials, origin
+
+
+@pytest.mark.parametrize("bad", ["https://a.org/app", "a.org", "ftp://a.org", "*.a.org"])
+def test_cors_origins_must_be_origins(bad: str) -> None:
+    with pytest.raises(ValueError, match="cors_origins"):
+        Settings(cors_origins=[bad])
+    with pytest.raises(ValueError, match="cors_origins"):
+        Settings(cors_origins=f"https://fine.example.org,{bad}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from livemosaic.app import AppContext, create_app, notification_hub
@@ -70,10 +71,16 @@ def recv(ws: ClientConnection, event: str) -> dict[str, Any]:
 
 
 def subscribe(server: WsServer, service: str, token: str | None) -> dict[str, Any]:
-    """Connect (with ``token``), subscribe to ``service``; the answer."""
+    """Connect (with ``token``), subscribe to ``service``; the answer (or the handshake's
+    refusal of a token that is not good: an error event, then close code 4498)."""
     query = f"?token={token}" if token else ""
     with connect(server.ws_url + query, proxy=None, open_timeout=10) as ws:
-        hello = recv(ws, "hello")
+        hello = json.loads(ws.recv(timeout=10))
+        if hello["event"] == "error":
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=10)
+            assert ws.close_code == 4498, (ws.close_code, ws.close_reason)
+            return dict(hello)
         assert hello["queueSize"] == 5 and hello["heartbeatSeconds"] == 7.5
         ws.send(json.dumps({"op": "subscribe", "services": [service]}))
         return dict(json.loads(ws.recv(timeout=10)))

@@ -24,7 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 from livemosaic.app import AppContext, build_context
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import DimensionSummary, ServiceDefinition, VariableSummary
-from livemosaic.core.notify import NotificationHub
+from livemosaic.core.notify import Credentials, NotificationHub
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.settings import Settings
 from tests.rest.ws_server import WsServer, serve
@@ -38,12 +38,12 @@ BURST_VALUES = 3000  # dimension values in each burst message (~60 kB of JSON)
 def token_authorizer(registry: ServiceRegistry):
     """Public services for everyone, private ones only with GOOD_TOKEN."""
 
-    def authorize(token: str | None, key: str) -> bool:
+    def authorize(credentials: Credentials, key: str) -> bool:
         folder, _, name = key.rpartition("/")
         snapshot = registry.find(folder, name)
         if snapshot is None:
             return False
-        return not snapshot.definition.private or token == GOOD_TOKEN
+        return not snapshot.definition.private or credentials.token == GOOD_TOKEN
 
     return authorize
 

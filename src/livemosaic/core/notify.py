@@ -13,6 +13,12 @@ its next delivery, gets a ``{"event": "lagging", "skipped": n}`` notice. A clien
 losing messages for longer than ``max_lag_seconds`` is disconnected. A slow client therefore costs the
 server a fixed amount of memory and never delays the others: fan-out never awaits a client.
 
+Each client keeps the :class:`Credentials` of its handshake (token and where it came from).
+The ``authorize`` callable decides subscriptions; ``check_token`` says why a token is no
+longer good (expired, revoked, bound elsewhere). A client whose token fails that check is
+closed with :data:`CLOSE_TOKEN_INVALID` (4498): every ``token_check_seconds``, and before any
+message of a secured service is queued for it, so a revoked token never receives one.
+
 Messages are built by :mod:`livemosaic.core.notify_messages`; the web layer
 (``livemosaic.rest.notify``) turns subscribers into WebSocket connections.
 """
@@ -45,14 +51,33 @@ from livemosaic.errors import InvalidParameter, LimitExceeded
 
 log = logging.getLogger("livemosaic.notify")
 
-Authorizer = Callable[[str | None, str], bool]
-"""``authorize(token, service_key)``: may this token (None = anonymous) follow this service?"""
+CLOSE_TOKEN_INVALID = 4498
+"""Close code of a connection whose token expired or was revoked (ArcGIS's 498, in the
+4000-4999 range WebSocket leaves to applications)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a client presented at the handshake: its token (None = anonymous) and where it
+    connected from (``caller``: the web layer's record of address and Origin/Referer, opaque
+    here), so every later check applies the same IP and referer binding."""
+
+    token: str | None = None
+    caller: object = None
+
+
+Authorizer = Callable[[Credentials, str], bool]
+"""``authorize(credentials, service_key)``: may this client follow this service?"""
+
+TokenCheck = Callable[[Credentials], str | None]
+"""``check(credentials)``: why the client's token is not good now (None while it is, and
+for anonymous clients)."""
 
 
 def public_only(registry: ServiceRegistry) -> Authorizer:
     """The default authorizer: anyone may follow a service that is not private; nobody else."""
 
-    def authorize(token: str | None, key: str) -> bool:
+    def authorize(credentials: Credentials, key: str) -> bool:
         folder, _, name = key.rpartition("/")
         snapshot = registry.find(folder, name)
         return snapshot is not None and not snapshot.definition.private
@@ -65,7 +90,7 @@ class Subscriber:
     """One connected client: its token, subscriptions and bounded outgoing queue."""
 
     id: int
-    token: str | None
+    credentials: Credentials
     queue: asyncio.Queue[str]
     services: set[str] = field(default_factory=set)
     dropped: int = 0  # messages dropped for this client since it connected
@@ -76,6 +101,11 @@ class Subscriber:
     close_code: int = 1000
     close_reason: str = ""
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def token(self) -> str | None:
+        """The token presented at the handshake (None = anonymous)."""
+        return self.credentials.token
 
     @property
     def lagging(self) -> bool:
@@ -116,6 +146,7 @@ class HubStats:
     queued: int = 0  # message copies put into client queues
     dropped: int = 0  # message copies dropped from full queues
     evicted: int = 0  # clients disconnected for lagging
+    expired: int = 0  # clients disconnected because their token expired or was revoked
 
 
 class NotificationHub:
@@ -126,6 +157,8 @@ class NotificationHub:
         registry: ServiceRegistry,
         *,
         authorize: Authorizer | None = None,
+        check_token: TokenCheck | None = None,
+        token_check_seconds: float = 10.0,
         queue_size: int = 32,
         heartbeat_seconds: float = 15.0,
         max_lag_seconds: float = 30.0,
@@ -135,10 +168,14 @@ class NotificationHub:
     ) -> None:
         if queue_size < 1:
             raise InvalidParameter("queue_size", "must be at least 1.")
-        if heartbeat_seconds <= 0 or max_lag_seconds <= 0:
-            raise InvalidParameter("heartbeat_seconds", "and max_lag_seconds must be positive.")
+        if heartbeat_seconds <= 0 or max_lag_seconds <= 0 or token_check_seconds <= 0:
+            raise InvalidParameter(
+                "heartbeat_seconds", "max_lag_seconds and token_check_seconds must be positive."
+            )
         self.registry = registry
         self.authorize: Authorizer = authorize or public_only(registry)
+        self.check_token: TokenCheck = check_token or _no_token_check
+        self.token_check_seconds = token_check_seconds
         self.queue_size = queue_size
         self.heartbeat_seconds = heartbeat_seconds
         self.max_lag_seconds = max_lag_seconds
@@ -150,6 +187,7 @@ class NotificationHub:
         self._subscribers: set[Subscriber] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._token_checks: asyncio.Task[None] | None = None
         self._attached = False
         self._observers: list[Callable[[str, int], None]] = []
 
@@ -164,15 +202,18 @@ class NotificationHub:
             self.registry.subscribe(self.on_swap)
             self._attached = True
         self._heartbeat = loop.create_task(self._heartbeat_loop(), name="livemosaic-notify")
+        self._token_checks = loop.create_task(self._token_loop(), name="livemosaic-notify-tokens")
 
     async def stop(self) -> None:
         """Disconnect every client and stop the heartbeat task."""
         self._loop = None
-        task, self._heartbeat = self._heartbeat, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        tasks = (self._heartbeat, self._token_checks)
+        self._heartbeat = self._token_checks = None
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for sub in list(self._subscribers):
             self._close(sub, 1001, "the server is shutting down")
         self._subscribers.clear()
@@ -189,8 +230,15 @@ class NotificationHub:
         return self._loop is not None
 
     # -- clients (event loop thread) ---------------------------------------------------------
-    def connect(self, token: str | None) -> Subscriber:
-        """Register a new client (LimitExceeded when ``max_clients`` are connected)."""
+    def connect(self, credentials: Credentials | str | None = None) -> Subscriber:
+        """Register a new client (LimitExceeded when ``max_clients`` are connected).
+
+        ``credentials`` may be a bare token (no caller) or None (anonymous). The token is
+        not checked here: the web layer refuses the handshake when :meth:`token_problem`
+        names one.
+        """
+        if not isinstance(credentials, Credentials):
+            credentials = Credentials(credentials)
         if self._loop is None:
             self.start()
         if len(self._subscribers) >= self.max_clients:
@@ -198,7 +246,7 @@ class NotificationHub:
                 f"The server already has {self.max_clients} notification clients connected.",
                 next_step="Retry later.",
             )
-        sub = Subscriber(next(self._ids), token, asyncio.Queue(maxsize=self.queue_size))
+        sub = Subscriber(next(self._ids), credentials, asyncio.Queue(maxsize=self.queue_size))
         self._subscribers.add(sub)
         self.stats.clients = len(self._subscribers)
         return sub
@@ -227,7 +275,7 @@ class NotificationHub:
                 errors.append(error_message(CODE_NOT_FOUND, message, raw))
                 continue
             key = service_key(snapshot.definition.folder, snapshot.definition.name)
-            if not self._allowed(sub.token, key):
+            if not self._allowed(sub.credentials, key):
                 errors.append(denied_message(sub.token, wire_name(snapshot), raw))
                 continue
             if key not in sub.services and len(sub.services) >= self.max_services:
@@ -312,10 +360,14 @@ class NotificationHub:
 
     def _fanout(self, key: str, version: int, text: str, recheck: bool) -> None:
         self.stats.published += 1
+        snapshot = self.registry.find(*_split_key(key))
+        secured = snapshot is None or snapshot.definition.private
         for sub in list(self._subscribers):
             if key not in sub.services:
                 continue
-            if recheck and not self._allowed(sub.token, key):
+            if secured and self._token_gone(sub):  # never deliver a secured service on it
+                continue
+            if recheck and not self._allowed(sub.credentials, key):
                 sub.services.discard(key)
                 snapshot = self.registry.find(*_split_key(key))
                 name = wire_name(snapshot) if snapshot else key
@@ -387,12 +439,53 @@ class NotificationHub:
             except Exception:  # the heartbeat must never stop; the cause goes to the log
                 log.exception("notification heartbeat failed")
 
-    def _allowed(self, token: str | None, key: str) -> bool:
+    def _allowed(self, credentials: Credentials, key: str) -> bool:
         try:
-            return bool(self.authorize(token, key))
+            return bool(self.authorize(credentials, key))
         except Exception:  # an authorizer failure refuses, it never breaks the connection
             log.exception("authorizing a notification subscription failed")
             return False
+
+    # -- tokens (event loop thread) ------------------------------------------------------------
+    def token_problem(self, credentials: Credentials) -> str | None:
+        """Why ``credentials`` carry a token that is not good now (None when good or absent)."""
+        if credentials.token is None:
+            return None
+        try:
+            return self.check_token(credentials)
+        except Exception:  # a failing check refuses: the token is not known to be good
+            log.exception("checking a notification client's token failed")
+            return "the token could not be checked"
+
+    def _token_gone(self, sub: Subscriber) -> bool:
+        """Close ``sub`` (4498) if its token expired or was revoked; True when closed."""
+        if sub.closed.is_set():
+            return True
+        problem = self.token_problem(sub.credentials)
+        if problem is None:
+            return False
+        self.stats.expired += 1
+        log.info("notification client %d disconnected: %s", sub.id, problem)
+        self._close(sub, CLOSE_TOKEN_INVALID, problem)
+        self._subscribers.discard(sub)
+        self.stats.clients = len(self._subscribers)
+        return True
+
+    def check_tokens(self) -> int:
+        """Close every client whose token expired or was revoked; returns how many."""
+        return sum(self._token_gone(sub) for sub in list(self._subscribers) if sub.token)
+
+    async def _token_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.token_check_seconds)
+            try:
+                self.check_tokens()
+            except Exception:  # the checks must never stop; the cause goes to the log
+                log.exception("checking notification tokens failed")
+
+
+def _no_token_check(credentials: Credentials) -> str | None:
+    return None
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -401,11 +494,14 @@ def _split_key(key: str) -> tuple[str, str]:
 
 
 __all__ = [
+    "CLOSE_TOKEN_INVALID",
     "Authorizer",
+    "Credentials",
     "HubStats",
     "NotificationHub",
     "SubscribeResult",
     "Subscriber",
+    "TokenCheck",
     "dumps",
     "now_ms",
     "parse_service_name",

@@ -323,6 +323,7 @@ __all__ = [
     "ReadRequest",
     "RemoveFilter",
     "Resampling",
+    "SigninAttempts",
 ]
 
 
@@ -386,6 +387,30 @@ class UserStore(Protocol):
 
     def remove_user(self, username: str) -> None:
         """Delete a user (NotFound otherwise)."""
+        ...
+
+
+class SigninAttempts(Protocol):
+    """Failed sign-in attempts per (username, address), in the store every server process
+    shares (the catalog database), so N processes allow no more attempts than one.
+
+    An implementation must make :meth:`begin` atomic across processes: SQLite with a write
+    transaction (``BEGIN IMMEDIATE``), PostgreSQL with a transaction that locks the key
+    (e.g. ``pg_advisory_xact_lock``) around the same count and insert.
+    """
+
+    def begin(self, username: str, address: str, now_ms: int, window_ms: int, limit: int) -> int:
+        """Count one attempt unless ``limit`` attempts are already in the window.
+
+        Atomically: forget attempts older than ``now_ms - window_ms``; if fewer than ``limit``
+        remain for the key, record one at ``now_ms`` and return 0 (go ahead); otherwise
+        record nothing and return the milliseconds until the oldest counted attempt leaves
+        the window.
+        """
+        ...
+
+    def succeeded(self, username: str, address: str) -> None:
+        """Forget the attempts of a key after a good sign-in."""
         ...
 
 

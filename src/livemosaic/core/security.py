@@ -165,16 +165,89 @@ class TokenSigner:
         return claims
 
 
-def referer_matches(bound: str, referer: str | None, mode: str = "lenient") -> bool:
-    """Whether a request Referer satisfies a referer-bound token (spec 4.3)."""
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+BARE_SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True, slots=True)
+class RefererURL:
+    """A referer reduced to what binding compares: origin (scheme, host, port) and path."""
+
+    scheme: str
+    host: str
+    port: int | None
+    path: str  # without a trailing slash; "" for the site root
+
+    @property
+    def origin(self) -> tuple[str, str, int | None]:
+        """(scheme, host, port) with the scheme's default port filled in."""
+        return (self.scheme, self.host, self.port)
+
+
+def parse_referer(value: str) -> RefererURL | None:
+    """The origin and path of an absolute ``scheme://host[:port]/path`` (None otherwise).
+
+    User info (``user@``) is not part of the host: ``https://good.org@evil.net/`` is evil.net.
+    """
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not scheme or not host:
+        return None
+    if port is None:
+        port = DEFAULT_PORTS.get(scheme)
+    return RefererURL(scheme, host, port, parts.path.rstrip("/"))
+
+
+def _path_within(base: str, path: str) -> bool:
+    """True when ``path`` is ``base`` or below it on a segment boundary (/app, not /application)."""
+    return not base or path == base or path.startswith(base + "/")
+
+
+def referer_allowed(bound: str, referer: str | None, *, origin_only: bool = False) -> bool:
+    """Whether a request's Referer satisfies a token bound to the referer ``bound``.
+
+    ArcGIS binds a token to "the base URL of the web application": the Referer must be that
+    URL or a page below it. So the origins must be equal — scheme, host and port, default
+    ports normalised — and the Referer's path must be the bound path or below it on a
+    segment boundary. ``origin_only`` compares the origins alone: for a browser's ``Origin``
+    header (a WebSocket handshake), which never carries a path.
+
+    The ArcGIS API for Python generates its tokens with the bare referer ``http`` (or
+    ``https``) and then sends ``Referer: http``. Such a token is accepted with that bare
+    value or any Referer of the same scheme: it binds nothing beyond the scheme. A bound
+    value that is not an absolute URL (``app://…`` of the Runtime SDKs is one) must be sent
+    back exactly.
+    """
+    if not referer or not referer.strip():
+        return False
+    bound, referer = bound.strip(), referer.strip()
+    if bound.lower() in BARE_SCHEMES:
+        got = referer.lower()
+        return got == bound.lower() or got.startswith(bound.lower() + "://")
+    want = parse_referer(bound)
+    if want is None:
+        return referer == bound
+    got_url = parse_referer(referer)
+    if got_url is None or got_url.origin != want.origin:
+        return False
+    return origin_only or _path_within(want.path, got_url.path)
+
+
+def referer_matches(
+    bound: str, referer: str | None, mode: str = "strict", *, origin_only: bool = False
+) -> bool:
+    """Whether a request passes a referer-bound token's check in ``mode``.
+
+    ``strict`` applies :func:`referer_allowed`; ``lenient`` accepts a mismatch (the caller
+    logs it); ``off`` accepts everything.
+    """
     if mode == "off" or not bound:
         return True
-    if not referer:
-        # py sends the literal "http" as referer when generating and as header later
-        return mode == "lenient"
-    if referer.startswith(bound) or referer == bound:
-        return True
-    a, b = urlsplit(bound), urlsplit(referer)
-    if a.scheme and a.netloc and (a.scheme, a.netloc) == (b.scheme, b.netloc):
+    if referer_allowed(bound, referer, origin_only=origin_only):
         return True
     return mode == "lenient"

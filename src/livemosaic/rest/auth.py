@@ -5,10 +5,12 @@
 header ``X-Esri-Authorization: Bearer``, parameter ``token``, header ``Authorization:
 Bearer``, cookie ``agstoken`` — and verifies it: signature and expiry, referer or IP
 binding, and the user as stored now (removed, disabled, or a token epoch bumped by a new
-password or role all revoke it). The outcome waits on the request state; routes ask for it
-with :func:`current_principal`, so a bad token only fails requests that care who is
-calling. Roles are checked with :func:`require_role`, the one place that decides between
-499 (no token), 403 (role too low) and passing.
+password or role all revoke it). :func:`authenticate` is that check, and the notification
+WebSocket uses it too (handshake and re-checks), so both see the same rules. The outcome
+waits on the request state; routes ask for it with :func:`current_principal`, so a bad
+token only fails requests that care who is calling. Roles are checked with
+:func:`require_role`, the one place that decides between 499 (no token), 403 (role too low)
+and passing.
 """
 
 from __future__ import annotations
@@ -16,15 +18,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livemosaic.core.models import ServiceDefinition
-from livemosaic.core.security import ANONYMOUS, InvalidToken, Principal, referer_matches
+from livemosaic.core.security import (
+    ANONYMOUS,
+    InvalidToken,
+    Principal,
+    TokenClaims,
+    referer_matches,
+)
 from livemosaic.errors import (
     Forbidden,
     InsecureTransport,
@@ -77,6 +87,16 @@ def find_token(headers: Headers, params: Params, cookies: Mapping[str, str]) -> 
     )
 
 
+def scope_token(scope: Scope, *, cookies: bool = True) -> str | None:
+    """The token of a WebSocket handshake (or any request without a body), found as for HTTP:
+    ``X-Esri-Authorization``, ``?token=``, ``Authorization: Bearer``, cookie ``agstoken``
+    (unless ``cookies`` is False: a browser sent it on behalf of a foreign page)."""
+    headers = Headers(scope=scope)
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    params = Params(parse_qsl(query, keep_blank_values=True))
+    return find_token(headers, params, _cookies(headers) if cookies else {})
+
+
 def _cookies(headers: Headers) -> dict[str, str]:
     jar: SimpleCookie = SimpleCookie()
     try:
@@ -97,24 +117,63 @@ def insecure_credentials(origin: Origin, settings: Settings) -> InsecureTranspor
     )
 
 
-def authenticate(ctx: AppContext, token: str, origin: Origin, referer: str | None) -> Principal:
-    """The principal a token stands for (TokenInvalid when it is not good here and now)."""
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Where a token is presented: how the request reached us and the page it came from.
+
+    ``referer`` is the ``Referer`` header or, when there is none, the ``Origin`` header
+    (``origin_only``: it has no path, so only origins are compared). Browsers send no
+    Referer with a WebSocket handshake, only Origin.
+    """
+
+    origin: Origin
+    referer: str | None
+    origin_only: bool = False
+
+
+def caller_of(scope: Scope, settings: Settings) -> Caller:
+    """The :class:`Caller` of an HTTP request or WebSocket handshake."""
+    headers = Headers(scope=scope)
+    origin = request_origin(scope, settings)
+    referer = headers.get("referer")
+    if referer:
+        return Caller(origin, referer)
+    return Caller(origin, headers.get("origin"), origin_only=True)
+
+
+def _check_binding(ctx: AppContext, claims: TokenClaims, caller: Caller) -> None:
+    if claims.client == "ip" and claims.bound_to != caller.origin.client_ip:
+        raise TokenInvalid("The token was issued for another client address.", next_step=_SIGN_IN)
+    if claims.client != "referer":
+        return
+    mode = ctx.settings.referer_binding
+    only = caller.origin_only
+    if not referer_matches(claims.bound_to, caller.referer, mode, origin_only=only):
+        raise TokenInvalid(
+            "The token was issued for another referer (send the same Referer header "
+            "as the referer used to generate it).",
+            next_step=_SIGN_IN,
+        )
+    if mode == "lenient" and not referer_matches(claims.bound_to, caller.referer, origin_only=only):
+        log.info("referer %r does not match token bound to %r", caller.referer, claims.bound_to)
+
+
+def authenticate(ctx: AppContext, token: str, caller: Caller) -> Principal:
+    """The principal a token stands for, here and now — the one check for HTTP and WebSocket.
+
+    Refused (InsecureTransport) over plain HTTP to a remote address; refused (TokenInvalid)
+    when the token is malformed, forged, expired, bound to another address or referer, or
+    revoked: its user removed or disabled, or the user's token epoch bumped by a new
+    password or role.
+    """
+    insecure = insecure_credentials(caller.origin, ctx.settings)
+    if insecure is not None:
+        raise insecure
     try:
         claims = ctx.signer.verify(token, now_ms())
     except InvalidToken as exc:
         raise TokenInvalid(f"The token is not valid ({exc}).", next_step=_SIGN_IN) from None
-    if claims.client == "ip" and claims.bound_to != origin.client_ip:
-        raise TokenInvalid("The token was issued for another client address.", next_step=_SIGN_IN)
-    if claims.client == "referer":
-        mode = ctx.settings.referer_binding
-        if not referer_matches(claims.bound_to, referer, mode):
-            raise TokenInvalid(
-                "The token was issued for another referer (send the same Referer header "
-                "as the referer used to generate it).",
-                next_step=_SIGN_IN,
-            )
-        if mode == "lenient" and not referer_matches(claims.bound_to, referer, "strict"):
-            log.info("referer %r does not match token bound to %r", referer, claims.bound_to)
+    _check_binding(ctx, claims, caller)
     try:
         user = ctx.users.get_user(claims.username)
     except NotFound:
@@ -265,15 +324,12 @@ class AuthMiddleware:
             return
         ctx: AppContext = scope["app"].state.ctx
         state = scope.setdefault("state", {})
-        origin = request_origin(scope, ctx.settings)
-        state["origin"] = origin
+        caller = caller_of(scope, ctx.settings)
+        state["origin"] = caller.origin
         token = find_token(headers, params, _cookies(headers))
         if token:
             try:
-                insecure = insecure_credentials(origin, ctx.settings)
-                if insecure is not None:
-                    raise insecure
-                state["principal"] = authenticate(ctx, token, origin, headers.get("referer"))
+                state["principal"] = authenticate(ctx, token, caller)
             except LiveMosaicError as exc:
                 state["auth_error"] = exc
         await self.app(scope, downstream, send)
@@ -284,7 +340,9 @@ __all__ = [
     "SYSTEM_ROLE",
     "TOKEN_COOKIE",
     "AuthMiddleware",
+    "Caller",
     "authenticate",
+    "caller_of",
     "can_read_service",
     "check_service_access",
     "current_principal",
@@ -293,4 +351,5 @@ __all__ = [
     "insecure_credentials",
     "request_origin_of",
     "require_role",
+    "scope_token",
 ]

@@ -2,7 +2,7 @@
 
 Order from the outside in (see :func:`install_middleware`)::
 
-    CorsMiddleware            CORS headers on every response, OPTIONS preflight, 405 otherwise
+    CorsMiddleware            CORS headers (rest.cors), OPTIONS preflight, 405 otherwise
     BodyLimitMiddleware       bodies above max_request_body_bytes → 400 envelope
     PathNormalizeMiddleware   case-insensitive fixed segments, trailing slash ignored
     AuthMiddleware            parameters parsed once, token found and verified (rest.auth)
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livemosaic.errors import LimitExceeded
 from livemosaic.rest.auth import AuthMiddleware
+from livemosaic.rest.cors import CorsPolicy
 from livemosaic.rest.errors import MethodNotAllowed, error_response_for_scope
 from livemosaic.rest.formats import SERVICE_VERSION_HEADER
 
@@ -31,22 +32,17 @@ OUTPUT_MARKER = ("rest", "directories", "arcgisoutput")
 
 
 class CorsMiddleware:
-    """CORS per spec 1.6 on every response; OPTIONS preflight; other methods → 405."""
+    """CORS on every response (:class:`~livemosaic.rest.cors.CorsPolicy`: ``*`` without
+    credentials, listed origins with); OPTIONS preflight; other methods → 405."""
 
     def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
         self.app = app
-        self.any_origin = "*" in origins
-        self.origins = {o.rstrip("/").lower() for o in origins}
-
-    def allowed(self, origin: str) -> bool:
-        """True when ``origin`` may read responses."""
-        return self.any_origin or origin.rstrip("/").lower() in self.origins
+        self.policy = CorsPolicy.of(origins)
 
     def _cors_headers(self, headers: MutableHeaders, origin: str | None) -> None:
         headers.add_vary_header("Origin")
-        if origin and self.allowed(origin):
-            headers["Access-Control-Allow-Origin"] = origin
-            headers["Access-Control-Allow-Credentials"] = "true"
+        for name, value in self.policy.headers(origin).items():
+            headers[name] = value
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Add CORS headers, answer preflights and refuse other methods."""

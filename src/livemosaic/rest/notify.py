@@ -1,10 +1,17 @@
 """The notification WebSocket, ``{root}/livemosaic/ws`` (spec 10; docs/notifications.md).
 
 Outside ``{root}/rest`` on purpose, so no ArcGIS client mistakes it for a service. A client
-connects (token in the ``token`` query parameter or the ``X-Esri-Authorization`` header),
+connects (token where HTTP requests carry it: ``X-Esri-Authorization`` or ``Authorization:
+Bearer`` header, ``token`` query parameter, ``agstoken`` cookie),
 receives ``hello``, sends ``{"op": "subscribe", "services": [...]}`` and then gets a
 ``serviceRefreshed`` message after every refresh of those services, plus heartbeats. Every
 problem with a client message is answered with an ``error`` event; the connection stays open.
+
+The token is checked by :func:`livemosaic.rest.auth.authenticate`, as for HTTP, against the
+handshake's address and its Referer or Origin: a token that is not good is refused with an
+``error`` event (498) and close code 4498. The hub checks the token again on a timer and
+before each message of a secured service, and closes the connection (4498) once the token
+expired or was revoked.
 
 Each connection runs two tasks: one reads client messages, one sends what the
 :class:`~livemosaic.core.notify.NotificationHub` queued for it. The hub is taken from
@@ -17,13 +24,24 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from livemosaic.core.notify import NotificationHub, Subscriber, now_ms
+from livemosaic.core.notify import (
+    CLOSE_TOKEN_INVALID,
+    Credentials,
+    NotificationHub,
+    Subscriber,
+    now_ms,
+)
 from livemosaic.errors import LimitExceeded
+from livemosaic.rest.auth import caller_of, scope_token
+from livemosaic.rest.cors import WILDCARD, CorsPolicy
+
+if TYPE_CHECKING:
+    from livemosaic.app import AppContext
 
 log = logging.getLogger("livemosaic.rest")
 router = APIRouter()
@@ -32,6 +50,7 @@ _GONE = (WebSocketDisconnect, OSError, RuntimeError)  # the peer went away mid-s
 WS_PATH = "/livemosaic/ws"
 MAX_CLIENT_MESSAGE = 64 * 1024  # characters of one client message
 CLOSE_TIMEOUT = 2.0
+SIGN_IN = "Sign in again with generateToken and reconnect with the new token."
 OPS = ("subscribe", "unsubscribe", "ping")
 PROTOCOL_HELP = (
     'send {"op": "subscribe", "services": ["Folder/Name.ImageServer"]}, '
@@ -40,27 +59,31 @@ PROTOCOL_HELP = (
 
 
 def handshake_token(websocket: WebSocket) -> str | None:
-    """The token of the handshake: ``?token=`` first, then ``X-Esri-Authorization: Bearer …``."""
-    token = websocket.query_params.get("token")
-    if token and token.strip():
-        return token.strip()
-    header = websocket.headers.get("x-esri-authorization", "").strip()
-    if header.lower().startswith("bearer "):
-        header = header[7:].strip()
-    return header or None
+    """The token of the handshake, found where HTTP requests look for it (rest.auth).
+
+    The ``agstoken`` cookie counts only when the page is this server's own or an origin
+    ``cors_origins`` lists by name: a browser sends cookies with any page's handshake, and
+    WebSocket has no CORS to keep foreign pages from reading what such a token may see.
+    """
+    return scope_token(websocket.scope, cookies=_origin_is(websocket, credentialed=True))
+
+
+def _origin_is(websocket: WebSocket, *, credentialed: bool) -> bool:
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return True  # not a browser page
+    settings = getattr(websocket.app.state, "settings", None)
+    policy = CorsPolicy.of(list(getattr(settings, "cors_origins", [WILDCARD])))
+    host = websocket.headers.get("host", "").lower()
+    if origin.split("://", 1)[-1].rstrip("/").lower() == host:
+        return True  # this server's own page (the live viewer)
+    return policy.credentialed(origin) if credentialed else policy.allows(origin)
 
 
 def origin_allowed(websocket: WebSocket) -> bool:
-    """True when the Origin header (if any) is one of the configured CORS origins."""
-    origin = websocket.headers.get("origin")
-    settings = getattr(websocket.app.state, "settings", None)
-    origins = list(getattr(settings, "cors_origins", ["*"]))
-    if not origin or "*" in origins:
-        return True
-    allowed = {o.rstrip("/").lower() for o in origins}
-    host = websocket.headers.get("host", "")
-    same = origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
-    return same or origin.rstrip("/").lower() in allowed
+    """True when the handshake has no Origin, comes from this server, or from an origin the
+    CORS policy (``cors_origins``) lets read responses."""
+    return _origin_is(websocket, credentialed=False)
 
 
 def _error(message: str, code: int = 400) -> dict[str, Any]:
@@ -141,8 +164,15 @@ async def notifications(websocket: WebSocket) -> None:
         await websocket.close(1008 if hub is not None else 1011)
         return
     await websocket.accept()
+    ctx: AppContext = websocket.app.state.ctx
+    credentials = Credentials(handshake_token(websocket), caller_of(websocket.scope, ctx.settings))
+    problem = hub.token_problem(credentials)
+    if problem is not None:  # the same refusal as HTTP's 498, then the connection closes
+        await websocket.send_text(json.dumps(_error(f"{problem} {SIGN_IN}", 498)))
+        await _close(websocket, CLOSE_TOKEN_INVALID, problem)
+        return
     try:
-        sub = hub.connect(handshake_token(websocket))
+        sub = hub.connect(credentials)
     except LimitExceeded as exc:
         await websocket.send_text(json.dumps(_error(exc.reason, 503)))
         await _close(websocket, 1013, "too many clients")

@@ -17,6 +17,7 @@ from starlette.types import Scope
 
 from livemosaic.settings import Settings
 
+WEB_SCHEMES = {"ws": "http", "wss": "https"}
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -80,6 +81,7 @@ def request_origin(scope: Scope, settings: Settings) -> Origin:
     server = scope.get("server")
     server_host = str(server[0]) if server and server[1] is not None else ""
     scheme = str(scope.get("scheme", "http")).lower()
+    scheme = WEB_SCHEMES.get(scheme, scheme)  # a WebSocket handshake is an HTTP(S) request
     netloc = headers.get("host") or (f"{server[0]}:{server[1]}" if server else "")
     client_ip = peer
     if peer and peer in settings.trusted_proxies:

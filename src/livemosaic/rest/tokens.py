@@ -5,15 +5,15 @@ The token is bound to a referer or to an address (``client=referer|ip|requestip`
 ``expiration`` minutes clamped to ``max_token_minutes`` and is signed, never stored. Wrong
 credentials answer 400 "Unable to generate token."; after ``signin_max_failures`` failures
 of one user from one address within ``signin_window_seconds`` further attempts are refused
-without looking at the password until the window has room again.
+(429) without looking at the password until the window has room again. The count lives in
+the catalog database (:class:`~livemosaic.core.signin.SigninThrottle`), shared by every
+server process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import deque
-from collections.abc import Callable
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,52 +58,6 @@ class TooManySignins(TokenNotIssued):
     """Too many failed sign-ins of one user from one address."""
 
     code = 429
-
-
-class SigninThrottle:
-    """Failed sign-ins per (username, address) in a sliding window (kept in this process)."""
-
-    MAX_KEYS = 10_000
-
-    def __init__(
-        self,
-        max_failures: int,
-        window_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.max_failures = max_failures
-        self.window = window_seconds
-        self.clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        times = self._failures.get(key, deque())
-        limit = self.clock() - self.window
-        while times and times[0] <= limit:
-            times.popleft()
-        return times
-
-    def wait_seconds(self, key: tuple[str, str]) -> float:
-        """Seconds until ``key`` may try again (0 when it may now)."""
-        times = self._recent(key)
-        if len(times) < self.max_failures:
-            return 0.0
-        return max(0.0, times[-self.max_failures] + self.window - self.clock())
-
-    def failure(self, key: tuple[str, str]) -> None:
-        """Record a failed sign-in."""
-        if key not in self._failures and len(self._failures) >= self.MAX_KEYS:
-            for old in [k for k in list(self._failures) if not self._recent(k)]:
-                del self._failures[old]
-            if len(self._failures) >= self.MAX_KEYS:  # still full: forget the oldest key
-                del self._failures[next(iter(self._failures))]
-        times = self._recent(key)
-        times.append(self.clock())
-        self._failures[key] = times
-
-    def success(self, key: tuple[str, str]) -> None:
-        """Forget the failures of ``key`` after a good sign-in."""
-        self._failures.pop(key, None)
 
 
 _dummy_hash: str | None = None
@@ -207,18 +161,17 @@ async def generate_token(request: Request) -> Response:
     password = params.raw("password") or ""
     if not username or not password:
         raise TokenNotIssued("username and password are required.")
-    key = (username, origin.client_ip)
-    wait = ctx.throttle.wait_seconds(key)
+    address = origin.client_ip
+    wait = await asyncio.to_thread(ctx.throttle.begin, username, address)  # counted from here
     if wait > 0:
         raise TooManySignins(
             f"Too many failed sign-in attempts for '{username}' from this address. "
-            f"Wait {int(wait) + 1} seconds and try again."
+            f"Wait {math.ceil(wait)} seconds and try again."
         )
     user = await asyncio.to_thread(check_credentials, ctx.users, username, password)
     if user is None:
-        ctx.throttle.failure(key)
         raise TokenNotIssued(INVALID_CREDENTIALS)
-    ctx.throttle.success(key)
+    await asyncio.to_thread(ctx.throttle.succeeded, username, address)
     if user.disabled:
         err = TokenNotIssued(f"The account '{username}' is disabled.")
         err.code = 403
@@ -258,7 +211,6 @@ __all__ = [
     "INVALID_CREDENTIALS",
     "TOKEN_PATHS",
     "Binding",
-    "SigninThrottle",
     "TokenNotIssued",
     "TooManySignins",
     "check_credentials",
