@@ -197,9 +197,7 @@ def _geotiff(block: PixelBlock, extent: Extent, crs: str) -> bytes:
     if has_invalid and nodata is None:
         nodata = pick_nodata(data, valid)
         use_mask = nodata is None
-    if has_invalid and nodata is not None:
-        data = data.copy()
-        data[:, ~valid] = nodata
+    fill = nodata if has_invalid and nodata is not None else None
     transform = Affine(
         extent.width / cols, 0.0, extent.xmin, 0.0, -extent.height / rows, extent.ymax
     )
@@ -219,7 +217,13 @@ def _geotiff(block: PixelBlock, extent: Extent, crs: str) -> bytes:
         profile["interleave"] = "pixel"
     with quiet_env(), MemoryFile() as memfile:
         with memfile.open(**profile) as dst:
-            dst.write(data)
+            invalid = ~valid if fill is not None else None
+            for b in range(bands):  # one band at a time: a band's copy, not the image's
+                band = data[b]
+                if invalid is not None:
+                    band = band.copy()
+                    band[invalid] = fill
+                dst.write(band, b + 1)
             if use_mask:
                 dst.write_mask(np.where(valid, 255, 0).astype(np.uint8))
             if block.band_names and len(block.band_names) == bands:
