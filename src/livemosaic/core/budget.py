@@ -13,17 +13,19 @@ Mean/Sum/Blend), ``O`` output bands and ``o`` bytes of the output pixel type.
 
 * read + compose: accumulator and masks (``B*(w+1)+1``; Mean/Sum/Blend ``16*B``), the item's
   block (``2*B*i+3``: data, a copy when the read is clipped to the file, the mask and the alpha
-  band), the per-band validity and feed temporaries (``B*(i+2)+2``; Mean/Sum/Blend ``34*B``);
+  band), the per-band validity and feed temporaries (``B+3``, ``2*B`` more for float items'
+  NaN test, ``32*B`` more for Mean/Sum/Blend's float64 products, ``B*(i+2)`` for Min/Max);
 * result: the accumulator becomes the result in place (``B*8`` more for Mean/Blend's division);
 * finish: the composed block stays alive (``B*w+1``) under band selection (``O*w``), a rendering
   rule (``24*B``: float64 intermediates), the pixel type conversion (``O*o`` when the output
   type holds every value of the input type, else ``O*(24+o)``: float64, rounding and clipping
   copies), then the 8-bit stretch (``O+40``: one band at a time in float64) or, for other
   formats, invalid pixels filled (``O*o``, only when no earlier step made a fresh array);
-* encode: the final block (``O*o+1``) and the encoder's own buffers: GeoTIFF and LERC up to three
-  times the raw size (a band or the whole copy, the compressed buffer, the bytes handed back:
-  lossless compression is counted at its worst, no gain), BIP twice, BSQ once, 8-bit formats about
-  20 bytes per pixel (40 for the paletted png8/gif).
+* encode: the final block (``O*o+1``) and the encoder's own buffers: GeoTIFF one band's copy
+  (``o``) and twice the raw size (GDAL's compressed file and the bytes read back: lossless
+  compression is counted at its worst, no gain), LERC four times (a filled copy, pylerc's
+  copy of the input, its buffer, the bytes kept), BIP twice, BSQ once, 8-bit formats about 20 bytes per pixel (40 for the
+  paletted png8/gif).
 
 ``tests/core/test_budget.py`` checks the figures; the measured-to-estimated ratios are in
 ``docs/design.md``.
@@ -40,7 +42,11 @@ MIB = 1024 * 1024
 FIXED_BYTES = 64 * MIB
 WEIGHTED_OPERATIONS = frozenset({"Mean", "Sum", "Blend"})
 PALETTED_FORMATS = frozenset({"png8", "gif"})
-RAW_FACTORS = {"tiff": 3, "lerc": 3, "bip": 2, "bsq": 1}
+# copies of the raw output an encoder holds besides the final block (compressed output counted
+# at its worst, the raw size): GeoTIFF the compressed file twice (GDAL's buffer and the bytes
+# read back) plus one band's copy; LERC a filled copy, pylerc's copy of the input, its output
+# buffer and the bytes kept
+RAW_FACTORS = {"tiff": 2, "lerc": 4, "bip": 2, "bsq": 1}
 EIGHT_BIT_ENCODE_BYTES = 20
 PALETTED_ENCODE_BYTES = 40
 
@@ -76,7 +82,12 @@ def stage_bytes(shape: ExportShape) -> dict[str, int]:
     work = np.dtype(np.float64) if weighted else shape.item_dtype
     state = 16 * b if weighted else b * (w + 1) + 1
     read = 2 * b * i + 3
-    feed = 34 * b if weighted else b * (i + 2) + 2
+    floating = np.issubdtype(shape.item_dtype, np.floating)
+    feed = b + 3 + (2 * b if floating else 0)  # validity per band, the pixels taken, NaN test
+    if weighted:
+        feed += 32 * b  # float64 values, masked values, weights, their product
+    elif shape.operation in ("Min", "Max"):
+        feed += b * (i + 2)  # the comparison, the pixels taken, the values taken
     compose = state + read + feed
     result = state + b + 1 + (8 * b if weighted else 0)
     out_dtype = shape.out_dtype or work
@@ -100,6 +111,7 @@ def stage_bytes(shape: ExportShape) -> dict[str, int]:
         encode = final + fmt_bytes
     else:
         encode = final + RAW_FACTORS[shape.format] * o_bands * o
+        encode += o if shape.format == "tiff" else 0  # one band's copy
     return {"compose": compose, "result": result, "finish": finish, "encode": encode}
 
 

@@ -286,15 +286,15 @@ class ImageExporter:
                           / (per_pixel * shape.rows * shape.cols))  # fmt: skip
         fit_w, fit_h = max(1, int(request.width * scale)), max(1, int(request.height * scale))
         kind = str(request.pixel_type or snapshot.summary.pixel_type)
+        first = "" if shape.operation in ("First", "Last") else ", or the First mosaic operation"
         raise LimitExceeded(
             f"The requested image is too large for this server: {request.width}x"
             f"{request.height} pixels of {shape.out_bands} band(s) as {kind} "
             f"({shape.operation} mosaic, format {request.format}) needs about {mib(need)} of "
             f"memory; the limit per request is {mib(limit)}.",
             next_step=f"Request a smaller size (about {fit_w}x{fit_h} pixels fits; split the "
-            "area into tiles), fewer bands (bandIds), a smaller pixelType (e.g. U8, U16 or "
-            "F32 instead of F64) or the First mosaic operation; or raise "
-            "LIVEMOSAIC_REQUEST_MEMORY_MB.",
+            "area into tiles), fewer bands (bandIds) or a smaller pixelType (e.g. U8, U16 or "
+            f"F32 instead of F64){first}; or raise LIVEMOSAIC_REQUEST_MEMORY_MB.",
         )
 
     def check_points(self, snapshot: ServiceSnapshot, points: int) -> int:

@@ -213,17 +213,25 @@ def _geotiff(block: PixelBlock, extent: Extent, crs: str) -> bytes:
     }
     if nodata is not None:
         profile["nodata"] = nodata
-    if bands > 1 and data.dtype == np.uint8:
-        profile["interleave"] = "pixel"
+    # 8-bit images are pixel-interleaved and written whole (small); others band by band, each
+    # band filled in its own copy, so the encoder never holds a second copy of the image
+    by_band = not (bands > 1 and data.dtype == np.uint8)
+    profile["interleave"] = "band" if by_band else "pixel"
+    if not by_band and fill is not None:
+        data = data.copy()
+        data[:, ~valid] = fill
     with quiet_env(), MemoryFile() as memfile:
         with memfile.open(**profile) as dst:
-            invalid = ~valid if fill is not None else None
-            for b in range(bands):  # one band at a time: a band's copy, not the image's
-                band = data[b]
-                if invalid is not None:
-                    band = band.copy()
-                    band[invalid] = fill
-                dst.write(band, b + 1)
+            if by_band:
+                invalid = ~valid if fill is not None else None
+                for b in range(bands):
+                    band = data[b]
+                    if invalid is not None:
+                        band = band.copy()
+                        band[invalid] = fill
+                    dst.write(band, b + 1)
+            else:
+                dst.write(data)
             if use_mask:
                 dst.write_mask(np.where(valid, 255, 0).astype(np.uint8))
             if block.band_names and len(block.band_names) == bands:
