@@ -23,8 +23,9 @@ Mean/Sum/Blend), ``O`` output bands and ``o`` bytes of the output pixel type.
   formats, invalid pixels filled (``O*o``, only when no earlier step made a fresh array);
 * encode: the final block (``O*o+1``) and the encoder's own buffers: GeoTIFF one band's copy
   (``o``) and twice the raw size (GDAL's compressed file and the bytes read back: lossless
-  compression is counted at its worst, no gain), LERC four times (a filled copy, pylerc's
-  copy of the input, its buffer, the bytes kept), BIP twice, BSQ once, 8-bit formats about 20 bytes per pixel (40 for the
+  compression is counted at its worst, no gain), LERC five times (a filled copy, pylerc's
+  copy of the input, its buffer, the bytes kept, one more as lossless float LERC can pass the
+  raw size), BIP twice, BSQ once, 8-bit formats about 20 bytes per pixel (40 for the
   paletted png8/gif).
 
 ``tests/core/test_budget.py`` checks the figures; the measured-to-estimated ratios are in
@@ -45,8 +46,8 @@ PALETTED_FORMATS = frozenset({"png8", "gif"})
 # copies of the raw output an encoder holds besides the final block (compressed output counted
 # at its worst, the raw size): GeoTIFF the compressed file twice (GDAL's buffer and the bytes
 # read back) plus one band's copy; LERC a filled copy, pylerc's copy of the input, its output
-# buffer and the bytes kept
-RAW_FACTORS = {"tiff": 2, "lerc": 4, "bip": 2, "bsq": 1}
+# buffer and the bytes kept, and one more: lossless LERC of float data can pass the raw size
+RAW_FACTORS = {"tiff": 2, "lerc": 5, "bip": 2, "bsq": 1}
 EIGHT_BIT_ENCODE_BYTES = 20
 PALETTED_ENCODE_BYTES = 40
 
