@@ -4,8 +4,8 @@ Builds a catalog of the four sample mosaic tiles (``mosaic/rgb1-4.tif`` of the s
 data, ``--data``), publishes it and starts ``livemosaic serve`` on 127.0.0.1. It samples the
 server's resident set (``VmRSS`` of ``/proc/<pid>/status``) every 20 ms while it sends one
 anonymous ``exportImage`` of the whole mosaic at the largest documented size
-(``--size``, default 15000,4100) with ``pixelType=F64`` and ``format=tiff`` (``--format``), then
-waits ``--settle`` seconds and samples again. It prints the HTTP status, the ArcGIS error code
+(``--size``, default 15000,4100) with ``pixelType=F64`` and ``format=tiff`` (``--format``;
+``--concurrent N`` sends N at once), then waits ``--settle`` seconds and samples again. It prints the HTTP status, the ArcGIS error code
 if any, the time taken, the RSS before, at the peak and after, and the RSS added.
 
     .venv/bin/python bench/memory_bench.py --data ../shared/data
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--format", default="tiff")
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--quick", action="store_true", help="a 2000x1000 request")
+    parser.add_argument("--concurrent", type=int, default=1, help="send N such requests at once")
     parser.add_argument("--env", action="append", default=[], help="extra KEY=VALUE settings")
     args = parser.parse_args()
     size = "2000,1000" if args.quick else args.size
@@ -92,23 +93,36 @@ def main() -> None:
 
                 sampler = threading.Thread(target=sample, daemon=True)
                 sampler.start()
+                params = {"bbox": bbox, "size": size, "pixelType": args.pixel_type,
+                          "format": args.format, "f": "image"}  # fmt: skip
+                url = server.base_url + svc + "/exportImage"
+                answers: list[httpx.Response] = []
+
+                def one() -> None:
+                    with httpx.Client(trust_env=False, timeout=600) as c:
+                        answers.append(c.get(url, params=params))
+
                 t0 = time.monotonic()
-                r = client.get(server.base_url + svc + "/exportImage", params={
-                    "bbox": bbox, "size": size, "pixelType": args.pixel_type,
-                    "format": args.format, "f": "image",
-                })  # fmt: skip
+                senders = [threading.Thread(target=one) for _ in range(args.concurrent)]
+                for t in senders:
+                    t.start()
+                for t in senders:
+                    t.join()
                 elapsed = time.monotonic() - t0
                 time.sleep(args.settle)
                 done.set()
                 sampler.join()
                 end = rss_mib(pid)
-        code = None
-        if r.headers.get("content-type", "").startswith("application/json"):
-            code = json.loads(r.content).get("error", {}).get("code")
-        print(f"request: exportImage size={size} pixelType={args.pixel_type} format={args.format}")
-        print(f"status: HTTP {r.status_code}, error code {code}, {len(r.content) / MIB:.1f} MiB")
-        if code is not None:
-            print(f"error: {r.text[:400]}")
+        print(f"request: {args.concurrent} x exportImage size={size} "
+              f"pixelType={args.pixel_type} format={args.format}")  # fmt: skip
+        for r in answers:
+            code = None
+            if r.headers.get("content-type", "").startswith("application/json"):
+                code = json.loads(r.content).get("error", {}).get("code")
+            print(f"status: HTTP {r.status_code}, error code {code}, "
+                  f"{len(r.content) / MIB:.1f} MiB")  # fmt: skip
+            if code is not None:
+                print(f"error: {r.text[:600]}")
         print(f"time: {elapsed:.1f} s")
         print(f"rss: start {start:.0f} MiB, peak {peak[0]:.0f} MiB, end {end:.0f} MiB")
         print(f"rss added: peak {peak[0] - start:.0f} MiB, after {end - start:.0f} MiB")

@@ -194,3 +194,13 @@ def test_work_past_its_deadline_is_stopped_and_answered_504(hurried: LiveServer)
     gate = hurried.ctx.gate
     assert wait_for(lambda: gate.in_use == 0, 20)
     assert reads(hurried) < COPIES
+
+
+def test_the_budget_settings() -> None:
+    from livemosaic.settings import MIB, Settings, physical_memory_bytes
+
+    assert Settings(memory_budget_mb=2048).memory_budget_bytes == 2048 * MIB
+    auto = Settings(memory_budget_mb=0, request_memory_mb=1)
+    assert auto.memory_budget_bytes == physical_memory_bytes() // 4
+    # never below what one request may take: that request could never run
+    assert Settings(memory_budget_mb=100, request_memory_mb=500).memory_budget_bytes == 500 * MIB
