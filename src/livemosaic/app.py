@@ -55,7 +55,7 @@ from livemosaic.rest.errors import install_error_handlers
 from livemosaic.rest.middleware import install_middleware
 from livemosaic.rest.routes import include_routers
 from livemosaic.rest.tokens import SigninThrottle
-from livemosaic.settings import MIB, Settings
+from livemosaic.settings import MIB, Settings, physical_memory_bytes
 
 log = logging.getLogger("livemosaic")
 
@@ -171,7 +171,18 @@ def build_context(settings: Settings) -> AppContext:
 
 def admission_gate(settings: Settings) -> MemoryGate:
     """The memory-weighted admission gate of a server process (core.admission): the memory
-    budget, one slot per read thread, the bounded queue."""
+    budget, one slot per read thread, the bounded queue. A budget that, with GDAL's cache,
+    passes half the machine's memory is allowed but logged."""
+    worst = settings.memory_budget_bytes + settings.gdal_cache_mb * MIB
+    machine = physical_memory_bytes()
+    if worst > machine // 2:
+        log.warning(
+            "memory_budget_mb (%d MiB) and gdal_cache_mb (%d MiB) allow one server process "
+            "more than half of this machine's %d MiB; with several workers, each has its own.",
+            settings.memory_budget_bytes // MIB,
+            settings.gdal_cache_mb,
+            machine // MIB,
+        )
     return MemoryGate(
         settings.memory_budget_bytes,
         max(1, settings.read_threads),

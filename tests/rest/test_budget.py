@@ -2,7 +2,7 @@
 
 The servers serve ``stack``: twelve copies of the sample RGB.byte.tif on the same place, so a
 Mean export reads (and warps) every one of them: a 1000 x 1000 image takes seconds of real
-work. Settings are small on purpose: one such export fills most of the memory budget.
+work. Settings are small on purpose: one 1400 x 1400 Mean export fills most of the memory budget.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def server(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         work,
         data,
         populate,
-        request_memory_mb=300,
-        memory_budget_mb=300,
+        request_memory_mb=400,
+        memory_budget_mb=400,
         admission_wait_seconds=0.5,
         busy_retry_after_seconds=3,
         trim_after_mb=1,
@@ -112,7 +112,7 @@ def test_a_request_over_the_memory_budget_is_a_clear_400(server: LiveServer) -> 
     error = r.json()["error"]
     assert error["code"] == 400
     text = " ".join(error["details"])
-    assert "2000x2000 pixels of 3 band(s)" in text and "limit per request is 300 MiB" in text
+    assert "2000x2000 pixels of 3 band(s)" in text and "limit per request is 400 MiB" in text
     assert "smaller size" in text and "LIVEMOSAIC_REQUEST_MEMORY_MB" in text
     assert reads(server) == before  # refused before any read
     assert server.ctx.gate.in_use == 0
@@ -125,7 +125,8 @@ def test_a_saturated_gate_answers_503_with_retry_after(server: LiveServer) -> No
 
     def hold() -> None:
         with httpx.Client(timeout=120) as client:
-            holder["r"] = client.get(url, params=export_params(server, 1000))
+            # 1400 x 1400 Mean: about 376 MiB of the 400 MiB budget, seconds of work
+            holder["r"] = client.get(url, params=export_params(server, 1400))
 
     thread = threading.Thread(target=hold)
     thread.start()
