@@ -304,3 +304,18 @@ def test_a_waiter_that_gives_up_leaves_the_queue():
         assert (g.in_use, g.running) == (0, 0)
 
     asyncio.run(run())
+
+
+def test_a_finished_request_keeps_only_its_answer_until_it_is_sent():
+    async def run():
+        g = gate(budget=1000, slots=1)
+        permit = await g.acquire(800)
+        permit.keep(50)  # the work is done; a 50-byte answer is still to be sent
+        assert (g.in_use, g.running) == (50, 0)
+        other = await asyncio.wait_for(g.acquire(900), 1)  # the slot and the bytes are free
+        permit.release()
+        other.release()
+        assert (g.in_use, g.running) == (0, 0)
+        assert permit.released
+
+    asyncio.run(run())

@@ -7,7 +7,8 @@ it waits in a first-come, first-served queue. The queue is bounded twice: at mos
 ``wait_seconds``. A refused request gets :class:`~livemosaic.errors.ServerBusy` (HTTP 503 with
 ``Retry-After``): waiting is never a server error. The bytes return when the work itself ends
 (:meth:`Permit.release`, called when the worker thread finishes, not when the client stops
-waiting), so the budget always covers what is really allocated.
+waiting), so the budget always covers what is really allocated; a finished request that
+answers with a large body keeps that body's bytes (:meth:`Permit.keep`) until it is sent.
 
 The gate belongs to the event loop that first uses it; ``release`` may be called from any
 thread. Several server processes each have their own gate (see docs/configuration.md).
@@ -30,16 +31,31 @@ class Permit:
 
     gate: MemoryGate
     weight: int
-    released: bool = False
+    slot: bool = True  # still holding a slot
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def release(self) -> None:
-        """Give the bytes and the slot back (once; later calls do nothing)."""
+    @property
+    def released(self) -> bool:
+        """True once nothing is held any more."""
+        return not self.slot and self.weight == 0
+
+    def keep(self, weight: int) -> None:
+        """The work is done: give the slot and all but ``weight`` bytes back now (the answer
+        that stays until it is sent); :meth:`release` gives back the rest."""
         with self.lock:
-            if self.released:
-                return
-            self.released = True
-        self.gate._give_back(self.weight)
+            keep = min(max(int(weight), 0), self.weight)
+            freed, slot = self.weight - keep, self.slot
+            self.weight, self.slot = keep, False
+        if freed or slot:
+            self.gate._give_back(freed, slot)
+
+    def release(self) -> None:
+        """Give everything back (later calls do nothing)."""
+        with self.lock:
+            freed, slot = self.weight, self.slot
+            self.weight, self.slot = 0, False
+        if freed or slot:
+            self.gate._give_back(freed, slot)
 
 
 class MemoryGate:
@@ -127,7 +143,7 @@ class MemoryGate:
                 future.cancel()
                 self._wake()  # the head may have changed
 
-    def _give_back(self, weight: int) -> None:
+    def _give_back(self, weight: int, slot: bool) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
@@ -135,13 +151,13 @@ class MemoryGate:
             except RuntimeError:
                 running = None
             if running is not loop:
-                loop.call_soon_threadsafe(self._give_back_now, weight)
+                loop.call_soon_threadsafe(self._give_back_now, weight, slot)
                 return
-        self._give_back_now(weight)
+        self._give_back_now(weight, slot)
 
-    def _give_back_now(self, weight: int) -> None:
+    def _give_back_now(self, weight: int, slot: bool) -> None:
         self.in_use -= weight
-        self.running -= 1
+        self.running -= 1 if slot else 0
         self._wake()
 
     def _wake(self) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from starlette.requests import Request
 
 from livemosaic.adapters.memory import trim_heap
+from livemosaic.core.admission import Permit
 from livemosaic.core.cancel import CancelToken, deadline_error
 from livemosaic.core.models import ServiceSnapshot, SpatialRef
 from livemosaic.errors import (
@@ -125,11 +126,19 @@ def _work(fn: Callable[..., T], args: Sequence[Any], kwargs: Mapping[str, Any], 
 
 
 async def run_admitted(
-    request: Request, weight: int, fn: Callable[..., T], *args: Any, **kwargs: Any
+    request: Request,
+    weight: int,
+    fn: Callable[..., T],
+    *args: Any,
+    keep: Callable[[T], int] | None = None,
+    **kwargs: Any,
 ) -> T:
     """Run ``fn(*args, cancel=token, **kwargs)`` on the read pool once the admission gate has
     room for ``weight`` estimated bytes (ServerBusy otherwise); RequestCancelled (504) when the
-    deadline passes or the client goes away, with the work told to stop."""
+    deadline passes or the client goes away, with the work told to stop.
+
+    ``keep(result)``: bytes of the result that stay in memory until the answer is sent (an
+    encoded image); they stay counted until the request ends (:func:`release_held`)."""
     ctx = app_context(request)
     permit = await ctx.gate.acquire(weight)
     settings = ctx.settings
@@ -142,27 +151,58 @@ async def run_admitted(
     except BaseException:
         permit.release()
         raise
+    abandoned = False
 
     def finished(done: asyncio.Future[T]) -> None:
-        permit.release()  # only now is the work's memory really gone
+        if abandoned:
+            permit.release()  # only now is the abandoned work's memory really gone
         if not done.cancelled():
             done.exception()  # retrieved: an abandoned failure is not logged as unhandled
+
+    def abandon(reason: str) -> None:
+        nonlocal abandoned
+        abandoned = True
+        token.cancel(reason)
+        if future.done():
+            permit.release()
 
     future.add_done_callback(finished)
     try:
         while True:
             done, _pending = await asyncio.wait({future}, timeout=POLL_SECONDS)
             if done:
-                return future.result()
+                try:
+                    result = future.result()
+                except BaseException:
+                    permit.release()
+                    raise
+                if keep is None:
+                    permit.release()
+                else:
+                    permit.keep(keep(result))
+                    request.state.held_permits = [*_held(request), permit]
+                return result
             if token.expired:
-                token.cancel("deadline")
+                abandon("deadline")
                 raise deadline_error(timeout)
             if await request.is_disconnected():
-                token.cancel("the client disconnected")
+                abandon("the client disconnected")
                 raise RequestCancelled("The client disconnected; its work was stopped.")
     except asyncio.CancelledError:
-        token.cancel("the request was cancelled")
+        abandon("the request was cancelled")
         raise
+
+
+def _held(request: Request) -> list[Permit]:
+    held: list[Permit] = getattr(request.state, "held_permits", [])
+    return held
+
+
+def release_held(state: Mapping[str, Any]) -> None:
+    """Give back the bytes a finished request kept for its answer (called once the answer has
+    been sent or has failed; ``state`` is the ASGI scope's state)."""
+    for permit in state.get("held_permits", ()):
+        permit.release()
 
 
 def service_crs(snapshot: ServiceSnapshot) -> str:
@@ -200,6 +240,7 @@ __all__ = [
     "require_capability",
     "resolve_crs",
     "root_path",
+    "release_held",
     "run_admitted",
     "run_blocking",
     "service_crs",

@@ -258,7 +258,10 @@ async def answer_export(
     """Run an export and answer with the image (f=image) or the JSON with its href (f=json)."""
     ctx = app_context(request)
     weight = ctx.exporter.check_memory(snapshot, parsed.request)  # 400 before any wait or read
-    result = await run_admitted(request, weight, ctx.exporter.export, snapshot, parsed.request)
+    result = await run_admitted(
+        request, weight, ctx.exporter.export, snapshot, parsed.request,
+        keep=lambda done: len(done.image.content),  # counted until the answer is sent
+    )  # fmt: skip
     if f == "image":
         return image_response(result.image.content, result.image.content_type, snapshot)
     relative = await run_blocking(
