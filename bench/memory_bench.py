@@ -115,6 +115,16 @@ def main() -> None:
                 end = rss_mib(pid)
         print(f"request: {args.concurrent} x exportImage size={size} "
               f"pixelType={args.pixel_type} format={args.format}")  # fmt: skip
+        if len(answers) > 3:  # a summary: how many answers of each kind, and how fast
+            kinds: dict[str, int] = {}
+            for r in answers:
+                code = None
+                if r.headers.get("content-type", "").startswith("application/json"):
+                    code = json.loads(r.content).get("error", {}).get("code")
+                key = f"HTTP {r.status_code}" + (f" code {code}" if code else "")
+                kinds[key] = kinds.get(key, 0) + 1
+            print("answers: " + ", ".join(f"{n} x {k}" for k, n in sorted(kinds.items())))
+            answers = answers[:0]
         for r in answers:
             code = None
             if r.headers.get("content-type", "").startswith("application/json"):
