@@ -31,6 +31,7 @@ from fastapi import APIRouter, FastAPI
 from livemosaic import __version__
 from livemosaic.adapters.jobs.runner import JobRunner
 from livemosaic.adapters.watch import FolderWatcher, build_pipeline
+from livemosaic.core.admission import MemoryGate
 from livemosaic.core.export import ExportLimits, ImageExporter
 from livemosaic.core.notify import Authorizer, Credentials, NotificationHub, TokenCheck
 from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh
@@ -53,11 +54,14 @@ from livemosaic.rest.auth import Caller, authenticate, can_read_service
 from livemosaic.rest.errors import install_error_handlers
 from livemosaic.rest.middleware import install_middleware
 from livemosaic.rest.routes import include_routers
-from livemosaic.settings import Settings
+from livemosaic.settings import MIB, Settings, physical_memory_bytes
 
 log = logging.getLogger("livemosaic")
 
 CACHE_ENTRIES = 256
+# threads beyond read_threads for light blocking work (parsing, catalog queries, output files),
+# so that requests waiting for admission are never stuck behind the admitted image work
+LIGHT_THREADS = 2
 GP_SERVICE = ("System", "PublishingTools", "GPServer")
 
 
@@ -83,6 +87,7 @@ class AppContext:
     publisher: Publisher
     exporter: ImageExporter
     executor: ThreadPoolExecutor
+    gate: MemoryGate
     jobs: JobStore
     users: UserStore
     signer: TokenSigner
@@ -133,10 +138,12 @@ def build_context(settings: Settings) -> AppContext:
         max_width=settings.max_image_width,
         max_height=settings.max_image_height,
         max_items=settings.max_mosaic_image_count,
+        max_request_bytes=min(settings.request_memory_mb * MIB, settings.memory_budget_bytes),
     )
     exporter = ImageExporter(catalog, source, projector, encoder, limits)
     executor = ThreadPoolExecutor(
-        max_workers=max(1, settings.read_threads), thread_name_prefix="livemosaic-read"
+        max_workers=max(1, settings.read_threads) + LIGHT_THREADS,
+        thread_name_prefix="livemosaic-read",
     )
     refresher = Refresher(catalog, publisher)
     runner = JobRunner(
@@ -153,6 +160,7 @@ def build_context(settings: Settings) -> AppContext:
         publisher=publisher,
         exporter=exporter,
         executor=executor,
+        gate=admission_gate(settings),
         jobs=stores.jobs,
         users=stores.users,
         signer=TokenSigner(load_or_create_secret(settings.data_dir)),
@@ -173,6 +181,29 @@ def _notify_principal(ctx: AppContext, credentials: Credentials) -> Principal:
     if not isinstance(credentials.caller, Caller):
         raise TokenInvalid("The token was presented without a connection to check it against.")
     return authenticate(ctx, credentials.token, credentials.caller)
+
+
+def admission_gate(settings: Settings) -> MemoryGate:
+    """The memory-weighted admission gate of a server process (core.admission): the memory
+    budget, one slot per read thread, the bounded queue. A budget that, with GDAL's cache,
+    passes half the machine's memory is allowed but logged."""
+    worst = settings.memory_budget_bytes + settings.gdal_cache_mb * MIB
+    machine = physical_memory_bytes()
+    if worst > machine // 2:
+        log.warning(
+            "memory_budget_mb (%d MiB) and gdal_cache_mb (%d MiB) allow one server process "
+            "more than half of this machine's %d MiB; with several workers, each has its own.",
+            settings.memory_budget_bytes // MIB,
+            settings.gdal_cache_mb,
+            machine // MIB,
+        )
+    return MemoryGate(
+        settings.memory_budget_bytes,
+        max(1, settings.read_threads),
+        max_waiting=settings.max_waiting_requests,
+        wait_seconds=settings.admission_wait_seconds,
+        retry_after_seconds=settings.busy_retry_after_seconds,
+    )
 
 
 def notify_authorizer(ctx: AppContext) -> Authorizer:
@@ -393,6 +424,7 @@ __all__ = [
     "AppContext",
     "app_from_env",
     "sync_snapshots",
+    "admission_gate",
     "build_context",
     "configure_gdal",
     "create_app",

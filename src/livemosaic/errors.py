@@ -22,6 +22,9 @@ classes at their boundary, so the REST layer maps exactly one tree::
     │   └── InsecureTransport                     credentials over plain HTTP to a remote address
     ├── TokenInvalid (PermissionError)       498  a token is forged, expired, revoked or misbound
     ├── TokenRequired (PermissionError)      499  a secured resource was asked for without a token
+    ├── ServerBusy (RuntimeError)            503  no room for the request now (sent with HTTP 503
+    │                                             and Retry-After whatever the status policy)
+    ├── RequestCancelled (TimeoutError)      504  the deadline passed or the client went away
     ├── RasterUnavailable (OSError)          500  a catalogued file cannot be read any more
     ├── ServiceStopped (RuntimeError)        500  the service is configured but not started
     └── StoreError (RuntimeError)            500  the catalog database failed
@@ -165,6 +168,28 @@ class RasterUnavailable(LiveMosaicError, OSError):
         super().__init__("A raster of this service could not be read; the server log names it.")
         self.path = path
         self.cause = cause
+
+
+class ServerBusy(LiveMosaicError, RuntimeError):
+    """The server cannot take the request now (memory budget or queue full); retry later.
+
+    Always answered with HTTP 503 and ``Retry-After: retry_after`` so that clients and proxies
+    back off, whatever ``strict_http_status`` says.
+    """
+
+    code = 503
+    default_message = "The server is busy; retry later."
+
+    def __init__(self, reason: str, *, retry_after: int, next_step: str | None = None) -> None:
+        super().__init__(reason, next_step=next_step)
+        self.retry_after = max(1, int(retry_after))
+
+
+class RequestCancelled(LiveMosaicError, TimeoutError):
+    """The request's work was stopped: its deadline passed, or its client went away."""
+
+    code = 504
+    default_message = "The request timed out."
 
 
 class ServiceStopped(LiveMosaicError, RuntimeError):

@@ -7,11 +7,22 @@ documented in ``docs/configuration.md`` (a test keeps the two in step).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+def physical_memory_bytes() -> int:
+    """The machine's physical memory (4 GiB when the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 4096 * MIB
 
 
 class Settings(BaseSettings):
@@ -71,7 +82,43 @@ class Settings(BaseSettings):
         4, description="Threads reading and encoding rasters (GDAL work runs off the event loop)."
     )
     request_timeout_seconds: float = Field(
-        60.0, description="Longest time one image request may spend reading rasters."
+        60.0,
+        gt=0,
+        description="Longest time one request may work once admitted (reading, composing, "
+        "encoding); past it the work is stopped and the client gets error 504.",
+    )
+    request_memory_mb: int = Field(
+        1536,
+        ge=1,
+        description="Largest estimated memory in MiB one image request may take; larger "
+        "requests get error 400 saying what to ask for instead.",
+    )
+    memory_budget_mb: int = Field(
+        0,
+        ge=0,
+        description="Estimated memory in MiB all admitted requests of one server process may "
+        "hold together (0 = a quarter of the machine's memory, shared among --workers).",
+    )
+    admission_wait_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="Longest time a request waits for room in the memory budget before it "
+        "is answered 503 (busy) with Retry-After.",
+    )
+    max_waiting_requests: int = Field(
+        64,
+        ge=0,
+        description="Requests that may wait for room in the memory budget at once; more are "
+        "answered 503 (busy) at once.",
+    )
+    busy_retry_after_seconds: int = Field(
+        5, ge=1, description="Retry-After (seconds) sent with 503 busy answers."
+    )
+    trim_after_mb: int = Field(
+        64,
+        ge=0,
+        description="After a request estimated at this many MiB or more, freed heap memory "
+        "is handed back to the operating system (glibc malloc_trim; 0 = never).",
     )
     strict_http_status: bool = Field(
         False, description="Send errors with their HTTP status instead of 200 (ArcGIS default)."
@@ -217,6 +264,15 @@ class Settings(BaseSettings):
         if self.catalog_url:
             return self.catalog_url
         return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        """The admission budget of this process: ``memory_budget_mb``, else a quarter of the
+        machine's physical memory; never below one request's limit."""
+        budget = self.memory_budget_mb * MIB
+        if budget <= 0:
+            budget = physical_memory_bytes() // 4
+        return max(budget, self.request_memory_mb * MIB)
 
     @property
     def output_dir(self) -> Path:

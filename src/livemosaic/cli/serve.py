@@ -224,6 +224,9 @@ def serve(
         _announce(settings)
         if demo:
             click.echo("Note: with --workers > 1 the demo's incoming folder is not watched.")
+        if settings.memory_budget_mb == 0:  # the automatic budget is shared by the workers
+            share = settings.memory_budget_bytes // workers // (1024 * 1024)
+            settings = settings.model_copy(update={"memory_budget_mb": max(1, share)})
         _export_env(settings)
         uvicorn.run(
             "livemosaic.app:app_from_env",

@@ -111,12 +111,14 @@ class _TypedCompositor(Compositor):
         return self.acc
 
     def result(self) -> PixelBlock:
-        """The composed block in the items' dtype."""
+        """The composed block in the items' dtype (the accumulator itself, invalid values
+        zeroed in place: no copy of the image is made; call once, after the last feed)."""
         if self.acc is None:
             return self._empty()
         valid = np.asarray(self.has.any(axis=0), dtype=bool)
-        data = np.where(self.has, self.acc, np.zeros((), dtype=self.acc.dtype))
-        return PixelBlock(data=data.astype(self.acc.dtype), valid=valid, band_names=self.band_names)
+        np.copyto(self.acc, np.zeros((), dtype=self.acc.dtype), where=~self.has)
+        data, self.acc = self.acc, None
+        return PixelBlock(data=data, valid=valid, band_names=self.band_names)
 
 
 class FirstCompositor(_TypedCompositor):

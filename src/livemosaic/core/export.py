@@ -22,6 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import numpy as np
+
+from livemosaic.core.budget import ExportShape, export_bytes, mib, points_bytes, stage_bytes
+from livemosaic.core.cancel import CancelToken, check
 from livemosaic.core.compose import compose_point, edge_weights, make_compositor
 from livemosaic.core.models import (
     BandStats,
@@ -99,6 +103,8 @@ class ExportLimits:
     # orders the catalog cannot sort (Center, Nadir, Viewpoint, Northwest, Seamline) fetch
     # every match up to this many, so the top items are exact; beyond, max_candidates only
     max_ordered_candidates: int = 20000
+    # estimated memory one request may take (core.budget); 0 = no limit
+    max_request_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +242,75 @@ class ImageExporter:
                 "LIVEMOSAIC_MAX_IMAGE_WIDTH / LIVEMOSAIC_MAX_IMAGE_HEIGHT or the service's "
                 "maxImageWidth / maxImageHeight.",
             )
+
+    def export_shape(self, snapshot: ServiceSnapshot, request: ExportRequest) -> ExportShape:
+        """What the memory of an export depends on (known before any read)."""
+        summary = snapshot.summary
+        bands = max(summary.band_count, 1)
+        known = summary.pixel_type not in ("UNKNOWN", "")
+        item_dtype = numpy_dtype(summary.pixel_type) if known else np.dtype(np.float64)
+        rule = request.mosaic_rule or default_mosaic_rule(snapshot.definition)
+        pad = 2 if needs_neighbourhood(request.rendering_rule) else 0
+        eight_bit = request.format in EIGHT_BIT_FORMATS
+        out_bands = len(request.band_ids) if request.band_ids else bands
+        if eight_bit and not request.band_ids:
+            out_bands = min(out_bands, 3)
+        out_type = request.pixel_type
+        return ExportShape(
+            rows=request.height + pad,
+            cols=request.width + pad,
+            bands=bands,
+            item_dtype=item_dtype,
+            operation=rule.operation,
+            out_bands=out_bands,
+            out_dtype=numpy_dtype(out_type) if out_type and out_type != "UNKNOWN" else None,
+            band_selection=request.band_ids is not None,
+            rendering=request.rendering_rule is not None,
+            eight_bit=eight_bit,
+            format=request.format,
+        )
+
+    def memory_estimate(self, snapshot: ServiceSnapshot, request: ExportRequest) -> int:
+        """The estimated peak memory of an export in bytes (core.budget)."""
+        return export_bytes(self.export_shape(snapshot, request))
+
+    def check_memory(self, snapshot: ServiceSnapshot, request: ExportRequest) -> int:
+        """The estimate of an export; LimitExceeded when it passes ``max_request_bytes``."""
+        shape = self.export_shape(snapshot, request)
+        need = export_bytes(shape)
+        limit = self.limits.max_request_bytes
+        if limit <= 0 or need <= limit:
+            return need
+        per_pixel = max(stage_bytes(shape).values())
+        scale = math.sqrt(max(limit - (need - per_pixel * shape.rows * shape.cols), 0)
+                          / (per_pixel * shape.rows * shape.cols))  # fmt: skip
+        fit_w, fit_h = max(1, int(request.width * scale)), max(1, int(request.height * scale))
+        kind = str(request.pixel_type or snapshot.summary.pixel_type)
+        first = "" if shape.operation in ("First", "Last") else ", or the First mosaic operation"
+        raise LimitExceeded(
+            f"The requested image is too large for this server: {request.width}x"
+            f"{request.height} pixels of {shape.out_bands} band(s) as {kind} "
+            f"({shape.operation} mosaic, format {request.format}) needs about {mib(need)} of "
+            f"memory; the limit per request is {mib(limit)}.",
+            next_step=f"Request a smaller size (about {fit_w}x{fit_h} pixels fits; split the "
+            "area into tiles), fewer bands (bandIds) or a smaller pixelType (e.g. U8, U16 or "
+            f"F32 instead of F64){first}; or raise LIVEMOSAIC_REQUEST_MEMORY_MB.",
+        )
+
+    def check_points(self, snapshot: ServiceSnapshot, points: int) -> int:
+        """The estimated memory of identify or getSamples over ``points`` points;
+        LimitExceeded when it passes ``max_request_bytes``."""
+        cap = mosaic_item_cap(snapshot.definition, self.limits.max_items)
+        need = points_bytes(points, cap, snapshot.summary.band_count)
+        limit = self.limits.max_request_bytes
+        if limit > 0 and need > limit:
+            raise LimitExceeded(
+                f"The request asks for {points} sample points over up to {cap} items each, "
+                f"which needs about {mib(need)} of memory; the limit per request is {mib(limit)}.",
+                next_step="Ask for fewer points (a larger sampleDistance or a smaller "
+                "sampleCount), or raise LIVEMOSAIC_REQUEST_MEMORY_MB.",
+            )
+        return need
 
     def _query(
         self,
@@ -410,8 +485,10 @@ class ImageExporter:
         items: Sequence[RasterItem],
         operation: MosaicOperation,
         read: ReadRequest,
+        cancel: CancelToken | None = None,
     ) -> tuple[PixelBlock, tuple[int, ...]]:
-        """Read items in priority order and combine them with the operation."""
+        """Read items in priority order and combine them with the operation (``cancel`` is
+        checked before every read)."""
         ordered = list(items)
         op = operation
         if op == "Last":  # Last = First over the reversed order, so reading can stop early
@@ -424,6 +501,7 @@ class ImageExporter:
         for item in ordered:
             if comp.done:
                 break
+            check(cancel)
             block = self._safe_read(item, read)
             if block is None:
                 continue
@@ -447,10 +525,17 @@ class ImageExporter:
         return comp.result(), tuple(used)
 
     def render(
-        self, snapshot: ServiceSnapshot, request: ExportRequest
+        self,
+        snapshot: ServiceSnapshot,
+        request: ExportRequest,
+        cancel: CancelToken | None = None,
     ) -> tuple[PixelBlock, tuple[int, ...]]:
-        """The mosaicked, rendered pixel block of a request and the item ids used."""
+        """The mosaicked, rendered pixel block of a request and the item ids used.
+
+        Size and memory limits are checked before anything is read; ``cancel`` between item
+        reads and before rendering."""
         self.check_size(snapshot, request.width, request.height)
+        self.check_memory(snapshot, request)
         rule = request.mosaic_rule or default_mosaic_rule(snapshot.definition)
         pad = 1 if needs_neighbourhood(request.rendering_rule) else 0
         ext = request.extent
@@ -462,7 +547,8 @@ class ImageExporter:
             grid, request.crs, request.width + 2 * pad, request.height + 2 * pad, request.resampling
         )
         items = self.select_items(snapshot, rule, grid, request.crs, read.width, request.time)
-        block, used = self._compose(snapshot, items, rule.operation, read)
+        block, used = self._compose(snapshot, items, rule.operation, read, cancel)
+        check(cancel)
         spec = OutputSpec(
             band_ids=request.band_ids,
             rendering_rule=request.rendering_rule,
@@ -482,9 +568,16 @@ class ImageExporter:
         summary = snapshot.summary
         return finish_block(block, spec, display_stats(snapshot, items), summary.nodata), used
 
-    def export(self, snapshot: ServiceSnapshot, request: ExportRequest) -> ExportResult:
-        """Render and encode (LimitExceeded when width/height pass the limits)."""
-        block, used = self.render(snapshot, request)
+    def export(
+        self,
+        snapshot: ServiceSnapshot,
+        request: ExportRequest,
+        cancel: CancelToken | None = None,
+    ) -> ExportResult:
+        """Render and encode (LimitExceeded when the size or the memory estimate pass the
+        limits; RequestCancelled when ``cancel`` says stop, checked again before encoding)."""
+        block, used = self.render(snapshot, request, cancel)
+        check(cancel)
         image = self.encoder.encode(
             block,
             request.format,
@@ -605,6 +698,7 @@ class ImageExporter:
         time: tuple[int | None, int | None] | None = None,
         pixel_size: float | None = None,
         max_items: int | None = None,
+        cancel: CancelToken | None = None,
     ) -> IdentifyResult:
         """Pixel values at one point (x, y in ``crs``).
 
@@ -619,9 +713,10 @@ class ImageExporter:
         items = self._items_at(snapshot, rule, [(px, py)], time, pixel_size)[0]
         if max_items is not None:
             items = items[: max(max_items, 0)]
-        reads = [
-            (it, self._read_point(snapshot, it, px, py, pixel_size, "nearest")) for it in items
-        ]
+        reads: list[tuple[RasterItem, PixelBlock | None]] = []
+        for it in items:
+            check(cancel)
+            reads.append((it, self._read_point(snapshot, it, px, py, pixel_size, "nearest")))
         value, _ = self._point_mosaic(snapshot, rule, (px, py), reads, rendering_rule)
         per_item = tuple(PointValue(it, _values(b)) for it, b in reads)
         return IdentifyResult((px, py), value, per_item)
@@ -638,6 +733,7 @@ class ImageExporter:
         resampling: Resampling = "nearest",
         rendering_rule: RenderingRule | None = None,
         pixel_size: float | None = None,
+        cancel: CancelToken | None = None,
     ) -> list[Sample]:
         """Values at many points (already densified by the caller).
 
@@ -656,6 +752,7 @@ class ImageExporter:
             items = items[:cap]
             reads: list[tuple[RasterItem, PixelBlock | None]] = []
             for item in items:
+                check(cancel)
                 block = self._read_point(snapshot, item, x, y, pixel_size, resampling)
                 reads.append((item, block))
                 if first_value_only and rule.operation == "First" and _values(block) is not None:

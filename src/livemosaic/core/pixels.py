@@ -118,7 +118,9 @@ def convert_pixel_type(block: PixelBlock, pixel_type: PixelType | str) -> PixelB
     src = block.data
     if src.dtype == dtype and pixel_type not in _BIT_RANGES:
         return block
-    if np.issubdtype(dtype, np.integer):
+    if pixel_type not in _BIT_RANGES and np.can_cast(src.dtype, dtype, casting="safe"):
+        out = src.astype(dtype)  # every value fits: one copy, no rounding or clipping
+    elif np.issubdtype(dtype, np.integer):
         values = np.nan_to_num(src.astype(np.float64), nan=0.0, posinf=hi, neginf=lo)
         out = np.clip(np.rint(values), lo, hi).astype(dtype)
     else:
@@ -256,11 +258,12 @@ def display_bands(bands: int, default_ids: Sequence[int] = ()) -> tuple[int, ...
     return (0, 1, 2)
 
 
-def fill_invalid(block: PixelBlock) -> PixelBlock:
-    """Write ``block.nodata`` (or 0 when it does not fit the dtype) into invalid pixels."""
+def fill_invalid(block: PixelBlock, *, in_place: bool = False) -> PixelBlock:
+    """Write ``block.nodata`` (or 0 when it does not fit the dtype) into invalid pixels
+    (into ``block.data`` itself when ``in_place``: only for data nobody else holds)."""
     if bool(block.valid.all()):
         return block
-    data = block.data.copy()
+    data = block.data if in_place else block.data.copy()
     fill: float = 0.0
     nodata = block.nodata
     if nodata is not None:

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from livemosaic.core.models import BandStats, PixelType
 from livemosaic.core.pixels import (
     apply_nodata,
@@ -162,6 +164,7 @@ def finish_block(
     noData, then the 8-bit min-max stretch (or, for other formats, nodata written into
     invalid pixels)."""
     stats: Sequence[BandStats | None] = band_stats
+    composed = block.data
     if spec.band_ids is not None:
         block = select_bands(block, spec.band_ids)
         stats = _pick(stats, spec.band_ids)
@@ -190,4 +193,7 @@ def finish_block(
         block = convert_pixel_type(block, spec.pixel_type)
     if spec.nodata:
         block = apply_nodata(block, spec.nodata, spec.nodata_interpretation)
-    return stretch_to_u8(block, stats) if spec.eight_bit else fill_invalid(block)
+    if spec.eight_bit:
+        return stretch_to_u8(block, stats)
+    # a fresh array made above (selection, rule, conversion) is filled in place: no copy
+    return fill_invalid(block, in_place=not np.may_share_memory(block.data, composed))

@@ -4,26 +4,39 @@ A service request reads its snapshot from the registry exactly once (:func:`serv
 and keeps it on ``request.state`` for the rest of the request, so a refresh in the middle
 cannot mix two versions. GDAL and catalog work runs on the context's bounded thread pool
 with the configured timeout (:func:`run_blocking`), never on the event loop.
+
+Image work that allocates in proportion to the request (exportImage, identify, getSamples)
+goes through :func:`run_admitted`: it waits (bounded) for its estimated bytes in the process's
+admission gate — 503 busy with Retry-After when there is no room in time — and then runs with
+a :class:`~livemosaic.core.cancel.CancelToken` whose deadline is ``request_timeout_seconds``
+from admission. The work is stopped at its next check when the deadline passes (error 504) or
+the client disconnects; its bytes return to the gate when the worker thread has really
+finished, and after a large request freed heap memory is handed back to the system.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 
+from livemosaic.adapters.memory import trim_heap
+from livemosaic.core.admission import Permit
+from livemosaic.core.cancel import CancelToken, deadline_error
 from livemosaic.core.models import ServiceSnapshot, SpatialRef
 from livemosaic.errors import (
     InvalidParameter,
     LiveMosaicError,
     NotSupported,
+    RequestCancelled,
     ServiceNotFound,
     ServiceStopped,
 )
 from livemosaic.rest.auth import check_service_access, hide_missing_service
+from livemosaic.settings import MIB
 
 if TYPE_CHECKING:
     from livemosaic.app import AppContext
@@ -94,10 +107,102 @@ async def run_blocking(request: Request, fn: Callable[..., T], *args: Any, **kwa
     try:
         return await asyncio.wait_for(loop.run_in_executor(ctx.executor, call), timeout)
     except TimeoutError:
-        raise LiveMosaicError(
-            f"The request took longer than the limit of {timeout:g} seconds.",
-            next_step="Ask for a smaller area or image, or raise LIVEMOSAIC_REQUEST_TIMEOUT_SECONDS.",
-        ) from None
+        raise deadline_error(timeout) from None
+
+
+POLL_SECONDS = 0.2  # how often a waiting request looks at its deadline and its client
+
+
+def _work(fn: Callable[..., T], args: Sequence[Any], kwargs: Mapping[str, Any], trim: bool) -> T:
+    """Run admitted work on a worker thread; hand freed heap back after large work."""
+    try:
+        return fn(*args, **kwargs)
+    except LiveMosaicError as exc:
+        # drop the traceback: its frames would keep the request's arrays alive
+        raise exc.with_traceback(None) from None
+    finally:
+        if trim:
+            trim_heap()
+
+
+async def run_admitted(
+    request: Request,
+    weight: int,
+    fn: Callable[..., T],
+    *args: Any,
+    keep: Callable[[T], int] | None = None,
+    **kwargs: Any,
+) -> T:
+    """Run ``fn(*args, cancel=token, **kwargs)`` on the read pool once the admission gate has
+    room for ``weight`` estimated bytes (ServerBusy otherwise); RequestCancelled (504) when the
+    deadline passes or the client goes away, with the work told to stop.
+
+    ``keep(result)``: bytes of the result that stay in memory until the answer is sent (an
+    encoded image); they stay counted until the request ends (:func:`release_held`)."""
+    ctx = app_context(request)
+    permit = await ctx.gate.acquire(weight)
+    settings = ctx.settings
+    timeout = settings.request_timeout_seconds
+    token = CancelToken.after(timeout)
+    trim = settings.trim_after_mb > 0 and weight >= settings.trim_after_mb * MIB
+    call = functools.partial(_work, fn, args, {**kwargs, "cancel": token}, trim)
+    try:
+        future = asyncio.get_running_loop().run_in_executor(ctx.executor, call)
+    except BaseException:
+        permit.release()
+        raise
+    abandoned = False
+
+    def finished(done: asyncio.Future[T]) -> None:
+        if abandoned:
+            permit.release()  # only now is the abandoned work's memory really gone
+        if not done.cancelled():
+            done.exception()  # retrieved: an abandoned failure is not logged as unhandled
+
+    def abandon(reason: str) -> None:
+        nonlocal abandoned
+        abandoned = True
+        token.cancel(reason)
+        if future.done():
+            permit.release()
+
+    future.add_done_callback(finished)
+    try:
+        while True:
+            done, _pending = await asyncio.wait({future}, timeout=POLL_SECONDS)
+            if done:
+                try:
+                    result = future.result()
+                except BaseException:
+                    permit.release()
+                    raise
+                if keep is None:
+                    permit.release()
+                else:
+                    permit.keep(keep(result))
+                    request.state.held_permits = [*_held(request), permit]
+                return result
+            if token.expired:
+                abandon("deadline")
+                raise deadline_error(timeout)
+            if await request.is_disconnected():
+                abandon("the client disconnected")
+                raise RequestCancelled("The client disconnected; its work was stopped.")
+    except asyncio.CancelledError:
+        abandon("the request was cancelled")
+        raise
+
+
+def _held(request: Request) -> list[Permit]:
+    held: list[Permit] = getattr(request.state, "held_permits", [])
+    return held
+
+
+def release_held(state: Mapping[str, Any]) -> None:
+    """Give back the bytes a finished request kept for its answer (called once the answer has
+    been sent or has failed; ``state`` is the ASGI scope's state)."""
+    for permit in state.get("held_permits", ()):
+        permit.release()
 
 
 def service_crs(snapshot: ServiceSnapshot) -> str:
@@ -135,6 +240,8 @@ __all__ = [
     "require_capability",
     "resolve_crs",
     "root_path",
+    "release_held",
+    "run_admitted",
     "run_blocking",
     "service_crs",
     "service_snapshot",

@@ -3,7 +3,9 @@
 Every error leaves the REST layer as the envelope ``{"error": {"code", "message",
 "details"}}`` (spec 3.1). The HTTP status is 200 (ArcGIS behaviour) unless
 ``settings.strict_http_status`` asks for the matching status; a request with another method
-than GET/POST/OPTIONS always gets 405. The envelope is sent as JSON, pretty JSON, JSONP or an
+than GET/POST/OPTIONS always gets 405, and a busy answer (code 503) always gets HTTP 503 with
+``Retry-After``, so that clients, proxies and load balancers back off instead of reading a
+200. The envelope is sent as JSON, pretty JSON, JSONP or an
 HTML page depending on ``f`` and ``callback``. Unexpected exceptions are logged with their
 stack trace and answered with code 500 and a short reason, never the trace.
 """
@@ -23,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Scope
 
-from livemosaic.errors import UNABLE, LiveMosaicError, NotFound, ServiceNotFound
+from livemosaic.errors import UNABLE, LiveMosaicError, NotFound, ServerBusy, ServiceNotFound
 
 if TYPE_CHECKING:
     from livemosaic.settings import Settings
@@ -91,8 +93,8 @@ def _format_of(params: Mapping[str, str]) -> tuple[str, str | None]:
 
 
 def _status(exc: LiveMosaicError, settings: Settings | None) -> int:
-    if exc.code == 405:
-        return 405
+    if exc.code in (405, 503):  # 503 busy: clients and proxies must see it to back off
+        return exc.code
     if settings is not None and settings.strict_http_status and 400 <= exc.code <= 599:
         return exc.code
     return 200
@@ -115,6 +117,8 @@ def render_error(
     headers = {"Cache-Control": "no-cache"}
     if exc.code == 405:
         headers["Allow"] = "GET, POST, OPTIONS"
+    if isinstance(exc, ServerBusy):
+        headers["Retry-After"] = str(exc.retry_after)
     if f in ("", "html") and exc.code != 405:
         from livemosaic.rest.html import render_error_page
 

@@ -1,7 +1,8 @@
 """``exportImage`` (spec 6.1) and the shared request building used by catalog item images.
 
-The request is parsed into an :class:`ExportRequest` in the output spatial reference; the
-exporter runs on the read thread pool. ``f=image`` streams the bytes; ``f=json`` writes them
+The request is parsed into an :class:`ExportRequest` in the output spatial reference; its
+memory is estimated (error 400 over ``request_memory_mb``), it is admitted by the memory gate
+(503 busy) and the exporter runs on the read thread pool under its deadline. ``f=image`` streams the bytes; ``f=json`` writes them
 under the output folder and answers with an ``href`` that has no query string.
 """
 
@@ -29,6 +30,7 @@ from livemosaic.rest.context import (
     require_capability,
     resolve_crs,
     root_path,
+    run_admitted,
     run_blocking,
     service_crs,
     service_snapshot,
@@ -255,7 +257,11 @@ async def answer_export(
 ) -> Response:
     """Run an export and answer with the image (f=image) or the JSON with its href (f=json)."""
     ctx = app_context(request)
-    result = await run_blocking(request, ctx.exporter.export, snapshot, parsed.request)
+    weight = ctx.exporter.check_memory(snapshot, parsed.request)  # 400 before any wait or read
+    result = await run_admitted(
+        request, weight, ctx.exporter.export, snapshot, parsed.request,
+        keep=lambda done: len(done.image.content),  # counted until the answer is sent
+    )  # fmt: skip
     if f == "image":
         return image_response(result.image.content, result.image.content_type, snapshot)
     relative = await run_blocking(

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from livemosaic.core.cancel import CancelToken
 from livemosaic.core.export import ExportRequest
 from livemosaic.core.models import ServiceSnapshot
 from livemosaic.core.mosaic_rules import default_mosaic_rule
@@ -26,7 +27,7 @@ from livemosaic.rest.context import (
     app_context,
     require_capability,
     root_path,
-    run_blocking,
+    run_admitted,
     service_crs,
     service_snapshot,
 )
@@ -200,20 +201,20 @@ async def histograms(request: Request) -> Response:
     )
     data: dict[str, Any] | None = ctx.cache.get(key)
     if data is None:
-        data = await run_blocking(request, compute_histograms, request, snapshot, variable)
+        export = histogram_request(snapshot, variable)
+        weight = ctx.exporter.check_memory(snapshot, export) if export is not None else 0
+        data = await run_admitted(request, weight, compute_histograms, request, snapshot, variable)
         ctx.cache[key] = data
     return _simple(request, params, snapshot, "histograms", data)
 
 
-def compute_histograms(
-    request: Request, snapshot: ServiceSnapshot, variable: str | None
-) -> dict[str, Any]:
-    """Histograms of an overview of the whole service (at most 1024 pixels on a side)."""
+def histogram_request(snapshot: ServiceSnapshot, variable: str | None) -> ExportRequest | None:
+    """The image histograms are computed on: the whole service, at most 1024 pixels on a side
+    (None when the service is empty)."""
     summary = snapshot.summary
     ext = summary.extent
     if ext is None or summary.item_count == 0 or ext.width <= 0 or ext.height <= 0:
-        return {"histograms": []}
-    ctx = app_context(request)
+        return None
     scale = HISTOGRAM_SIZE / max(ext.width, ext.height)
     width = max(1, round(ext.width * scale))
     height = max(1, round(ext.height * scale))
@@ -222,11 +223,22 @@ def compute_histograms(
         from dataclasses import replace
 
         rule = replace(rule, dimensions=(DimensionFilter(variable, None),))
-    block, _ids = ctx.exporter.render(
-        snapshot,
-        ExportRequest(extent=ext, crs=service_crs(snapshot), width=width, height=height,
-                      format="tiff", mosaic_rule=rule, resampling="nearest"),
-    )  # fmt: skip
+    return ExportRequest(extent=ext, crs=service_crs(snapshot), width=width, height=height,
+                         format="tiff", mosaic_rule=rule, resampling="nearest")  # fmt: skip
+
+
+def compute_histograms(
+    request: Request,
+    snapshot: ServiceSnapshot,
+    variable: str | None,
+    cancel: CancelToken | None = None,
+) -> dict[str, Any]:
+    """Histograms of an overview of the whole service (at most 1024 pixels on a side)."""
+    export = histogram_request(snapshot, variable)
+    if export is None:
+        return {"histograms": []}
+    summary = snapshot.summary
+    block, _ids = app_context(request).exporter.render(snapshot, export, cancel)
     out: list[dict[str, Any]] = []
     byte_data = summary.pixel_type == "U8"
     for band in range(block.data.shape[0]):

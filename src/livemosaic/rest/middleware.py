@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livemosaic.errors import LimitExceeded
 from livemosaic.rest.auth import AuthMiddleware
+from livemosaic.rest.context import release_held
 from livemosaic.rest.cors import CorsPolicy
 from livemosaic.rest.errors import MethodNotAllowed, error_response_for_scope
 from livemosaic.rest.formats import SERVICE_VERSION_HEADER
@@ -185,7 +186,8 @@ class ServiceVersionMiddleware:
 
 
 class CrashMiddleware:
-    """Turn an unexpected exception into the 500 envelope (the trace goes to the log only)."""
+    """Turn an unexpected exception into the 500 envelope (the trace goes to the log only);
+    when the request is over, give back the memory budget its answer held."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -209,6 +211,8 @@ class CrashMiddleware:
             if started:
                 raise
             await error_response_for_scope(scope, exc)(scope, receive, send)
+        finally:
+            release_held(scope.get("state") or {})  # the answer is out: its bytes too
 
 
 def install_middleware(app: FastAPI, *, cors_origins: Sequence[str], max_body_bytes: int) -> None:

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from livemosaic.core.cancel import CancelToken
 from livemosaic.core.export import IdentifyResult, PointValue, Sample
 from livemosaic.core.fields import CATALOG_FIELDS, item_attributes
 from livemosaic.core.models import Geometry, RasterItem, ServiceSnapshot
@@ -25,7 +26,7 @@ from livemosaic.rest.context import (
     app_context,
     require_capability,
     resolve_crs,
-    run_blocking,
+    run_admitted,
     service_crs,
     service_snapshot,
 )
@@ -101,14 +102,25 @@ async def _identify(request: Request, params: Params, snapshot: ServiceSnapshot)
     return_items = params.flag("returnCatalogItems", True)
     return_values = params.flag("returnPixelValues", True)
 
-    def identify_with(rendering_rule: Any) -> IdentifyResult:
-        return ctx.exporter.identify(
-            snapshot, x, y, geom_crs, mosaic_rule=rule, rendering_rule=rendering_rule,
-            time=time, pixel_size=pixel[0] if pixel else None, max_items=max_items,
-        )  # fmt: skip
+    def identify_all(cancel: CancelToken) -> list[IdentifyResult]:
+        return [
+            ctx.exporter.identify(
+                snapshot,
+                x,
+                y,
+                geom_crs,
+                mosaic_rule=rule,
+                rendering_rule=rendering_rule,
+                time=time,
+                pixel_size=pixel[0] if pixel else None,
+                max_items=max_items,
+                cancel=cancel,
+            )  # fmt: skip
+            for rendering_rule in (rendering, *extra_rules)
+        ]
 
-    result = await run_blocking(request, identify_with, rendering)
-    processed = [await run_blocking(request, identify_with, r) for r in extra_rules]
+    weight = ctx.exporter.check_points(snapshot, 1 + len(extra_rules))
+    result, *processed = await run_admitted(request, weight, identify_all)
     sr = snapshot.spatial_reference.to_json()
     lx, ly = result.location
     out: dict[str, Any] = {
@@ -228,8 +240,9 @@ async def _samples(request: Request, params: Params, snapshot: ServiceSnapshot) 
     rule = mosaic_rule_of(request, params, snapshot)
     parse_rendering_rule(params.get("renderingRule"))  # validated; values are raw samples
     out_fields = parse_out_fields(params.get("outFields")) if params.get("outFields") else ()
-    samples: list[Sample] = await run_blocking(
-        request, ctx.exporter.samples, snapshot, points, geom_crs,
+    weight = ctx.exporter.check_points(snapshot, len(points))
+    samples: list[Sample] = await run_admitted(
+        request, weight, ctx.exporter.samples, snapshot, points, geom_crs,
         mosaic_rule=rule, time=parse_time(params.get("time")),
         first_value_only=params.flag("returnFirstValueOnly", True),
         resampling=parse_interpolation(params.get("interpolation"), "interpolation", "nearest"),

@@ -197,9 +197,7 @@ def _geotiff(block: PixelBlock, extent: Extent, crs: str) -> bytes:
     if has_invalid and nodata is None:
         nodata = pick_nodata(data, valid)
         use_mask = nodata is None
-    if has_invalid and nodata is not None:
-        data = data.copy()
-        data[:, ~valid] = nodata
+    fill = nodata if has_invalid and nodata is not None else None
     transform = Affine(
         extent.width / cols, 0.0, extent.xmin, 0.0, -extent.height / rows, extent.ymax
     )
@@ -215,11 +213,25 @@ def _geotiff(block: PixelBlock, extent: Extent, crs: str) -> bytes:
     }
     if nodata is not None:
         profile["nodata"] = nodata
-    if bands > 1 and data.dtype == np.uint8:
-        profile["interleave"] = "pixel"
+    # 8-bit images are pixel-interleaved and written whole (small); others band by band, each
+    # band filled in its own copy, so the encoder never holds a second copy of the image
+    by_band = not (bands > 1 and data.dtype == np.uint8)
+    profile["interleave"] = "band" if by_band else "pixel"
+    if not by_band and fill is not None:
+        data = data.copy()
+        data[:, ~valid] = fill
     with quiet_env(), MemoryFile() as memfile:
         with memfile.open(**profile) as dst:
-            dst.write(data)
+            if by_band:
+                invalid = ~valid if fill is not None else None
+                for b in range(bands):
+                    band = data[b]
+                    if invalid is not None:
+                        band = band.copy()
+                        band[invalid] = fill
+                    dst.write(band, b + 1)
+            else:
+                dst.write(data)
             if use_mask:
                 dst.write_mask(np.where(valid, 255, 0).astype(np.uint8))
             if block.band_names and len(block.band_names) == bands:
