@@ -73,7 +73,7 @@ def build_catalog(shared_data: Path, rasters: Path, data_dir: Path) -> None:
         shutil.copyfile(tile, rasters / tile.name)
     stores = open_stores(f"sqlite:///{(data_dir / 'catalog.db').resolve()}")
     try:
-        ing = Ingestor(stores.catalog, RasterioSource(), [rasters])
+        ing = Ingestor(stores.catalog, RasterioSource([rasters]), [rasters])
         ing.create_dataset("storm")
         report = ing.add_paths("storm", sorted(rasters.glob("*.tif")))
         assert report.added == 12, report.rejected
