@@ -55,6 +55,7 @@ PATIENCE = 30.0  # give up on one file after this long
 RULES = """
 [defaults]
 rescan_seconds = 60
+{extra}
 
 [[watch]]
 folder = "in/latency"
@@ -221,7 +222,8 @@ def run(label: str, work: Path, sample: Path, args: argparse.Namespace, src: Pat
     ]
     populate(base, firsts)
     rules = base / "rules.toml"
-    rules.write_text(RULES)
+    extra = "" if args.batch_quiet is None else f"batch_quiet_seconds = {args.batch_quiet}"
+    rules.write_text(RULES.format(extra=extra))
     env = {"PYTHONPATH": str(src)} if src is not None else {}
     server = ServerProcess(
         ["--data-dir", str(base / "data"), "--data-folder", str(base / "in")],
@@ -268,7 +270,9 @@ def run(label: str, work: Path, sample: Path, args: argparse.Namespace, src: Pat
         right = max(grid.bounds(c, r)[2] for c, r in cells)
         bottom = min(grid.bounds(c, r)[1] for c, r in cells)
         t_start = time.monotonic()
-        for path in burst_files:
+        for i, path in enumerate(burst_files):
+            if args.pace:  # a producer delivering at a steady rate
+                time.sleep(max(0.0, t_start + i / args.pace - time.monotonic()))
             os.rename(path, base / "in/burst" / path.name)
         burst_counted = burst_covered = None
         while time.monotonic() - t_start < args.burst_timeout:
@@ -305,7 +309,7 @@ def export_source(rev: str, into: Path) -> Path:
     return into / "src"
 
 
-def report(results: list[Result]) -> None:
+def report(results: list[Result], args: argparse.Namespace) -> None:
     rows = []
     for r in results:
         for what, values in (
@@ -334,7 +338,8 @@ def report(results: list[Result]) -> None:
                 str(r.jobs),
             ]
         )
-    print("\n[burst] renamed into the folder together")
+    pace = f"at {args.pace:g} files/s" if args.pace else "together"
+    print(f"\n[burst] renamed into the folder {pace}")
     print(
         table(
             ["code", "files", "all counted s", "extent s", "files/s", "batches", "refreshes"], rows
@@ -361,6 +366,12 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=1000, help="Files in the burst.")
     parser.add_argument("--gap", type=float, default=0.3, help="Pause between latency files.")
     parser.add_argument("--burst-timeout", type=float, default=120.0, help="Give up after.")
+    parser.add_argument(
+        "--pace", type=float, default=0.0, help="Burst files per second (0: all at once)."
+    )
+    parser.add_argument(
+        "--batch-quiet", type=float, help="Set batch_quiet_seconds (default: the code's)."
+    )
     parser.add_argument("--baseline", metavar="REV", help="Also measure git revision REV first.")
     parser.add_argument("--quick", action="store_true", help="5 files and a burst of 100.")
     args = parser.parse_args()
@@ -375,7 +386,7 @@ def main() -> None:
             src = export_source(args.baseline, work / "baseline")
             results.append(run(f"before ({args.baseline})", work, sample, args, src))
         results.append(run("after", work, sample, args, None))
-        report(results)
+        report(results, args)
         print(f"\n{machine_line()}; parallel capacity {parallel_capacity():.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -172,3 +172,14 @@ def test_a_burst_larger_than_a_batch_has_one_refresh_per_batch(
     assert sum(len(r.files_added) for r in watcher.reports) == 50
     assert all(len(r.refreshed) <= 1 for r in watcher.reports)
     assert env.job_count() == 1  # the first batch's job still waits: no second one queued
+
+
+def test_a_folder_moved_in_delivers_its_files_at_once(
+    env: Env, shared_data: Path, tmp_path: Path
+) -> None:
+    env.watch(settle_seconds=LONG_SETTLE)
+    staging = tmp_path / "data" / "staging"
+    paths = [put(shared_data, SAMPLE, staging, f"f{i}.tif") for i in range(3)]
+    os.rename(staging, env.folder / "batch1")
+    for p in paths:
+        added_within(env, str(env.folder / "batch1" / Path(p).name), PROMPT)
