@@ -183,3 +183,16 @@ def test_a_folder_moved_in_delivers_its_files_at_once(
     os.rename(staging, env.folder / "batch1")
     for p in paths:
         added_within(env, str(env.folder / "batch1" / Path(p).name), PROMPT)
+
+
+def test_a_polled_folder_settles_renamed_files_too(env: Env, shared_data: Path) -> None:
+    settle = 3.0
+    env.watch(settle_seconds=settle, polling=True)
+    part = env.folder / "polled.tif.part"
+    shutil.copyfile(shared_data / SAMPLE, part)
+    time.sleep(2.5)  # polled (every second) under its temporary name: the rename is a move
+    path = str(env.folder / "polled.tif")
+    t0 = time.monotonic()
+    os.rename(part, path)
+    wait_until(lambda: env.state(path) == "added", what="the polled file")
+    assert time.monotonic() - t0 >= settle  # a poll cannot tell a rename from a new file

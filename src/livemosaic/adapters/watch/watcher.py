@@ -6,8 +6,8 @@ while the watcher was down — and then every ``rescan_seconds``, because events
 network filesystems. Either way a file only becomes a *candidate*. A file written in place
 is taken once its size and mtime stayed unchanged for ``settle_seconds`` (and, in marker
 mode, once ``x.done`` exists). A file *delivered* — renamed into the folder (a move event:
-``x.tif.part`` renamed to ``x.tif``, or a file moved in from elsewhere), or whose marker just
-arrived — is complete the moment it appears and is taken at once, unless a process still
+``x.tif.part`` renamed to ``x.tif``, or a file moved in from elsewhere; OS events only, not
+polling), or whose marker just arrived — is complete the moment it appears and is taken at once, unless a process still
 holds it open for writing (:mod:`.writers`); a later write to it, a rescan that finds it
 without its event, and the retry of a deferred file all go back to the settle wait.
 Temporary and hidden names (``*.part``, ``*.tmp``, dotfiles) and sidecars are never
@@ -377,9 +377,12 @@ class FolderWatcher:
                 index, path, is_dir, arrival = self._events.get_nowait()
             except queue.Empty:
                 return
+            # a rename, as OS events report it; polling cannot tell one from a new file that
+            # reuses a deleted file's inode, so polled folders settle every file
+            moved = arrival == "moved" and not self.rules[index].polling
             if is_dir:
                 if self._inside(index, path):
-                    self._scan(index, path, delivered=arrival == "moved")
+                    self._scan(index, path, delivered=moved)
                 continue
             if path.endswith(MARKER_SUFFIX) and self.rules[index].marker_mode:
                 for data in self._marked(path):
@@ -388,7 +391,7 @@ class FolderWatcher:
             if path in self._moved[index]:
                 self._add_moved(index, path, now)
                 continue
-            self._add(index, path, now, delivered=arrival == "moved")
+            self._add(index, path, now, delivered=moved)
             if arrival in WRITE_EVENT_TYPES:
                 self._written(index, path, now)
 
