@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from livemosaic.core.watch_rules import RULE_KEYS
 from livemosaic.settings import Settings
 from tests.conftest import REPO_ROOT
 
@@ -10,6 +11,12 @@ def test_every_setting_is_documented() -> None:
     text = (REPO_ROOT / "docs" / "configuration.md").read_text()
     missing = [name for name in Settings.model_fields if f"`LIVEMOSAIC_{name.upper()}`" not in text]
     assert not missing, f"document these settings in docs/configuration.md: {missing}"
+
+
+def test_every_watch_rule_key_is_documented() -> None:
+    text = (REPO_ROOT / "docs" / "watching.md").read_text()
+    missing = sorted(k for k in RULE_KEYS - {"marker_mode"} if f"| `{k}" not in text)
+    assert not missing, f"document these watch rule keys in docs/watching.md: {missing}"
 
 
 def test_readme_opens_with_the_two_commands() -> None:

@@ -138,7 +138,8 @@ def _flag_rule(values: dict[str, Any]) -> WatchRule | None:
     type=float,
     default=2.0,
     show_default=True,
-    help="Seconds a file's size and mtime must stay unchanged before it is taken.",
+    help="Seconds a file written in place must stay unchanged before it is taken "
+    "(a file renamed into the folder is taken at once).",
 )
 @click.option(
     "--batch-window",
@@ -146,7 +147,14 @@ def _flag_rule(values: dict[str, Any]) -> WatchRule | None:
     type=float,
     default=1.0,
     show_default=True,
-    help="Files ready within this many seconds go in one transaction and one refresh.",
+    help="Longest wait for more files: ready files go in one transaction and one refresh.",
+)
+@click.option(
+    "--batch-quiet",
+    "batch_quiet_seconds",
+    type=float,
+    default=None,
+    help="Hand a batch over once no further file became ready for this many seconds (default 0.2).",
 )
 @click.option("--marker", is_flag=True, help="Take x.tif only once x.tif.done (or x.done) exists.")
 @click.option(

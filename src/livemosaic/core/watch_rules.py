@@ -1,8 +1,8 @@
 """Watch rules: which folder feeds which mosaic dataset and service, and how.
 
 A :class:`WatchRule` maps one watched folder to a dataset (and optionally the service to
-refresh): recursion, include/exclude globs, the settle time a file must stay unchanged, the
-batch window, marker mode, quarantine policy, retention, and the overview and statistics
+refresh): recursion, include/exclude globs, the settle time a file written in place must stay
+unchanged, the batch window and its quiet period, marker mode, quarantine policy, retention, and the overview and statistics
 policy. Rules come from a TOML file (:func:`load_rules`, format in ``docs/watching.md``) or
 from CLI flags (:func:`rule_from_mapping`). Values are checked here, so a typo in a
 configuration file fails at start-up with the key and the accepted form.
@@ -23,6 +23,9 @@ from livemosaic.errors import InvalidParameter
 QuarantineMode = Literal["move", "record"]
 QUARANTINE_MODES: tuple[QuarantineMode, ...] = ("move", "record")
 DAY_MS = 86_400_000
+DEFAULT_SETTLE_SECONDS = 2.0
+DEFAULT_BATCH_WINDOW_SECONDS = 1.0
+DEFAULT_BATCH_QUIET_SECONDS = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +58,13 @@ class WatchRule:
     recursive: bool = True
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    settle_seconds: float = 2.0
-    batch_window_seconds: float = 1.0
+    # a file written in place is taken once unchanged this long; one renamed into the folder
+    # (or whose marker arrived) is complete when it appears and is taken at once
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
+    # a batch of ready files is handed over once no further file became ready for
+    # ``batch_quiet_seconds``, and at the latest ``batch_window_seconds`` after its first file
+    batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS
+    batch_quiet_seconds: float = DEFAULT_BATCH_QUIET_SECONDS
     marker_mode: bool = False  # take ``x.tif`` only once ``x.tif.done`` (or ``x.done``) exists
     quarantine: QuarantineMode = "move"
     quarantine_dir: Path | None = None  # default: ``<folder>/.quarantine`` (ignored by scans)
@@ -89,6 +97,7 @@ class WatchRule:
             service=service,
             settle_seconds=0.0,
             batch_window_seconds=0.0,
+            batch_quiet_seconds=0.0,
             quarantine="record",
         )
 
@@ -199,10 +208,17 @@ def rule_from_mapping(values: Mapping[str, Any], *, base: Path | None = None) ->
         include=_patterns("include", values.get("include", ())),
         exclude=_patterns("exclude", values.get("exclude", ())),
         settle_seconds=_number(
-            "settle_seconds", values.get("settle_seconds", 2.0), allow_none=False
+            "settle_seconds", values.get("settle_seconds", DEFAULT_SETTLE_SECONDS), allow_none=False
         ),
         batch_window_seconds=_number(
-            "batch_window_seconds", values.get("batch_window_seconds", 1.0), allow_none=False
+            "batch_window_seconds",
+            values.get("batch_window_seconds", DEFAULT_BATCH_WINDOW_SECONDS),
+            allow_none=False,
+        ),
+        batch_quiet_seconds=_number(
+            "batch_quiet_seconds",
+            values.get("batch_quiet_seconds", DEFAULT_BATCH_QUIET_SECONDS),
+            allow_none=False,
         ),
         marker_mode=_flag("marker_mode", marker),
         quarantine=quarantine,
@@ -309,6 +325,9 @@ def rule_for(
 
 __all__ = [
     "DAY_MS",
+    "DEFAULT_BATCH_QUIET_SECONDS",
+    "DEFAULT_BATCH_WINDOW_SECONDS",
+    "DEFAULT_SETTLE_SECONDS",
     "QUARANTINE_MODES",
     "QuarantineMode",
     "Retention",

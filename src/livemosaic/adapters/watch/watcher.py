@@ -3,12 +3,18 @@
 watchdog delivers created/modified/moved events (inotify on Linux, or polling for network
 filesystems); a full rescan runs at start-up — catching up with everything that arrived
 while the watcher was down — and then every ``rescan_seconds``, because events get lost on
-network filesystems. Either way a file only becomes a *candidate*: it is taken once its size
-and mtime stayed unchanged for ``settle_seconds`` (and, in marker mode, once ``x.done``
-exists). Temporary and hidden names (``*.part``, ``*.tmp``, dotfiles) and sidecars are never
-candidates, so writing ``x.tif.part`` and renaming it to ``x.tif`` works. Files that become
-ready within ``batch_window_seconds`` of each other go to :meth:`IngestPipeline.process`
-together: one catalog transaction and at most one refresh.
+network filesystems. Either way a file only becomes a *candidate*. A file written in place
+is taken once its size and mtime stayed unchanged for ``settle_seconds`` (and, in marker
+mode, once ``x.done`` exists). A file *delivered* — renamed into the folder (a move event:
+``x.tif.part`` renamed to ``x.tif``, or a file moved in from elsewhere; OS events only, not
+polling), or whose marker just arrived — is complete the moment it appears and is taken at once, unless a process still
+holds it open for writing (:mod:`.writers`); a later write to it, a rescan that finds it
+without its event, and the retry of a deferred file all go back to the settle wait.
+Temporary and hidden names (``*.part``, ``*.tmp``, dotfiles) and sidecars are never
+candidates. Ready files are batched: a batch goes to :meth:`IngestPipeline.process` once no
+further file became ready for ``batch_quiet_seconds``, at the latest ``batch_window_seconds``
+after its first file (or when it holds ``max_batch_files``): one catalog transaction and at
+most one refresh.
 
 Files the pipeline moved into the quarantine stay watched (by events where the folder's
 watch covers the quarantine folder or a watch of its own does, and at every rescan): one
@@ -29,7 +35,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +44,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from livemosaic.adapters.watch.writers import held_for_writing
 from livemosaic.core.ingest import is_candidate
 from livemosaic.core.pipeline import MARKER_SUFFIX, BatchReport, IngestPipeline, marker_paths
 from livemosaic.core.watch_rules import WatchRule
@@ -47,6 +54,9 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPES = frozenset({"created", "modified", "moved", "closed"})
 DIRECTORY_EVENT_TYPES = frozenset({"created", "moved"})  # a folder arrived: scan it
+WRITE_EVENT_TYPES = frozenset({"modified", "closed"})  # written in place: settle again
+Arrival = str  # the event type that brought a path: "moved", "created", "modified", ...
+HeldCheck = Callable[[Collection[str]], set[str]]  # the files some process holds open to write
 Key = tuple[int, int]  # (size, mtime_ns), as the journal keeps it
 Stat = tuple[int, int, int]  # (size, mtime_ns, inode): a file is settled while this holds
 
@@ -60,6 +70,7 @@ class _Candidate:
     changed_at: float = 0.0  # monotonic time of the last observed change
     not_before: float = 0.0  # retry back-off after a failed batch
     origin: str | None = None  # a quarantined file: where it arrived (to move it back to)
+    delivered: bool = False  # renamed in, or its marker arrived: complete, no settle wait
 
 
 def _stat_key(path: str) -> Stat | None:
@@ -89,7 +100,21 @@ class _Handler(FileSystemEventHandler):
         if event.is_directory and event.event_type not in DIRECTORY_EVENT_TYPES:
             return  # a folder's own "modified" follows every change inside it
         raw = event.dest_path if event.event_type == "moved" else event.src_path
-        self.watcher.enqueue(self.index, os.fsdecode(raw), event.is_directory)
+        if not raw:
+            return  # moved out of the watched tree (inotify's unmatched move)
+        self.watcher.enqueue(self.index, os.fsdecode(raw), event.is_directory, event.event_type)
+
+
+def _native_observer() -> BaseObserver:
+    """The platform's observer; with inotify, one that reports a file moved in from outside the
+    watched tree as a move rather than as a created file, so it is known to be complete."""
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except (ImportError, OSError, AttributeError):  # not Linux
+        return Observer()
+    if Observer is InotifyObserver:
+        return InotifyObserver(generate_full_events=True)
+    return Observer()
 
 
 class FolderWatcher:
@@ -103,6 +128,7 @@ class FolderWatcher:
         tick_seconds: float = 0.05,
         retry_seconds: float = 5.0,
         report_history: int = 1000,
+        writers: HeldCheck | None = held_for_writing,
     ) -> None:
         if not rules:
             raise InvalidParameter("watch", "no folder to watch.", accepted="at least one rule")
@@ -110,15 +136,18 @@ class FolderWatcher:
         self.pipeline = pipeline
         self.tick_seconds = tick_seconds
         self.retry_seconds = retry_seconds
+        # which delivered files a process still writes (None: nobody can tell)
+        self.writers = writers
         self.roots = [os.path.realpath(r.folder) for r in self.rules]
         self.reports: deque[BatchReport] = deque(maxlen=report_history)
         self.batches = 0  # pipeline runs so far
         self.failures = 0  # pipeline runs that raised (retried later)
-        self._events: queue.SimpleQueue[tuple[int, str, bool]] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[tuple[int, str, bool, Arrival]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._pending: dict[tuple[int, str], _Candidate] = {}
-        self._batches: dict[int, tuple[float, list[str]]] = {}
+        # rule index -> (when its first file became ready, when its last one did, the files)
+        self._batches: dict[int, tuple[float, float, list[str]]] = {}
         self._known: list[dict[str, Key]] = [{} for _ in self.rules]
         # files the quarantine moved: where they are -> (where they arrived, their key then)
         self._moved: list[dict[str, tuple[str, Key]]] = [{} for _ in self.rules]
@@ -199,7 +228,7 @@ class FolderWatcher:
         await asyncio.to_thread(self.stop)
 
     def _start_observers(self) -> None:
-        self._native = Observer()
+        self._native = _native_observer()
         self._polling = PollingObserver(timeout=1.0)
         for index, root in enumerate(self.roots):
             self._schedule(index, root, self.rules[index].recursive)
@@ -233,9 +262,12 @@ class FolderWatcher:
         self._schedule(index, qdir, True)
 
     # -- inputs from other threads -------------------------------------------------------
-    def enqueue(self, index: int, path: str, is_directory: bool = False) -> None:
-        """Note a path of rule ``index`` that may have changed (thread-safe)."""
-        self._events.put((index, path, is_directory))
+    def enqueue(
+        self, index: int, path: str, is_directory: bool = False, arrival: Arrival = "created"
+    ) -> None:
+        """Note a path of rule ``index`` that may have changed (thread-safe); ``arrival`` is the
+        event type: ``"moved"`` (renamed into place) delivers a complete file."""
+        self._events.put((index, path, is_directory, arrival))
         self._wake.set()
 
     def notify(self, paths: Sequence[str | Path]) -> list[str]:
@@ -342,21 +374,26 @@ class FolderWatcher:
         now = time.monotonic()
         while True:
             try:
-                index, path, is_dir = self._events.get_nowait()
+                index, path, is_dir, arrival = self._events.get_nowait()
             except queue.Empty:
                 return
+            # a rename, as OS events report it; polling cannot tell one from a new file that
+            # reuses a deleted file's inode, so polled folders settle every file
+            moved = arrival == "moved" and not self.rules[index].polling
             if is_dir:
                 if self._inside(index, path):
-                    self._scan(index, path)
+                    self._scan(index, path, delivered=moved)
                 continue
             if path.endswith(MARKER_SUFFIX) and self.rules[index].marker_mode:
                 for data in self._marked(path):
-                    self._add(index, data, now)
+                    self._add(index, data, now, delivered=True)
                 continue
             if path in self._moved[index]:
                 self._add_moved(index, path, now)
                 continue
-            self._add(index, path, now)
+            self._add(index, path, now, delivered=moved)
+            if arrival in WRITE_EVENT_TYPES:
+                self._written(index, path, now)
 
     def _marked(self, marker: str) -> list[str]:
         """Data files a marker names: ``x.tif`` for ``x.tif.done``, ``x.*`` for ``x.done``."""
@@ -374,9 +411,20 @@ class FolderWatcher:
         ]
         return found
 
-    def _add(self, index: int, path: str, now: float) -> None:
-        if self._accepts(index, path):
-            self._pending.setdefault((index, path), _Candidate(path, changed_at=now))
+    def _add(self, index: int, path: str, now: float, *, delivered: bool = False) -> None:
+        """Make ``path`` a candidate; ``delivered``: it arrived complete (no settle wait)."""
+        if not self._accepts(index, path):
+            return
+        cand = self._pending.setdefault((index, path), _Candidate(path, changed_at=now))
+        if delivered and cand.origin is None:
+            cand.delivered = True
+
+    def _written(self, index: int, path: str, now: float) -> None:
+        """A delivered file written to in place afterwards: it settles like any other."""
+        cand = self._pending.get((index, path))
+        if cand is not None and cand.delivered:
+            cand.delivered = False
+            cand.key, cand.changed_at = None, now
 
     def _add_moved(self, index: int, moved_to: str, now: float) -> None:
         """Follow a quarantined file that may have changed."""
@@ -411,8 +459,9 @@ class FolderWatcher:
             return False
         return not (rule.exclude and _matches(rel, rule.exclude))
 
-    def _scan(self, index: int, folder: str) -> None:
-        """Queue every file under ``folder`` that is new or changed since it was settled."""
+    def _scan(self, index: int, folder: str, *, delivered: bool = False) -> None:
+        """Queue every file under ``folder`` that is new or changed since it was settled
+        (``delivered``: the folder was renamed into place, its files are complete)."""
         now = time.monotonic()
         known = self._known[index]
         recursive = self.rules[index].recursive
@@ -426,7 +475,7 @@ class FolderWatcher:
                 seen.add(path)
                 key = _stat_key(path)
                 if key is not None and known.get(path) != key[:2]:
-                    self._pending.setdefault((index, path), _Candidate(path, changed_at=now))
+                    self._add(index, path, now, delivered=delivered)
         if folder == self.roots[index]:  # forget files that are gone (keeps memory bounded)
             for path in [p for p in known if p not in seen]:
                 del known[path]
@@ -443,21 +492,38 @@ class FolderWatcher:
                 self._add_moved(index, moved_to, now)
 
     def _settle(self, now: float) -> None:
-        """Move candidates that stayed unchanged long enough into their rule's batch."""
+        """Move candidates that are complete into their rule's batch: delivered ones at once
+        (unless still open for writing), the others once unchanged for the settle time."""
+        ready: list[tuple[tuple[int, str], _Candidate, Stat]] = []
+        delivered: list[tuple[tuple[int, str], _Candidate, Stat]] = []
         for slot, cand in list(self._pending.items()):
-            index = slot[0]
-            rule = self.rules[index]
             if now < cand.not_before:
                 continue
             key = _stat_key(cand.path)
             if key is None:  # gone: deleted or renamed away
                 del self._pending[slot]
                 continue
+            if cand.delivered:
+                delivered.append((slot, cand, key))
+                continue
             if key != cand.key:
                 cand.key, cand.changed_at = key, now
                 continue
-            if now - cand.changed_at < rule.settle_seconds:
+            if now - cand.changed_at < self.rules[slot[0]].settle_seconds:
                 continue
+            ready.append((slot, cand, key))
+        if delivered:
+            held = self.writers([c.path for _, c, _ in delivered]) if self.writers else set()
+            for slot, cand, key in delivered:
+                if cand.path in held:  # renamed in before its writer finished: settle
+                    cand.delivered = False
+                    cand.key, cand.changed_at = key, now
+                    log.info("%s arrived still open for writing: waiting for it to settle", slot[1])
+                    continue
+                ready.append((slot, cand, key))
+        for slot, cand, key in ready:
+            index = slot[0]
+            rule = self.rules[index]
             del self._pending[slot]
             if cand.origin is not None:
                 self._move_back(index, cand, key, now)
@@ -469,10 +535,10 @@ class FolderWatcher:
             self._batch(index, cand.path, now)
 
     def _batch(self, index: int, path: str, now: float) -> None:
-        opened, paths = self._batches.get(index, (now, []))
+        opened, _, paths = self._batches.get(index, (now, now, []))
         if path not in paths:
             paths.append(path)
-        self._batches[index] = (opened, paths)
+        self._batches[index] = (opened, now, paths)
 
     def _move_back(self, index: int, cand: _Candidate, key: Stat, now: float) -> None:
         """A settled quarantined file: moved back and batched when it changed since."""
@@ -503,16 +569,18 @@ class FolderWatcher:
         self._batch(index, cand.origin, now)
 
     def _flush(self, now: float) -> None:
-        """Hand batches whose window closed (or that are full) to the pipeline."""
-        for index, (opened, paths) in list(self._batches.items()):
+        """Hand over batches that are full, quiet (no file became ready for the quiet period)
+        or whose window closed."""
+        for index, (opened, last, paths) in list(self._batches.items()):
             rule = self.rules[index]
             full = len(paths) >= rule.max_batch_files
-            if not full and now - opened < rule.batch_window_seconds:
+            quiet = now - last >= rule.batch_quiet_seconds
+            if not (full or quiet or now - opened >= rule.batch_window_seconds):
                 continue
             del self._batches[index]
             self._process(index, paths[: rule.max_batch_files])
             if len(paths) > rule.max_batch_files:  # the rest form the next batch
-                self._batches[index] = (now, paths[rule.max_batch_files :])
+                self._batches[index] = (now, now, paths[rule.max_batch_files :])
 
     def _process(self, index: int, paths: list[str]) -> None:
         rule = self.rules[index]

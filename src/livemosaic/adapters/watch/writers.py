@@ -6,11 +6,17 @@ would let it finish writing into the quarantine. The answer covers the processes
 descriptors this process may inspect (its own user's, or all of them as root); a writer on
 another machine (NFS, SMB) is never seen, which is why a quarantined file that changes later
 is looked at again as well.
+
+The folder watcher asks it too, about files renamed into a folder (or whose marker arrived):
+such a file is taken without waiting out the settle time, unless a writer still holds it open
+(a producer that renamed its file before closing it), when it settles like any other.
+:func:`held_for_writing` answers for many files in one pass.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 PROC = "/proc"
 
@@ -27,26 +33,27 @@ def _writes(pid: str, fd: str) -> bool:
     return False
 
 
-def _same_file(fd_path: str, link: str, path: str, identity: tuple[int, int]) -> bool:
-    if link == path:
-        return True
-    if os.path.basename(link) != os.path.basename(path):
-        return False
-    try:  # the same file reached through another mount: compare device and inode
-        st = os.stat(fd_path)
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) == identity
-
-
-def open_for_writing(path: str) -> bool:
-    """True when a process holds ``path`` open for writing (False when none is seen)."""
+def held_for_writing(paths: Collection[str]) -> set[str]:
+    """The files among ``paths`` some process holds open for writing (one pass over ``/proc``,
+    however many files are asked about; an empty set when nothing is seen)."""
+    wanted: set[str] = set()  # the paths as asked (exact link matches)
+    identities: dict[tuple[int, int], str] = {}  # (device, inode) -> path
+    names: set[str] = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        wanted.add(path)
+        identities[(st.st_dev, st.st_ino)] = path
+        names.add(os.path.basename(path))
+    if not wanted:
+        return set()
     try:
-        st = os.stat(path)
         pids = [p for p in os.listdir(PROC) if p.isdigit()]
     except OSError:
-        return False
-    identity = (st.st_dev, st.st_ino)
+        return set()
+    held: set[str] = set()
     for pid in pids:
         fd_dir = f"{PROC}/{pid}/fd"
         try:
@@ -61,9 +68,31 @@ def open_for_writing(path: str) -> bool:
                 continue
             if not link.startswith("/"):  # pipes, sockets, anonymous inodes
                 continue
-            if _same_file(fd_path, link, path, identity) and _writes(pid, fd):
-                return True
-    return False
+            hit = link if link in wanted else _same_file(fd_path, link, names, identities)
+            if hit is not None and hit not in held and _writes(pid, fd):
+                held.add(hit)
+                if len(held) == len(wanted):
+                    return held
+    return held
 
 
-__all__ = ["open_for_writing"]
+def _same_file(
+    fd_path: str, link: str, names: set[str], identities: dict[tuple[int, int], str]
+) -> str | None:
+    """The asked-about path ``link`` reaches through another mount, if any (same name, then
+    device and inode compared)."""
+    if os.path.basename(link) not in names:
+        return None
+    try:
+        st = os.stat(fd_path)
+    except OSError:
+        return None
+    return identities.get((st.st_dev, st.st_ino))
+
+
+def open_for_writing(path: str) -> bool:
+    """True when a process holds ``path`` open for writing (False when none is seen)."""
+    return bool(held_for_writing([path]))
+
+
+__all__ = ["held_for_writing", "open_for_writing"]
