@@ -28,7 +28,16 @@ from livemosaic.cli.refresh import URL_ENV, credentials
 from livemosaic.client import LiveMosaicClient, RemoteError
 from livemosaic.core.pipeline import BatchReport, IngestPipeline, InProcessRefresh, RefreshTrigger
 from livemosaic.core.ports import IngestJournal
-from livemosaic.core.watch_rules import WatchRule, check_rules, load_rules, rule_from_mapping
+from livemosaic.core.watch_rules import (
+    DEFAULT_BATCH_QUIET_SECONDS,
+    DEFAULT_BATCH_WINDOW_SECONDS,
+    DEFAULT_RESCAN_SECONDS,
+    DEFAULT_SETTLE_SECONDS,
+    WatchRule,
+    check_rules,
+    load_rules,
+    rule_from_mapping,
+)
 from livemosaic.errors import LiveMosaicError
 
 
@@ -136,7 +145,7 @@ def _flag_rule(values: dict[str, Any]) -> WatchRule | None:
     "--settle",
     "settle_seconds",
     type=float,
-    default=2.0,
+    default=DEFAULT_SETTLE_SECONDS,
     show_default=True,
     help="Seconds a file written in place must stay unchanged before it is taken "
     "(a file renamed into the folder is taken at once).",
@@ -145,7 +154,7 @@ def _flag_rule(values: dict[str, Any]) -> WatchRule | None:
     "--batch-window",
     "batch_window_seconds",
     type=float,
-    default=1.0,
+    default=DEFAULT_BATCH_WINDOW_SECONDS,
     show_default=True,
     help="Longest wait for more files: ready files go in one transaction and one refresh.",
 )
@@ -153,8 +162,9 @@ def _flag_rule(values: dict[str, Any]) -> WatchRule | None:
     "--batch-quiet",
     "batch_quiet_seconds",
     type=float,
-    default=None,
-    help="Hand a batch over once no further file became ready for this many seconds (default 0.2).",
+    default=DEFAULT_BATCH_QUIET_SECONDS,
+    show_default=True,
+    help="Hand a batch over once no further file became ready for this many seconds.",
 )
 @click.option("--marker", is_flag=True, help="Take x.tif only once x.tif.done (or x.done) exists.")
 @click.option(
@@ -178,7 +188,7 @@ def _flag_rule(values: dict[str, Any]) -> WatchRule | None:
     "--rescan",
     "rescan_seconds",
     type=float,
-    default=60.0,
+    default=DEFAULT_RESCAN_SECONDS,
     show_default=True,
     help="Seconds between full rescans (events get lost on network filesystems).",
 )

@@ -26,6 +26,7 @@ DAY_MS = 86_400_000
 DEFAULT_SETTLE_SECONDS = 2.0
 DEFAULT_BATCH_WINDOW_SECONDS = 1.0
 DEFAULT_BATCH_QUIET_SECONDS = 0.2
+DEFAULT_RESCAN_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,9 @@ class WatchRule:
     build_overviews: bool = False  # external .ovr next to non-COG GeoTIFFs without overviews
     compute_statistics: bool = True
     max_batch_files: int = 500  # most files per batch (one transaction); more wait for the next
-    rescan_seconds: float = 60.0  # full rescan period (events get lost on network filesystems)
+    rescan_seconds: float = (
+        DEFAULT_RESCAN_SECONDS  # full rescan period (events get lost on network filesystems)
+    )
     polling: bool = False  # poll instead of OS events (for filesystems without notifications)
     time_pattern: str | None = None  # used when the dataset is created by the watcher
 
@@ -230,7 +233,7 @@ def rule_from_mapping(values: Mapping[str, Any], *, base: Path | None = None) ->
             "max_batch_files", values.get("max_batch_files", 500), integer=True, allow_none=False
         ),
         rescan_seconds=_number(
-            "rescan_seconds", values.get("rescan_seconds", 60.0), allow_none=False
+            "rescan_seconds", values.get("rescan_seconds", DEFAULT_RESCAN_SECONDS), allow_none=False
         ),
         polling=_flag("polling", values.get("polling", False)),
         time_pattern=time_pattern,
