@@ -27,6 +27,7 @@ from PIL import Image
 from rasterio.io import MemoryFile
 
 from livemosaic.adapters.raster.crs import crs_from_key, quiet_env
+from livemosaic.adapters.raster.png import Filter, Strategy, encode_png
 from livemosaic.core.models import Extent
 from livemosaic.core.ports import EncodedImage, ImageFormat, PixelBlock
 from livemosaic.errors import InvalidParameter, NotSupported
@@ -36,6 +37,28 @@ JPEG = ("image/jpeg", "jpg")
 OCTETS = "application/octet-stream"
 
 U8Array = npt.NDArray[np.uint8]
+
+# Encoder settings, chosen from bench/encode_bench.py (figures in docs/performance.md).
+# PNG: the Up filter and zlib's run-length strategy write the RGB(A) images exportImage makes
+# in 0.15-0.2x the CPU of Pillow's defaults (zlib 6, a filter tried per row) for 1.0-1.05x
+# the bytes; with that strategy the zlib level changes neither time nor size measurably.
+PNG_FILTER: Filter = "up"
+PNG_STRATEGY: Strategy = "rle"
+PNG_LEVEL = 1
+# One gray band copied into R, G, B (png24/png32 of a single band): the repeats are 1-3 bytes
+# apart, which run-length coding cannot see (1.9x the bytes); zlib 2 finds them (1.35x) at
+# 0.2x the CPU.
+PNG_GRAY_AS_RGB_STRATEGY: Strategy = "default"
+PNG_GRAY_AS_RGB_LEVEL = 2
+# png8: more than 256 colours are reduced by Pillow's fast octree: 0.06-0.12x the CPU of median
+# cut with a smaller file, RMSE 1-1.5 levels higher; up to 256 colours keep an exact palette.
+# Palette indexes are written unfiltered (PNG's advice) at zlib 6: a user picks png8 for
+# size, and it costs 1-6 ms at 512x512 (zlib 1 is 1.1-2x the bytes).
+PALETTE_QUANTIZE = Image.Quantize.FASTOCTREE
+PALETTE_PNG_LEVEL = 6
+# JPEG: libjpeg's optimised Huffman tables make the file 0.88x for 0.1-0.9 ms more at 512x512;
+# chroma subsampling stays 4:2:0 (4:4:4 is 1.2x the bytes). Quality comes from the request.
+JPEG_OPTIMIZE = True
 
 
 class RasterEncoder:
@@ -61,11 +84,11 @@ class RasterEncoder:
         if fmt in ("png", "png32", "png24"):
             return _png(block, fmt, all_valid)
         if fmt == "png8":
-            return EncodedImage(_save(_paletted(block), "PNG"), *PNG)
+            return EncodedImage(_palette_png(_paletted(block)), *PNG)
         if fmt == "jpg":
             image = Image.fromarray(_color(block, paint=True))
             q = max(1, min(100, int(quality)))
-            return EncodedImage(_save(image, "JPEG", quality=q), *JPEG)
+            return EncodedImage(_save(image, "JPEG", quality=q, optimize=JPEG_OPTIMIZE), *JPEG)
         if fmt == "bmp":
             return EncodedImage(
                 _save(Image.fromarray(_color(block, paint=True)), "BMP"), "image/bmp", "bmp"
@@ -103,44 +126,60 @@ def _color(block: PixelBlock, *, paint: bool) -> U8Array:
 
 
 def _png(block: PixelBlock, fmt: str, all_valid: bool) -> EncodedImage:
+    """png: gray or RGB, plus alpha only where pixels are invalid; png24 RGB; png32 RGBA."""
     color = _color(block, paint=True)
-    if fmt == "png24" and color.ndim == 2:
-        color = np.repeat(color[:, :, None], 3, axis=2)
+    gray_as_rgb = color.ndim == 2 and fmt in ("png24", "png32")
     alpha = fmt == "png32" or (fmt == "png" and not all_valid)
+    channels = (4 if alpha else 3) if gray_as_rgb or color.ndim == 3 else (2 if alpha else 1)
+    pixels = np.empty((*color.shape[:2], channels), dtype=np.uint8)
+    if color.ndim == 2:
+        pixels[:, :, : channels - alpha] = color[:, :, None]
+    else:
+        pixels[:, :, :3] = color
     if alpha:
-        if fmt == "png32" and color.ndim == 2:
-            color = np.repeat(color[:, :, None], 3, axis=2)
-        a = np.where(block.valid, 255, 0).astype(np.uint8)
-        layers = [color] if color.ndim == 3 else [color[:, :, None]]
-        color = np.concatenate([*layers, a[:, :, None]], axis=2)
-    return EncodedImage(_save(Image.fromarray(color), "PNG"), *PNG)
+        pixels[:, :, -1] = np.where(block.valid, 255, 0)
+    if gray_as_rgb:
+        level, strategy = PNG_GRAY_AS_RGB_LEVEL, PNG_GRAY_AS_RGB_STRATEGY
+    else:
+        level, strategy = PNG_LEVEL, PNG_STRATEGY
+    content = encode_png(pixels, level=level, filter=PNG_FILTER, strategy=strategy)
+    return EncodedImage(content, *PNG)
+
+
+def _palette_png(image: Image.Image) -> bytes:
+    """A "P" image (from ``_paletted``) as PNG: exact indexes, palette, transparent index."""
+    palette = np.array(image.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
+    transparent = image.info.get("transparency")
+    return encode_png(
+        np.asarray(image, dtype=np.uint8),
+        level=PALETTE_PNG_LEVEL,
+        filter="none",
+        strategy="default",
+        palette=palette,
+        transparent_index=transparent if isinstance(transparent, int) else None,
+    )
 
 
 def _paletted(block: PixelBlock) -> Image.Image:
-    """A "P" image of at most 256 colours; index 255 is transparent when pixels are invalid."""
-    rgb = _color(block, paint=True)
-    if rgb.ndim == 2:
-        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+    """A "P" image of at most 256 colours; index 255 is transparent when pixels are invalid.
+
+    Up to 256 colours (255 with invalid pixels) get an exact palette; more are quantised.
+    """
+    color = _color(block, paint=True)
     invalid = ~block.valid
     has_invalid = bool(invalid.any())
     limit = 255 if has_invalid else 256
-    packed = (
-        (rgb[..., 0].astype(np.uint32) << 16)
-        | (rgb[..., 1].astype(np.uint32) << 8)
-        | rgb[..., 2].astype(np.uint32)
-    )
-    colors, inverse = np.unique(packed[~invalid], return_inverse=True)
-    if colors.size <= limit:
-        index = np.zeros(packed.shape, dtype=np.uint8)
-        index[~invalid] = inverse.astype(np.uint8)
-        palette = np.zeros((256, 3), dtype=np.uint8)
-        palette[: colors.size, 0] = (colors >> 16) & 255
-        palette[: colors.size, 1] = (colors >> 8) & 255
-        palette[: colors.size, 2] = colors & 255
+    exact = _gray_palette(color, invalid, limit) if color.ndim == 2 else None
+    if color.ndim == 2:
+        color = np.repeat(color[:, :, None], 3, axis=2)
+    if exact is None and Image.fromarray(color).getcolors(limit) is not None:
+        exact = _exact_palette(color, invalid)
+    if exact is not None:
+        index, palette = exact
         image = Image.fromarray(index, mode="P")
         image.putpalette(palette.ravel().tolist())
     else:
-        quantized = Image.fromarray(rgb).quantize(colors=limit, method=Image.Quantize.MEDIANCUT)
+        quantized = Image.fromarray(color).quantize(colors=limit, method=PALETTE_QUANTIZE)
         index = np.array(quantized, dtype=np.uint8)
         palette_list = (quantized.getpalette() or [])[: limit * 3]
         palette_list += [0] * (768 - len(palette_list))
@@ -154,6 +193,38 @@ def _paletted(block: PixelBlock) -> Image.Image:
         image.putpalette(pal)
         image.info["transparency"] = 255
     return image
+
+
+def _gray_palette(
+    gray: U8Array, invalid: npt.NDArray[np.bool_], limit: int
+) -> tuple[U8Array, U8Array] | None:
+    """Indexes and (256, 3) palette of the gray levels in use; None when more than ``limit``."""
+    used = np.bincount(gray[~invalid], minlength=256) > 0
+    if int(used.sum()) > limit:
+        return None
+    lut = (np.cumsum(used) - 1).clip(0).astype(np.uint8)
+    index = lut[gray]
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    levels = np.flatnonzero(used).astype(np.uint8)
+    palette[: levels.size] = levels[:, None]
+    return index, palette
+
+
+def _exact_palette(rgb: U8Array, invalid: npt.NDArray[np.bool_]) -> tuple[U8Array, U8Array]:
+    """Indexes and (256, 3) palette of an RGB image known to use at most 256 colours."""
+    packed = (
+        (rgb[..., 0].astype(np.uint32) << 16)
+        | (rgb[..., 1].astype(np.uint32) << 8)
+        | rgb[..., 2].astype(np.uint32)
+    )
+    colors, inverse = np.unique(packed[~invalid], return_inverse=True)
+    index = np.zeros(packed.shape, dtype=np.uint8)
+    index[~invalid] = inverse.astype(np.uint8)
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    palette[: colors.size, 0] = (colors >> 16) & 255
+    palette[: colors.size, 1] = (colors >> 8) & 255
+    palette[: colors.size, 2] = colors & 255
+    return index, palette
 
 
 def _save(image: Image.Image, fmt: str, **options: Any) -> bytes:
