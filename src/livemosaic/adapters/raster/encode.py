@@ -163,15 +163,14 @@ def _palette_png(image: Image.Image) -> bytes:
 def _paletted(block: PixelBlock) -> Image.Image:
     """A "P" image of at most 256 colours; index 255 is transparent when pixels are invalid.
 
-    Up to 256 colours (255 with invalid pixels) get an exact palette; more are quantised.
+    Gray keeps its levels (see ``_gray_palette``); colour gets an exact palette up to 256
+    colours (255 with invalid pixels) and is quantised beyond.
     """
     color = _color(block, paint=True)
     invalid = ~block.valid
     has_invalid = bool(invalid.any())
     limit = 255 if has_invalid else 256
     exact = _gray_palette(color, invalid, limit) if color.ndim == 2 else None
-    if color.ndim == 2:
-        color = np.repeat(color[:, :, None], 3, axis=2)
     if exact is None and Image.fromarray(color).getcolors(limit) is not None:
         exact = _exact_palette(color, invalid)
     if exact is not None:
@@ -197,17 +196,29 @@ def _paletted(block: PixelBlock) -> Image.Image:
 
 def _gray_palette(
     gray: U8Array, invalid: npt.NDArray[np.bool_], limit: int
-) -> tuple[U8Array, U8Array] | None:
-    """Indexes and (256, 3) palette of the gray levels in use; None when more than ``limit``."""
-    used = np.bincount(gray[~invalid], minlength=256) > 0
-    if int(used.sum()) > limit:
-        return None
-    lut = (np.cumsum(used) - 1).clip(0).astype(np.uint8)
-    index = lut[gray]
+) -> tuple[U8Array, U8Array]:
+    """Indexes and (256, 3) palette of the gray levels in use.
+
+    When they do not fit (all 256 levels and the transparent index), the least used levels
+    join their nearest neighbour: those pixels are off by one level, the rest exact.
+    """
+    counts = np.bincount(gray[~invalid], minlength=256)
+    used = counts > 0
+    while int(used.sum()) > limit:
+        used[np.argmin(np.where(used, counts, np.iinfo(counts.dtype).max))] = False
+    kept = np.flatnonzero(used)
+    if kept.size == 0:
+        kept = np.zeros(1, dtype=np.int64)
+    levels = np.arange(256)
+    if kept.size > 1:
+        right = np.clip(np.searchsorted(kept, levels), 1, kept.size - 1)
+        nearer_left = levels - kept[right - 1] <= kept[right] - levels
+        lut = np.where(nearer_left, right - 1, right).astype(np.uint8)
+    else:
+        lut = np.zeros(256, dtype=np.uint8)
     palette = np.zeros((256, 3), dtype=np.uint8)
-    levels = np.flatnonzero(used).astype(np.uint8)
-    palette[: levels.size] = levels[:, None]
-    return index, palette
+    palette[: kept.size] = kept.astype(np.uint8)[:, None]
+    return lut[gray], palette
 
 
 def _exact_palette(rgb: U8Array, invalid: npt.NDArray[np.bool_]) -> tuple[U8Array, U8Array]:
