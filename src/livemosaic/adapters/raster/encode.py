@@ -39,26 +39,30 @@ OCTETS = "application/octet-stream"
 U8Array = npt.NDArray[np.uint8]
 
 # Encoder settings, chosen from bench/encode_bench.py (figures in docs/performance.md).
-# PNG: the Up filter and zlib's run-length strategy write the RGB(A) images exportImage makes
-# in 0.15-0.2x the CPU of Pillow's defaults (zlib 6, a filter tried per row) for 1.0-1.05x
-# the bytes; with that strategy the zlib level changes neither time nor size measurably.
+# PNG: the Up filter and zlib's run-length strategy write the images exportImage makes in
+# 0.15x the CPU of Pillow's defaults (zlib 6, a filter tried per row) for 1.03x the bytes
+# (worst case 1.12x, an aerial image with a JPEG-compressed source). With that strategy the
+# zlib level changes neither time nor size; the slowest settings (zlib 9, Pillow's optimize)
+# save 2 % for 18x the CPU. Not a setting: a user who needs small images saves far more by
+# asking for jpg (0.1x the bytes) or png8 (0.3x).
 PNG_FILTER: Filter = "up"
 PNG_STRATEGY: Strategy = "rle"
 PNG_LEVEL = 1
 # One gray band copied into R, G, B (png24/png32 of a single band): the repeats are 1-3 bytes
-# apart, which run-length coding cannot see (1.9x the bytes); zlib 2 finds them (1.35x) at
+# apart, which run-length coding cannot see (1.9x the bytes); zlib 2 finds them (1.4x) at
 # 0.2x the CPU.
 PNG_GRAY_AS_RGB_STRATEGY: Strategy = "default"
 PNG_GRAY_AS_RGB_LEVEL = 2
-# png8: more than 256 colours are reduced by Pillow's fast octree: 0.06-0.12x the CPU of median
-# cut with a smaller file, RMSE 1-1.5 levels higher; up to 256 colours keep an exact palette.
-# Palette indexes are written unfiltered (PNG's advice) at zlib 6: a user picks png8 for
-# size, and it costs 1-6 ms at 512x512 (zlib 1 is 1.1-2x the bytes). Gray levels in
-# ascending order are the exception: filtered like png they are 0.6x the bytes in 0.2x the time.
+# png8 (and gif): more than 256 colours are reduced by Pillow's fast octree, 0.05x the CPU of
+# median cut, 0.6x the bytes, RMSE 1-1.5 levels higher; up to 256 colours keep an exact
+# palette. Palette indexes are written unfiltered (PNG's advice) at zlib 3: half the CPU of
+# zlib 6 for 1.0-1.07x the bytes. Gray levels in ascending order are the exception: filtered
+# like png they are 0.6x the bytes in 0.15x the time.
 PALETTE_QUANTIZE = Image.Quantize.FASTOCTREE
-PALETTE_PNG_LEVEL = 6
-# JPEG: libjpeg's optimised Huffman tables make the file 0.88x for 0.1-0.9 ms more at 512x512;
-# chroma subsampling stays 4:2:0 (4:4:4 is 1.2x the bytes). Quality comes from the request.
+PALETTE_PNG_LEVEL = 3
+# JPEG: libjpeg's optimised Huffman tables make the file 0.91x for 0.1-1.4 ms more at
+# 512x512, the same pixels; chroma subsampling stays 4:2:0 (4:4:4 is 1.23x the bytes).
+# The quality comes from the request.
 JPEG_OPTIMIZE = True
 
 
@@ -151,7 +155,7 @@ def _palette_png(image: Image.Image, gray_levels: bool) -> bytes:
     """A "P" image (from ``_paletted``) as PNG: exact indexes, palette, transparent index.
 
     Indexes of ascending gray levels change as smoothly as the levels: they are written like
-    gray pixels (filtered, run-length deflate); other palettes unfiltered at zlib 6.
+    gray pixels (filtered, run-length deflate); other palettes unfiltered.
     """
     palette = np.array(image.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
     transparent = image.info.get("transparency")
