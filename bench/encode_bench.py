@@ -195,7 +195,7 @@ def gdal_png(pixels: Callable[[Sample], U8], level: int) -> Encode:
 def shipped(fmt: ImageFormat, raw: bool = False, **kw: object) -> Encode:
     def run(s: Sample) -> bytes:
         block = s.raw if raw else s.block
-        return ENCODER.encode(block, fmt, extent=EXTENT, crs=CRS, **kw).content  # type: ignore[arg-type]
+        return ENCODER.encode(block, fmt, extent=EXTENT, crs=CRS, **kw).content
 
     return run
 
@@ -294,30 +294,25 @@ def png8_candidates() -> list[Candidate]:
     for name, q in (("median cut", median), ("fast octree", octree)):
         for lv, strat in ((1, "default"), (3, "default"), (6, "default"), (1, "rle")):
             tag = ", RLE" if strat == "rle" else ""
-            rows.append(Candidate(f"{name}, numpy zlib {lv}{tag}", with_numpy(q, lv, strat), True))  # type: ignore[arg-type]
+            rows.append(Candidate(f"{name}, numpy zlib {lv}{tag}", with_numpy(q, lv, strat), True))
     rows.append(Candidate("livemosaic format=png8", shipped("png8"), True))
     return rows
 
 
 def jpeg_candidates() -> list[Candidate]:
-    rows = [Candidate("Pillow q75 4:2:0 (before)", pillow(_rgb_or_gray, "JPEG", quality=75), True)]
-    for q, sub, opt in (
-        (75, 0, False),
-        (75, 2, True),
-        (75, 2, False),
-        (85, 2, False),
-        (90, 2, False),
-        (90, 0, False),
-    ):
-        tag = {0: "4:4:4", 2: "4:2:0"}[sub] + (", optimize" if opt else "")
-        if q == 75 and sub == 2 and not opt:
-            tag += ", progressive"
-            enc = pillow(_rgb_or_gray, "JPEG", quality=q, subsampling=sub, progressive=True)
-        else:
-            enc = pillow(_rgb_or_gray, "JPEG", quality=q, subsampling=sub, optimize=opt)
-        rows.append(Candidate(f"Pillow q{q} {tag}", enc, True))
-    rows.append(Candidate("livemosaic format=jpg", shipped("jpg"), True))
-    return rows
+    def jpeg(label: str, **options: object) -> Candidate:
+        return Candidate(label, pillow(_rgb_or_gray, "JPEG", **options), True)
+
+    return [
+        jpeg("Pillow q75 4:2:0 (before)", quality=75),
+        jpeg("Pillow q75 4:4:4", quality=75, subsampling=0),
+        jpeg("Pillow q75 4:2:0, optimize", quality=75, subsampling=2, optimize=True),
+        jpeg("Pillow q75 4:2:0, progressive", quality=75, subsampling=2, progressive=True),
+        jpeg("Pillow q85 4:2:0", quality=85, subsampling=2),
+        jpeg("Pillow q90 4:2:0", quality=90, subsampling=2),
+        jpeg("Pillow q90 4:4:4", quality=90, subsampling=0),
+        Candidate("livemosaic format=jpg", shipped("jpg"), True),
+    ]
 
 
 def lerc_candidates() -> list[Candidate]:
@@ -341,9 +336,9 @@ def lerc_candidates() -> list[Candidate]:
 def every_format() -> list[Candidate]:
     rows: list[Candidate] = []
     for fmt in ("png", "png24", "png32", "png8", "jpg", "jpgpng", "gif", "bmp"):
-        rows.append(Candidate(fmt, shipped(fmt), fmt in ("png8", "jpg", "jpgpng", "gif")))  # type: ignore[arg-type]
+        rows.append(Candidate(fmt, shipped(fmt), fmt in ("png8", "jpg", "jpgpng", "gif")))
     for fmt in ("tiff", "lerc", "bsq"):
-        rows.append(Candidate(f"{fmt} (DEM: float32)", shipped(fmt, raw=True)))  # type: ignore[arg-type]
+        rows.append(Candidate(f"{fmt} (DEM: float32)", shipped(fmt, raw=True)))
     return rows
 
 
