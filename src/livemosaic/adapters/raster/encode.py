@@ -27,6 +27,7 @@ from PIL import Image
 from rasterio.io import MemoryFile
 
 from livemosaic.adapters.raster.crs import crs_from_key, quiet_env
+from livemosaic.adapters.raster.png import Filter, Strategy, encode_png
 from livemosaic.core.models import Extent
 from livemosaic.core.ports import EncodedImage, ImageFormat, PixelBlock
 from livemosaic.errors import InvalidParameter, NotSupported
@@ -36,6 +37,33 @@ JPEG = ("image/jpeg", "jpg")
 OCTETS = "application/octet-stream"
 
 U8Array = npt.NDArray[np.uint8]
+
+# Encoder settings, chosen from bench/encode_bench.py (figures in docs/performance.md).
+# PNG: the Up filter and zlib's run-length strategy write the images exportImage makes in
+# 0.15x the CPU of Pillow's defaults (zlib 6, a filter tried per row) for 1.03x the bytes
+# (worst case 1.12x, an aerial image with a JPEG-compressed source). With that strategy the
+# zlib level changes neither time nor size; the slowest settings (zlib 9, Pillow's optimize)
+# save 2 % for 18x the CPU. Not a setting: a user who needs small images saves far more by
+# asking for jpg (0.1x the bytes) or png8 (0.3x).
+PNG_FILTER: Filter = "up"
+PNG_STRATEGY: Strategy = "rle"
+PNG_LEVEL = 1
+# One gray band copied into R, G, B (png24/png32 of a single band): the repeats are 1-3 bytes
+# apart, which run-length coding cannot see (1.9x the bytes); zlib 2 finds them (1.4x) at
+# 0.2x the CPU.
+PNG_GRAY_AS_RGB_STRATEGY: Strategy = "default"
+PNG_GRAY_AS_RGB_LEVEL = 2
+# png8 (and gif): more than 256 colours are reduced by Pillow's fast octree, 0.05x the CPU of
+# median cut, 0.6x the bytes, RMSE 1-1.5 levels higher; up to 256 colours keep an exact
+# palette. Palette indexes are written unfiltered (PNG's advice) at zlib 3: half the CPU of
+# zlib 6 for 1.0-1.07x the bytes. Gray levels in ascending order are the exception: filtered
+# like png they are 0.6x the bytes in 0.15x the time.
+PALETTE_QUANTIZE = Image.Quantize.FASTOCTREE
+PALETTE_PNG_LEVEL = 3
+# JPEG: libjpeg's optimised Huffman tables make the file 0.91x for 0.1-1.4 ms more at
+# 512x512, the same pixels; chroma subsampling stays 4:2:0 (4:4:4 is 1.23x the bytes).
+# The quality comes from the request.
+JPEG_OPTIMIZE = True
 
 
 class RasterEncoder:
@@ -61,17 +89,17 @@ class RasterEncoder:
         if fmt in ("png", "png32", "png24"):
             return _png(block, fmt, all_valid)
         if fmt == "png8":
-            return EncodedImage(_save(_paletted(block), "PNG"), *PNG)
+            return EncodedImage(_palette_png(*_paletted(block)), *PNG)
         if fmt == "jpg":
             image = Image.fromarray(_color(block, paint=True))
             q = max(1, min(100, int(quality)))
-            return EncodedImage(_save(image, "JPEG", quality=q), *JPEG)
+            return EncodedImage(_save(image, "JPEG", quality=q, optimize=JPEG_OPTIMIZE), *JPEG)
         if fmt == "bmp":
             return EncodedImage(
                 _save(Image.fromarray(_color(block, paint=True)), "BMP"), "image/bmp", "bmp"
             )
         if fmt == "gif":
-            return EncodedImage(_save(_paletted(block), "GIF"), "image/gif", "gif")
+            return EncodedImage(_save(_paletted(block)[0], "GIF"), "image/gif", "gif")
         if fmt == "tiff":
             return EncodedImage(_geotiff(block, extent, crs), "image/tiff", "tif")
         if fmt == "lerc":
@@ -103,44 +131,69 @@ def _color(block: PixelBlock, *, paint: bool) -> U8Array:
 
 
 def _png(block: PixelBlock, fmt: str, all_valid: bool) -> EncodedImage:
+    """png: gray or RGB, plus alpha only where pixels are invalid; png24 RGB; png32 RGBA."""
     color = _color(block, paint=True)
-    if fmt == "png24" and color.ndim == 2:
-        color = np.repeat(color[:, :, None], 3, axis=2)
+    gray_as_rgb = color.ndim == 2 and fmt in ("png24", "png32")
     alpha = fmt == "png32" or (fmt == "png" and not all_valid)
+    channels = (4 if alpha else 3) if gray_as_rgb or color.ndim == 3 else (2 if alpha else 1)
+    pixels = np.empty((*color.shape[:2], channels), dtype=np.uint8)
+    if color.ndim == 2:
+        pixels[:, :, : channels - alpha] = color[:, :, None]
+    else:
+        pixels[:, :, :3] = color
     if alpha:
-        if fmt == "png32" and color.ndim == 2:
-            color = np.repeat(color[:, :, None], 3, axis=2)
-        a = np.where(block.valid, 255, 0).astype(np.uint8)
-        layers = [color] if color.ndim == 3 else [color[:, :, None]]
-        color = np.concatenate([*layers, a[:, :, None]], axis=2)
-    return EncodedImage(_save(Image.fromarray(color), "PNG"), *PNG)
+        pixels[:, :, -1] = np.where(block.valid, 255, 0)
+    if gray_as_rgb:
+        level, strategy = PNG_GRAY_AS_RGB_LEVEL, PNG_GRAY_AS_RGB_STRATEGY
+    else:
+        level, strategy = PNG_LEVEL, PNG_STRATEGY
+    content = encode_png(pixels, level=level, filter=PNG_FILTER, strategy=strategy)
+    return EncodedImage(content, *PNG)
 
 
-def _paletted(block: PixelBlock) -> Image.Image:
-    """A "P" image of at most 256 colours; index 255 is transparent when pixels are invalid."""
-    rgb = _color(block, paint=True)
-    if rgb.ndim == 2:
-        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+def _palette_png(image: Image.Image, gray_levels: bool) -> bytes:
+    """A "P" image (from ``_paletted``) as PNG: exact indexes, palette, transparent index.
+
+    Indexes of ascending gray levels change as smoothly as the levels: they are written like
+    gray pixels (filtered, run-length deflate); other palettes unfiltered.
+    """
+    palette = np.array(image.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
+    transparent = image.info.get("transparency")
+    if gray_levels:
+        level, filter, strategy = PNG_LEVEL, PNG_FILTER, PNG_STRATEGY
+    else:
+        level, filter, strategy = PALETTE_PNG_LEVEL, "none", "default"
+    return encode_png(
+        np.asarray(image, dtype=np.uint8),
+        level=level,
+        filter=filter,
+        strategy=strategy,
+        palette=palette,
+        transparent_index=transparent if isinstance(transparent, int) else None,
+    )
+
+
+def _paletted(block: PixelBlock) -> tuple[Image.Image, bool]:
+    """A "P" image of at most 256 colours, and whether its palette is ascending gray levels.
+
+    Index 255 is transparent when pixels are invalid. Gray keeps its levels (see
+    ``_gray_palette``); colour gets an exact palette up to 256 colours (255 with invalid
+    pixels) and is quantised beyond.
+    """
+    color = _color(block, paint=True)
     invalid = ~block.valid
     has_invalid = bool(invalid.any())
     limit = 255 if has_invalid else 256
-    packed = (
-        (rgb[..., 0].astype(np.uint32) << 16)
-        | (rgb[..., 1].astype(np.uint32) << 8)
-        | rgb[..., 2].astype(np.uint32)
-    )
-    colors, inverse = np.unique(packed[~invalid], return_inverse=True)
-    if colors.size <= limit:
-        index = np.zeros(packed.shape, dtype=np.uint8)
-        index[~invalid] = inverse.astype(np.uint8)
-        palette = np.zeros((256, 3), dtype=np.uint8)
-        palette[: colors.size, 0] = (colors >> 16) & 255
-        palette[: colors.size, 1] = (colors >> 8) & 255
-        palette[: colors.size, 2] = colors & 255
+    block_is_gray = color.ndim == 2
+    exact = _gray_palette(color, invalid, limit) if block_is_gray else None
+    if exact is None and Image.fromarray(color).getcolors(limit) is not None:
+        exact = _exact_palette(color, invalid)
+    if exact is not None:
+        index, palette = exact
         image = Image.fromarray(index, mode="P")
         image.putpalette(palette.ravel().tolist())
     else:
-        quantized = Image.fromarray(rgb).quantize(colors=limit, method=Image.Quantize.MEDIANCUT)
+        quantized = Image.fromarray(color).quantize(colors=limit, method=PALETTE_QUANTIZE)
         index = np.array(quantized, dtype=np.uint8)
         palette_list = (quantized.getpalette() or [])[: limit * 3]
         palette_list += [0] * (768 - len(palette_list))
@@ -153,7 +206,51 @@ def _paletted(block: PixelBlock) -> Image.Image:
         image = Image.fromarray(index, mode="P")
         image.putpalette(pal)
         image.info["transparency"] = 255
-    return image
+    return image, block_is_gray
+
+
+def _gray_palette(
+    gray: U8Array, invalid: npt.NDArray[np.bool_], limit: int
+) -> tuple[U8Array, U8Array]:
+    """Indexes and (256, 3) palette of the gray levels in use.
+
+    When they do not fit (all 256 levels and the transparent index), the least used levels
+    join their nearest neighbour: those pixels are off by one level, the rest exact.
+    """
+    counts = np.bincount(gray[~invalid], minlength=256)
+    used = counts > 0
+    while int(used.sum()) > limit:
+        used[np.argmin(np.where(used, counts, np.iinfo(counts.dtype).max))] = False
+    kept = np.flatnonzero(used)
+    if kept.size == 0:
+        kept = np.zeros(1, dtype=np.int64)
+    levels = np.arange(256)
+    if kept.size > 1:
+        right = np.clip(np.searchsorted(kept, levels), 1, kept.size - 1)
+        nearer_left = levels - kept[right - 1] <= kept[right] - levels
+        lut = np.where(nearer_left, right - 1, right).astype(np.uint8)
+    else:
+        lut = np.zeros(256, dtype=np.uint8)
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    palette[: kept.size] = kept.astype(np.uint8)[:, None]
+    return lut[gray], palette
+
+
+def _exact_palette(rgb: U8Array, invalid: npt.NDArray[np.bool_]) -> tuple[U8Array, U8Array]:
+    """Indexes and (256, 3) palette of an RGB image known to use at most 256 colours."""
+    packed = (
+        (rgb[..., 0].astype(np.uint32) << 16)
+        | (rgb[..., 1].astype(np.uint32) << 8)
+        | rgb[..., 2].astype(np.uint32)
+    )
+    colors, inverse = np.unique(packed[~invalid], return_inverse=True)
+    index = np.zeros(packed.shape, dtype=np.uint8)
+    index[~invalid] = inverse.astype(np.uint8)
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    palette[: colors.size, 0] = (colors >> 16) & 255
+    palette[: colors.size, 1] = (colors >> 8) & 255
+    palette[: colors.size, 2] = colors & 255
+    return index, palette
 
 
 def _save(image: Image.Image, fmt: str, **options: Any) -> bytes:
