@@ -33,7 +33,7 @@ from livemosaic.core.models import ServiceDefinition
 from tests.figures import record
 from tests.liveserver import LiveServer, add_dataset, make_server
 
-EXAMPLES = int(os.environ.get("LIVEMOSAIC_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("LIVEMOSAIC_FUZZ_EXAMPLES", "15"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
