@@ -22,7 +22,7 @@ from livemosaic.core.models import (
 )
 from livemosaic.core.ports import CatalogStore, Projector
 from livemosaic.core.registry import ServiceRegistry, service_key
-from livemosaic.core.service_properties import check_properties, service_properties
+from livemosaic.core.service_properties import ALL_METHODS, check_properties, service_properties
 from livemosaic.errors import (
     AlreadyExists,
     InvalidParameter,
@@ -38,7 +38,7 @@ DEFAULT_PROPERTIES: dict[str, str] = {
     "hasStaticData": "false",
     "isCached": "false",
     "defaultMosaicMethod": "Northwest",
-    "allowedMosaicMethods": "NorthWest,Center,LockRaster,ByAttribute,Nadir,Viewpoint,Seamline,None",
+    "allowedMosaicMethods": ALL_METHODS,
     "mosaicOperator": "First",
     "sortField": "",
     "sortValue": "",

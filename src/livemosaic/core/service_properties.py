@@ -36,6 +36,7 @@ from livemosaic.errors import InvalidParameter
 
 # Largest value any numeric limit property may take (the server's own limit still applies).
 MAX_PROPERTY_INT = 2**31 - 1
+# allowedMosaicMethods when not set: every method
 ALL_METHODS = "NorthWest,Center,LockRaster,ByAttribute,Nadir,Viewpoint,Seamline,None"
 # defaultResamplingMethod: accepted spellings -> the name the service JSON advertises
 RESAMPLING_NAMES = {
@@ -291,6 +292,7 @@ def effective_limits(properties: ServiceProperties, server: ServiceLimits) -> Se
 
 
 __all__ = [
+    "ALL_METHODS",
     "PROPERTY_RULES",
     "RESAMPLING_NAMES",
     "ServiceLimits",
