@@ -389,3 +389,21 @@ def test_legacy_properties_are_reported_and_fall_back(
         f"{svc('legacy')}/exportImage", params={"f": "image", "size": "20,20", "format": "jpg"}
     )
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize("options", ["[" * 5000 + "]" * 5000, '{"a":' * 3000 + "1" + "}" * 3000])
+def test_deeply_nested_refresh_options_are_refused(
+    server: LiveServer, client: httpx.Client, token: str, options: str
+) -> None:
+    r = client.post(
+        f"{ROOT}/rest/services/System/PublishingTools/GPServer/Refresh%20Service/submitJob",
+        data={
+            "serviceName": "plain",
+            "serviceType": "ImageServer",
+            "refreshOptions": options,
+            "f": "json",
+        },
+        headers={"X-Esri-Authorization": f"Bearer {token}"},
+    )
+    err = error(server, r)
+    assert err["code"] == 400 and "refreshOptions" in err["details"][0], err
