@@ -407,3 +407,20 @@ def test_deeply_nested_refresh_options_are_refused(
     )
     err = error(server, r)
     assert err["code"] == 400 and "refreshOptions" in err["details"][0], err
+
+
+@pytest.mark.parametrize("nodata", ["3.4028235677973366e+38", "1e+308", "-1e+308", "inf"])
+@pytest.mark.parametrize("pixel_type", ["", "F32", "U8"])
+def test_nodata_beyond_the_pixel_type_is_no_error(
+    server: LiveServer, client: httpx.Client, nodata: str, pixel_type: str
+) -> None:
+    """A noData no pixel can hold matches nothing (comparing it overflowed a float32 cast)."""
+    params = {"f": "image", "format": "tiff", "size": "20,20", "noData": nodata}
+    if pixel_type:
+        params["pixelType"] = pixel_type
+    r = client.get(f"{svc('climate')}/exportImage", params=params)
+    no_paths(server, r)
+    if r.headers["content-type"].startswith("application/json"):
+        assert r.json()["error"]["code"] == 400, r.text  # a clear refusal is fine too
+    else:
+        assert r.status_code == 200 and r.headers["content-type"] == "image/tiff"
