@@ -350,7 +350,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ctx: AppContext = app.state.ctx
     problems = await asyncio.to_thread(ctx.publisher.load_all)
     for problem in problems:
-        log.warning("service not published: %s", problem)
+        log.warning("service: %s", problem)
     hub: NotificationHub | None = getattr(app.state, "notify_hub", None)
     if hub is not None:
         hub.start()

@@ -34,6 +34,7 @@ from livemosaic.errors import (
     DatasetNotFound,
     InvalidParameter,
     ItemNotFound,
+    LimitExceeded,
     NotSupported,
     RasterRejected,
     ServiceNotFound,
@@ -124,10 +125,23 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         SqliteCatalog(db)
 
 
-def test_oversized_value_is_a_store_error(store: SqliteCatalog) -> None:
-    with pytest.raises(StoreError, match="too large"):
+def test_oversized_value_is_a_clear_limit_error_without_the_file_path(
+    store: SqliteCatalog,
+) -> None:
+    with pytest.raises(LimitExceeded, match="64-bit") as info:
         store.add_items(DS, [replace(make_item(1), file_size=2**70)])
+    assert info.value.code == 400
+    assert str(store.path) not in str(info.value)
     assert store.summary(DS).item_count == 0
+
+
+def test_database_errors_do_not_name_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "cat.db"
+    catalog = SqliteCatalog(db)
+    catalog.close()
+    with pytest.raises(StoreError) as info:
+        catalog.list_datasets()
+    assert str(tmp_path) not in str(info.value) and "cat.db" not in str(info.value)
 
 
 def test_corrupt_file_is_a_store_error(tmp_path: Path) -> None:

@@ -117,3 +117,14 @@ def test_bad_files_are_reported(env: dict[str, str], shared_data: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.count("rejected") == 6
     assert "truncated.tif" in proc.stderr
+
+
+def test_service_properties_are_validated_when_set(env: dict[str, str], shared_data: Path) -> None:
+    run(["dataset", "create", "tiny"], env)
+    run(["dataset", "add", "tiny", str(shared_data / "size" / "byte.tif")], env)
+    run(["service", "publish", "tiny"], env)
+    proc = run(["service", "set", "tiny", "--property", "maxImageWidth=wide"], env, ok=False)
+    assert proc.returncode == 1 and "maxImageWidth" in proc.stderr and "accepted" in proc.stderr
+    run(["service", "set", "tiny", "--property", "maxImageWidth=2048"], env)
+    info = json.loads(run(["service", "info", "tiny"], env).stdout)
+    assert info["properties"]["maxImageWidth"] == "2048" and info["propertyProblems"] == []

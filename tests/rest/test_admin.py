@@ -162,6 +162,28 @@ def test_edit_validation(site: Running, admin: dict[str, str]) -> None:
     assert rest(site, "pub")["name"] == "pub"
 
 
+def test_edit_and_create_refuse_malformed_properties(site: Running, admin: dict[str, str]) -> None:
+    config = get(site, "/services/pub.ImageServer", admin)
+    before = rest(site, "pub")
+    for key, value in (
+        ("maxImageWidth", "wide"),
+        ("maxRecordCount", -5),
+        ("defaultCompressionQuality", 101),
+        ("sortAscending", "maybe"),
+        ("mosaicOperator", "MT_MEDIAN"),
+    ):
+        bad = dict(config, properties=dict(config["properties"], **{key: value}))
+        err = post(site, "/services/pub.ImageServer/edit", admin, service=json.dumps(bad))
+        assert err["status"] == "error" and err["code"] == 400, err
+        assert any(key in m and "accepted" in m for m in err["messages"]), err
+    assert rest(site, "pub") == before  # nothing was applied
+    created = {"serviceName": "badprops", "type": "ImageServer",
+               "properties": {"path": config["properties"]["path"], "maxSampleCount": "lots"}}  # fmt: skip
+    err = post(site, "/services/createService", admin, service=json.dumps(created))
+    assert err["code"] == 400 and any("maxSampleCount" in m for m in err["messages"])
+    assert rest(site, "badprops")["error"]["code"] == 404
+
+
 def test_edit_makes_a_service_private(site: Running, admin: dict[str, str]) -> None:
     config = get(site, "/services/pub.ImageServer", admin)
     config["private"] = True

@@ -317,3 +317,21 @@ def test_unexpected_exceptions_become_a_500_envelope_without_trace(
     assert "secret detail" in caplog.text  # the cause goes to the log
     page = client.get("/arcgis/rest/services/x/ImageServer")
     assert page.headers["content-type"].startswith("text/html") and "secret" not in page.text
+
+
+def test_a_failing_middleware_is_a_500_envelope_too(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault injection: the authentication middleware itself raises (outside the routes)."""
+    from livemosaic.rest import auth
+
+    async def broken(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("secret detail /srv/private/path")
+
+    app = create_app(live.settings, live.ctx)
+    monkeypatch.setattr(auth.AuthMiddleware, "__call__", broken)
+    client = TestClient(app, raise_server_exceptions=False)
+    r = client.get("/arcgis/rest/services", params={"f": "json"})
+    err = error_of(r)
+    assert err["code"] == 500 and "secret" not in r.text and "Traceback" not in r.text
+    assert "secret detail" in caplog.text

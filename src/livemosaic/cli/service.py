@@ -9,6 +9,7 @@ import click
 from livemosaic.cli.context import CliState, echo_json, fail, pass_state
 from livemosaic.core.models import ServiceDefinition
 from livemosaic.core.publishing import split_qualified
+from livemosaic.core.service_properties import service_properties
 from livemosaic.errors import LiveMosaicError
 
 
@@ -96,6 +97,7 @@ def info(state: CliState, service_name: str) -> None:
             "capabilities": d.capabilities,
             "configuredState": d.configured_state,
             "properties": dict(d.properties),
+            "propertyProblems": list(service_properties(d).problems),
             "publishedVersion": snap.version if snap else None,
             "publishedItemCount": snap.summary.item_count if snap else None,
         }
@@ -144,7 +146,8 @@ def set_(
     except LiveMosaicError as exc:
         fail(exc)
     click.echo(
-        f"Updated {d.qualified_name}.ImageServer: hasLiveData={d.prop('hasLiveData', 'false')}."
+        f"Updated {d.qualified_name}.ImageServer: "
+        f"hasLiveData={'true' if d.has_live_data else 'false'}."
     )
 
 

@@ -53,7 +53,6 @@ from livemosaic.core.pixels import (
     EIGHT_BIT_FORMATS,
     empty_block,
     numpy_dtype,
-    parse_band_list,
 )
 from livemosaic.core.ports import (
     CatalogStore,
@@ -74,6 +73,7 @@ from livemosaic.core.rendering import (
     finish_block,
     needs_neighbourhood,
 )
+from livemosaic.core.service_properties import lower_limit, service_properties
 from livemosaic.core.where_ast import Compare, Condition, Field, Literal_, Or
 from livemosaic.errors import LimitExceeded, RasterUnavailable
 
@@ -176,15 +176,11 @@ def same_crs(a: str, b: str) -> bool:
 
 def size_limits(definition: ServiceDefinition, limits: ExportLimits) -> tuple[int, int]:
     """Largest width and height: the limits, lowered by the service's maxImageWidth/Height."""
-
-    def prop(key: str, default: int) -> int:
-        try:
-            value = int(float(str(definition.properties.get(key, default))))
-        except ValueError:
-            return default
-        return min(value, default) if value > 0 else default
-
-    return prop("maxImageWidth", limits.max_width), prop("maxImageHeight", limits.max_height)
+    props = service_properties(definition)
+    return (
+        lower_limit(props.max_image_width, limits.max_width),
+        lower_limit(props.max_image_height, limits.max_height),
+    )
 
 
 def _fits_where(pixel_size: float) -> Condition:
@@ -556,9 +552,7 @@ class ImageExporter:
             nodata=request.nodata,
             nodata_interpretation=request.nodata_interpretation,
             eight_bit=request.format in EIGHT_BIT_FORMATS,
-            default_band_ids=parse_band_list(
-                str(snapshot.definition.properties.get("defaultBandIds", ""))
-            ),
+            default_band_ids=service_properties(snapshot.definition).default_band_ids,
             cell_size=(dx, dy),
             meters_per_unit=(
                 self.projector.meters_per_unit(request.crs) if request.rendering_rule else 1.0

@@ -15,6 +15,12 @@ from typing import Any, Literal
 
 WEB_MERCATOR_ALIASES = frozenset({3857, 102100, 102113, 900913})
 
+# Integers the catalog stores (OBJECTIDs, times, sizes) are 64-bit signed.
+MAX_CATALOG_INT = 2**63 - 1
+# Times are epoch milliseconds of dates a calendar can name: 0001-01-01 … 9999-12-31 (UTC).
+MIN_TIME_MS = -62135596800000
+MAX_TIME_MS = 253402300799999
+
 PixelType = Literal[
     "U1", "U2", "U4", "U8", "S8", "U16", "S16", "U32", "S32", "F32", "F64", "C64", "C128", "UNKNOWN"
 ]
@@ -309,7 +315,8 @@ SERVICE_NAME_PATTERN = r"^[A-Za-z0-9_]+$"
 class ServiceDefinition:
     """How a mosaic dataset is published: the admin configuration of an image service.
 
-    ``properties`` holds the ArcGIS admin ``properties`` (string values, e.g. ``hasLiveData``);
+    ``properties`` holds the ArcGIS admin ``properties`` (string values, e.g. ``hasLiveData``;
+    read them typed with :func:`livemosaic.core.service_properties.service_properties`);
     ``config`` the other top-level keys of the admin configuration JSON that are stored as-is.
     """
 
@@ -331,8 +338,10 @@ class ServiceDefinition:
 
     @property
     def has_live_data(self) -> bool:
-        """True when ``properties.hasLiveData`` is the string "true"."""
-        return str(self.properties.get("hasLiveData", "false")).lower() == "true"
+        """True when ``properties.hasLiveData`` is "true" (see core.service_properties)."""
+        from livemosaic.core.service_properties import service_properties  # imports this module
+
+        return service_properties(self).has_live_data
 
     def prop(self, key: str, default: str) -> str:
         """An admin property as a string, with a default."""

@@ -106,17 +106,20 @@ _DATE_FORMATS = (
 )
 
 
-def parse_sort_value(value: str | float | None) -> float | None:
+def parse_sort_value(value: object) -> float | None:
     """A sortValue as a number: numbers as-is, dates (``yyyy/mm/dd [hh:mm:ss]``) as epoch ms (UTC).
 
     Returns None for empty input; raises ValueError for text that is neither.
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"sortValue {value!r} is neither a number nor a date")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"sortValue {str(value)[:40]!r} is neither a number nor a date")
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(f"sortValue {str(value)[:40]} is out of range") from None
     text = value.strip().strip("'\"")
     if not text:
         return None
@@ -137,31 +140,25 @@ def default_mosaic_rule(definition: ServiceDefinition) -> MosaicRule:
     """The rule used when a request has no mosaicRule: the service's admin properties.
 
     ``defaultMosaicMethod`` (default Northwest), ``mosaicOperator`` (default First),
-    ``sortField``, ``sortValue`` and ``sortAscending``. A malformed sortValue is ignored.
+    ``sortField``, ``sortValue`` and ``sortAscending`` (typed service properties).
     """
-    props = definition.properties
-    try:
-        sort_value = parse_sort_value(props.get("sortValue"))
-    except ValueError:
-        sort_value = None
-    sort_field = str(props.get("sortField") or "").strip() or None
+    from livemosaic.core.service_properties import service_properties  # imports this module
+
+    props = service_properties(definition)
     return MosaicRule(
-        method=method_from_name(str(props.get("defaultMosaicMethod") or ""), "Northwest"),
-        sort_field=sort_field,
-        sort_value=sort_value,
-        ascending=str(props.get("sortAscending", "true")).strip().lower() != "false",
-        operation=operation_from_name(str(props.get("mosaicOperator") or ""), "First"),
+        method=props.default_mosaic_method,
+        sort_field=props.sort_field,
+        sort_value=props.sort_value,
+        ascending=props.sort_ascending,
+        operation=props.mosaic_operator,
     )
 
 
 def mosaic_item_cap(definition: ServiceDefinition, limit: int) -> int:
     """At most this many items take part: ``limit``, lowered by ``maxMosaicImageCount``."""
-    raw = definition.properties.get("maxMosaicImageCount")
-    try:
-        prop = int(float(str(raw))) if raw is not None else 0
-    except ValueError:
-        prop = 0
-    return min(limit, prop) if prop > 0 else limit
+    from livemosaic.core.service_properties import lower_limit, service_properties
+
+    return lower_limit(service_properties(definition).max_mosaic_image_count, limit)
 
 
 def _has_where(rule: MosaicRule) -> bool:
@@ -189,7 +186,9 @@ def effective_dimensions(
     if not rule.dimensions:
         if _has_where(rule) or rule.fids or rule.method == "LockRaster":
             return ()
-        wanted = str(definition.properties.get("defaultVariable") or "").strip().lower()
+        from livemosaic.core.service_properties import service_properties
+
+        wanted = (service_properties(definition).default_variable or "").lower()
         variable = by_name.get(wanted, summary.variables[0])
         out: list[DimensionFilter] = [DimensionFilter(variable.name, None)]
     else:

@@ -7,6 +7,7 @@ are not valid carry no meaning in ``data``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal, cast
 
@@ -171,6 +172,8 @@ def _equals(band: npt.NDArray[np.generic], value: float) -> npt.NDArray[np.bool_
         if np.issubdtype(band.dtype, np.floating):
             return np.asarray(np.isnan(band), dtype=bool)
         return np.zeros(band.shape, dtype=bool)
+    if not fits_float(band.dtype, value):  # no pixel holds it (and casting it would overflow)
+        return np.zeros(band.shape, dtype=bool)
     return cast(npt.NDArray[np.bool_], np.asarray(band == value, dtype=bool))
 
 
@@ -258,6 +261,13 @@ def display_bands(bands: int, default_ids: Sequence[int] = ()) -> tuple[int, ...
     return (0, 1, 2)
 
 
+def fits_float(dtype: np.dtype[Any], value: float) -> bool:
+    """False for a finite value beyond the range of a floating dtype (True for other dtypes)."""
+    if not np.issubdtype(dtype, np.floating) or not math.isfinite(value):
+        return True
+    return abs(value) <= float(np.finfo(cast(Any, dtype)).max)
+
+
 def fill_invalid(block: PixelBlock, *, in_place: bool = False) -> PixelBlock:
     """Write ``block.nodata`` (or 0 when it does not fit the dtype) into invalid pixels
     (into ``block.data`` itself when ``in_place``: only for data nobody else holds)."""
@@ -273,8 +283,10 @@ def fill_invalid(block: PixelBlock, *, in_place: bool = False) -> PixelBlock:
                 fill = nodata
             else:
                 nodata = None
-        else:
+        elif fits_float(data.dtype, nodata):
             fill = nodata
+        else:
+            nodata = None
     data[:, ~block.valid] = fill
     return PixelBlock(data=data, valid=block.valid, band_names=block.band_names, nodata=nodata)
 

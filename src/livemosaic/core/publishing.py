@@ -22,6 +22,7 @@ from livemosaic.core.models import (
 )
 from livemosaic.core.ports import CatalogStore, Projector
 from livemosaic.core.registry import ServiceRegistry, service_key
+from livemosaic.core.service_properties import ALL_METHODS, check_properties, service_properties
 from livemosaic.errors import (
     AlreadyExists,
     InvalidParameter,
@@ -37,7 +38,7 @@ DEFAULT_PROPERTIES: dict[str, str] = {
     "hasStaticData": "false",
     "isCached": "false",
     "defaultMosaicMethod": "Northwest",
-    "allowedMosaicMethods": "NorthWest,Center,LockRaster,ByAttribute,Nadir,Viewpoint,Seamline,None",
+    "allowedMosaicMethods": ALL_METHODS,
     "mosaicOperator": "First",
     "sortField": "",
     "sortValue": "",
@@ -118,6 +119,7 @@ class Publisher:
         props = dict(DEFAULT_PROPERTIES)
         props.update({k: str(v) for k, v in definition.properties.items()})
         props["path"] = f"livemosaic:{definition.dataset}"
+        check_properties(props)
         definition = replace(definition, properties=props)
         self.catalog.save_service(definition, create=True)
         snapshot = self.catalog.save_snapshot(self.build_snapshot(definition, 1))
@@ -128,8 +130,14 @@ class Publisher:
         """Store a changed definition and swap in a snapshot that carries it.
 
         The dataset summary in the snapshot is kept as published (only a refresh updates it),
-        unless the service changed dataset.
+        unless the service changed dataset. Properties whose value changed are validated
+        (InvalidParameter); unchanged ones stored by an older version are left as they are.
         """
+        stored = self.catalog.get_service(definition.folder, definition.name)
+        changed = frozenset(
+            k for k, v in definition.properties.items() if stored.properties.get(k) != v
+        )
+        check_properties(definition.properties, only=changed)
         self.catalog.save_service(definition, create=False)
 
         def build(current: ServiceSnapshot | None, version: int) -> ServiceSnapshot:
@@ -219,11 +227,16 @@ class Publisher:
         """Put every stored service's last snapshot into the registry (at start-up).
 
         A service without a stored snapshot gets one built now. Returns problems found (a
-        service whose dataset is gone), which are logged by the caller; such services stay
-        unpublished instead of stopping the server.
+        service whose dataset is gone: it stays unpublished instead of stopping the server; a
+        stored property that does not validate: its default is used), which the caller logs.
         """
         problems: list[str] = []
         for definition in self.catalog.list_services():
+            problems.extend(
+                f"{definition.qualified_name}: property {text} Its default is used; fix it "
+                "with 'livemosaic service set' or the admin API."
+                for text in service_properties(definition).problems
+            )
             try:
                 stored = self.catalog.latest_snapshot(definition.folder, definition.name)
                 if stored is None:
@@ -232,5 +245,5 @@ class Publisher:
                     stored = replace(stored, definition=definition)
                 self.registry.swap(stored)
             except LiveMosaicError as exc:
-                problems.append(f"{definition.qualified_name}: {exc}")
+                problems.append(f"{definition.qualified_name}: not published: {exc}")
         return problems

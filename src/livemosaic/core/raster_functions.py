@@ -76,7 +76,7 @@ def number_arg(args: Mapping[str, Any], name: str, default: float, ctx: Function
         if isinstance(raw, bool):
             raise TypeError
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _bad(ctx, f"argument {name} must be a number, got {raw!r}.") from None
     if not math.isfinite(value):
         raise _bad(ctx, f"argument {name} must be a finite number, got {raw!r}.")
@@ -150,7 +150,7 @@ def _custom_stats(args: Mapping[str, Any], ctx: FunctionContext) -> list[BandSta
         for entry in raw:
             mn, mx, mean, std = (float(v) for v in list(entry)[:4])
             out.append(BandStats(mn, mx, mean, std))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _bad(
             ctx,
             "argument Statistics must be [[min, max, mean, stddev], …] with one entry per band.",
@@ -257,7 +257,7 @@ def stretch(
         if gammas:
             try:
                 gamma = float(gammas[b] if b < len(gammas) else gammas[-1])
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError, KeyError, IndexError):
                 raise _bad(ctx, f"Gamma must be a list of numbers, got {gammas!r}.") from None
             if gamma > 0:
                 norm = norm ** (1.0 / gamma)
@@ -313,7 +313,7 @@ def colormap(
             colours = np.array([t[1] for t in table], dtype=np.int64)
             if colours.shape[1] != 3:
                 raise ValueError
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError):
             raise _bad(ctx, "argument Colormap must be [[value, red, green, blue], …].") from None
         values = np.rint(np.nan_to_num(band))
         pos = np.clip(np.searchsorted(keys, values), 0, len(keys) - 1)

@@ -67,7 +67,7 @@ def _unquote(value: str | None) -> str:
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
         try:
             loaded = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             loaded = text
         text = loaded if isinstance(loaded, str) else text
     return "" if text == "#" else text
@@ -99,7 +99,7 @@ def parse_refresh_inputs(params: Mapping[str, str | None]) -> RefreshInputs:
     if raw["refreshOptions"]:
         try:
             loaded = json.loads(raw["refreshOptions"])
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise InvalidParameter(
                 "refreshOptions",
                 "is not JSON.",

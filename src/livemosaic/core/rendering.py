@@ -86,7 +86,7 @@ def output_stats(
             ids = argument(node.arguments, "BandIds", None)
             try:
                 idx = [int(v) for v in (ids.split(",") if isinstance(ids, str) else ids or [])]
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 return ()
             stats = tuple(stats[i] if 0 <= i < len(stats) else None for i in idx)
         elif name == "NDVI":

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from livemosaic.core.fields import CATALOG_FIELDS, resolve_field
+from livemosaic.core.models import MAX_CATALOG_INT
 from livemosaic.core.where_ast import (
     And,
     Between,
@@ -422,10 +423,23 @@ class _Parser:
 
 def _number(tok: _Token) -> int | float:
     text = tok.text
-    value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _error(f"number {text} at position {tok.pos} is out of range.")
+    try:
+        value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+    except (ValueError, OverflowError):
+        value = math.inf
+    if not _in_range(value):
+        raise _error(
+            f"number {text[:40]} at position {tok.pos} is out of range "
+            f"(integers must lie within ±{MAX_CATALOG_INT}, decimals must be finite)."
+        )
     return value
+
+
+def _in_range(value: int | float) -> bool:
+    """True for finite decimals and for integers the catalog can store (64-bit)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return -MAX_CATALOG_INT <= value <= MAX_CATALOG_INT
 
 
 def _field(name: str, pos: int) -> Field:
@@ -461,8 +475,11 @@ def _coerce(target: Expr, value: Expr) -> Expr:
         try:
             num = float(raw)
         except ValueError:
-            raise _error(f"{name} holds numbers; '{raw}' is not a number.") from None
-        return Literal_(int(num) if num.is_integer() and "." not in raw else num)
+            raise _error(f"{name} holds numbers; '{raw[:40]}' is not a number.") from None
+        coerced: int | float = int(num) if num.is_integer() and "." not in raw else num
+        if not _in_range(coerced):
+            raise _error(f"'{raw[:40]}' is out of range for {name}.")
+        return Literal_(coerced)
     if ftype == "esriFieldTypeString" and not isinstance(raw, str):
         raise _error(f"{name} holds text; put {raw} in single quotes.")
     return value

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from livemosaic.core.models import ServiceDefinition
 from livemosaic.errors import InvalidParameter
+from livemosaic.rest.params import parse_json
 
 PATH_PREFIX = "livemosaic:"
 FRAMEWORK_DEFAULTS: dict[str, Any] = {
@@ -100,10 +101,7 @@ def parse_service_json(text: str | None) -> dict[str, Any]:
     """The ``service`` parameter: a JSON object (InvalidParameter otherwise)."""
     if not text:
         raise InvalidParameter("service", "is required.", accepted=ACCEPTED)
-    try:
-        value = json.loads(text)
-    except ValueError:
-        raise InvalidParameter("service", "is not valid JSON.", accepted=ACCEPTED) from None
+    value = parse_json(text, "service", ACCEPTED)
     if not isinstance(value, dict):
         raise InvalidParameter("service", "must be a JSON object.", accepted=ACCEPTED)
     return value

@@ -35,6 +35,7 @@ from livemosaic.core.security import (
     TokenClaims,
     referer_matches,
 )
+from livemosaic.core.service_properties import service_properties
 from livemosaic.errors import (
     Forbidden,
     InsecureTransport,
@@ -217,10 +218,6 @@ def require_role(principal: Principal, role: str) -> Principal:
     )
 
 
-def _csv(value: str | None) -> set[str]:
-    return {v.strip() for v in (value or "").split(",") if v.strip()}
-
-
 def can_read_service(principal: Principal, definition: ServiceDefinition) -> bool:
     """Whether a caller may read a service: public, or secured and granted to the caller.
 
@@ -234,8 +231,8 @@ def can_read_service(principal: Principal, definition: ServiceDefinition) -> boo
         return False
     if principal.role == "administrator":
         return True
-    users = _csv(definition.properties.get("allowedUsers"))
-    roles = {r.lower() for r in _csv(definition.properties.get("allowedRoles"))}
+    props = service_properties(definition)
+    users, roles = props.allowed_users, props.allowed_roles
     if not users and not roles:
         return True
     return principal.username in users or principal.role in roles

@@ -260,6 +260,7 @@ def _statistics(items: list[RasterItem], q: CatalogQuery) -> dict[str, Any]:
             values = [r[field] for r in rows if r.get(field) is not None]
             out[name] = _statistic(kind, values)
         features.append({"attributes": out})
+    page = features[q.offset : q.offset + q.count]
     fields = field_json(q.group_by) + [
         {
             "name": name,
@@ -268,7 +269,10 @@ def _statistics(items: list[RasterItem], q: CatalogQuery) -> dict[str, Any]:
         }
         for kind, _f, name in q.statistics
     ]
-    return {"displayFieldName": "", "fields": fields, "features": features}
+    result: dict[str, Any] = {"displayFieldName": "", "fields": fields, "features": page}
+    if len(features) > q.offset + q.count:  # one row per group, paged like any query
+        result["exceededTransferLimit"] = True
+    return result
 
 
 def _statistic(kind: str, values: list[Any]) -> Any:

@@ -220,9 +220,12 @@ def safe_output_path(output_dir: Path, relative: str) -> Path | None:
     parts = relative.split("/")
     if any(p in ("", ".", "..") for p in parts):
         return None
-    base = Path(os.path.realpath(output_dir))
-    target = Path(os.path.realpath(base.joinpath(*parts)))
-    if base not in target.parents or not target.is_file():
+    try:
+        base = Path(os.path.realpath(output_dir))
+        target = Path(os.path.realpath(base.joinpath(*parts)))
+        if base not in target.parents or not target.is_file():
+            return None
+    except (OSError, ValueError):  # a name too long for the file system, an odd character
         return None
     return target
 

@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from livemosaic.core.export import ExportRequest, ExportResult
 from livemosaic.core.models import Extent, ServiceSnapshot, SpatialRef
 from livemosaic.core.mosaic_rules import MosaicRule
+from livemosaic.core.service_properties import service_properties
 from livemosaic.errors import InvalidParameter, LimitExceeded
 from livemosaic.rest.context import (
     FSVC,
@@ -172,7 +173,8 @@ def parse_export(
         )
     if params.flag("adjustAspectRatio", True):
         extent = adjust_aspect(extent, width, height)
-    default_quality = int(float(snapshot.definition.prop("defaultCompressionQuality", "75") or 75))
+    props = service_properties(snapshot.definition)
+    default_quality = props.default_compression_quality
     quality = params.integer("compressionQuality", default_quality, minimum=0, maximum=100)
     lerc_version = params.integer("lercVersion", 2, minimum=1, maximum=2)
     tolerance = params.number("compressionTolerance", 0.0) or 0.0
@@ -187,9 +189,7 @@ def parse_export(
         "None",
     )
     rule = mosaic_rule if mosaic_rule is not None else mosaic_rule_of(request, params, snapshot)
-    default_resampling = resampling_of_service(
-        snapshot.definition.prop("defaultResamplingMethod", "Bilinear")
-    )
+    default_resampling = resampling_of_service(props.default_resampling_method)
     export = ExportRequest(
         extent=extent,
         crs=image_crs,

@@ -321,8 +321,9 @@ def area_samples(geom: Geometry, count: int) -> list[Point]:
     if box.width <= 0 or box.height <= 0 or count < 1:
         return [box.center]
     aspect = box.width / box.height
-    cols = max(1, round(math.sqrt(count * aspect)))
-    rows = max(1, math.ceil(count / cols))
+    # at most ``count`` columns and rows, however thin the area (1e30 x 1 must not loop forever)
+    cols = max(1, min(count, round(math.sqrt(count * min(aspect, float(count))))))
+    rows = max(1, min(count, math.ceil(count / cols)))
     pts: list[Point] = []
     for r in range(rows):
         y = box.ymax - (r + 0.5) * box.height / rows

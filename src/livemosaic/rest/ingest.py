@@ -49,7 +49,7 @@ def parse_paths(text: str | None) -> list[str]:
     if raw.startswith("["):
         try:
             value = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidParameter(
@@ -197,7 +197,7 @@ def quarantine_json(pipeline: IngestPipeline, dataset: str | None, limit: int) -
     }
 
 
-@router.get(QUARANTINE_PATH)
+@router.api_route(QUARANTINE_PATH, methods=["GET", "POST"])
 async def quarantine(request: Request) -> Response:
     """``{root}/livemosaic/quarantine``: files that could not be ingested, and why."""
     params: Params = await read_params(request)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from livemosaic.core.fields import item_attributes
-from livemosaic.core.models import RasterItem, ServiceSnapshot
+from livemosaic.core.models import MAX_CATALOG_INT, RasterItem, ServiceSnapshot
 from livemosaic.core.mosaic_rules import MosaicRule
 from livemosaic.errors import ItemNotFound
 from livemosaic.rest.catalog_query import feature
@@ -44,6 +44,8 @@ async def _item(request: Request) -> tuple[ServiceSnapshot, Params, RasterItem]:
     require_capability(snapshot, "Catalog")
     params = await read_params(request)
     raster_id = int(request.path_params["raster_id"])
+    if not 0 < raster_id <= MAX_CATALOG_INT:  # no such OBJECTID can exist
+        raise ItemNotFound(f"Raster {str(raster_id)[:40]} does not exist in this service.")
     ctx = app_context(request)
     item = await run_blocking(request, ctx.catalog.get_item, snapshot.dataset.name, raster_id)
     if item.id != raster_id:  # a store must not hand out another item; be explicit anyway

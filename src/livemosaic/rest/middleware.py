@@ -8,6 +8,9 @@ Order from the outside in (see :func:`install_middleware`)::
     AuthMiddleware            parameters parsed once, token found and verified (rest.auth)
     ServiceVersionMiddleware  X-LiveMosaic-Service-Version on every service response
     CrashMiddleware           unexpected exceptions → 500 envelope (logged, never leaked)
+
+A second CrashMiddleware outside all of them answers failures of the middleware itself with the
+same envelope (without CORS headers: the CORS layer is what failed, or lies inside it).
 """
 
 from __future__ import annotations
@@ -224,6 +227,8 @@ def install_middleware(app: FastAPI, *, cors_origins: Sequence[str], max_body_by
     app.add_middleware(PathNormalizeMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes)
     app.add_middleware(CorsMiddleware, origins=list(cors_origins))
+    # the last line of defence: a failure in the middleware above is an envelope too
+    app.add_middleware(CrashMiddleware)
 
 
 __all__ = [

@@ -96,7 +96,7 @@ def handle_message(hub: NotificationHub, sub: Subscriber, text: str) -> list[dic
         return [_error(f"The message is longer than {MAX_CLIENT_MESSAGE} characters.")]
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return [_error(f"The message is not JSON; {PROTOCOL_HELP}.")]
     if not isinstance(data, dict):
         return [_error(f"The message must be a JSON object; {PROTOCOL_HELP}.")]

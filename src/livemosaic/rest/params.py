@@ -19,7 +19,7 @@ from typing import Any, cast
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from livemosaic.core.models import Extent, SpatialRef
+from livemosaic.core.models import MAX_CATALOG_INT, MAX_TIME_MS, MIN_TIME_MS, Extent, SpatialRef
 from livemosaic.errors import InvalidParameter, LiveMosaicError
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -162,12 +162,34 @@ def parse_int(
     return value
 
 
+def _no_constant(word: str) -> Any:
+    raise ValueError(f"{word} is not a JSON number")
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer; beyond the 64-bit range a float (infinite when huge), which every
+    number check then refuses instead of overflowing later."""
+    value = int(text) if len(text) <= 20 else None
+    if value is not None and abs(value) <= MAX_CATALOG_INT:
+        return value
+    return float(text)
+
+
 def parse_json(text: str, name: str, accepted: str) -> Any:
-    """Parse JSON text, naming the parameter on failure."""
+    """Parse JSON text, naming the parameter on failure.
+
+    NaN and Infinity are not JSON and are refused; integers beyond the 64-bit range become
+    decimals (see :func:`_json_int`).
+    """
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant, parse_int=_json_int)
     except (ValueError, RecursionError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "malformed"
+        if isinstance(exc, json.JSONDecodeError):
+            reason = exc.msg
+        elif isinstance(exc, RecursionError):
+            reason = "nested too deeply"
+        else:
+            reason = str(exc)[:80]
         raise InvalidParameter(name, f"not valid JSON ({reason}).", accepted=accepted) from None
 
 
@@ -201,6 +223,10 @@ def parse_int_list(text: str | None, name: str) -> tuple[int, ...] | None:
         raise InvalidParameter(name, "the list is empty.", accepted=accepted)
     if any(v != int(v) for v in values):
         raise InvalidParameter(name, "the list holds a non-integer.", accepted=accepted)
+    if any(abs(v) > MAX_CATALOG_INT for v in values):
+        raise InvalidParameter(
+            name, f"the list holds a number beyond ±{MAX_CATALOG_INT}.", accepted=accepted
+        )
     return tuple(int(v) for v in values)
 
 
@@ -340,6 +366,13 @@ def parse_time(text: str | None, name: str = "time") -> tuple[int | None, int | 
             ) from None
         if not math.isfinite(number):
             raise InvalidParameter(name, f"'{part[:40]}' is not a time.", accepted=TIME_ACCEPTED)
+        if not MIN_TIME_MS <= number <= MAX_TIME_MS:
+            raise InvalidParameter(
+                name,
+                f"'{part[:40]}' is outside the dates a time can name "
+                f"({MIN_TIME_MS} … {MAX_TIME_MS}: years 1 to 9999).",
+                accepted=TIME_ACCEPTED,
+            )
         values.append(int(number))
     if len(values) == 1:
         if values[0] is None:

@@ -13,9 +13,8 @@ from dataclasses import replace
 from typing import Any, cast
 
 from livemosaic.core.fields import resolve_field
-from livemosaic.core.models import ServiceSnapshot, SpatialRef
+from livemosaic.core.models import MAX_CATALOG_INT, ServiceSnapshot, SpatialRef
 from livemosaic.core.mosaic_rules import (
-    METHOD_BY_SERVICE_NAME,
     METHOD_BY_WIRE,
     OPERATION_BY_WIRE,
     MosaicMethod,
@@ -25,6 +24,7 @@ from livemosaic.core.mosaic_rules import (
 )
 from livemosaic.core.ports import DimensionFilter
 from livemosaic.core.rendering import RenderingRule, canonical_function_name
+from livemosaic.core.service_properties import service_properties
 from livemosaic.core.where import parse_where
 from livemosaic.errors import InvalidParameter, LiveMosaicError
 from livemosaic.rest.image_params import parse_pixel_type
@@ -52,23 +52,20 @@ def _lower_keys(value: dict[str, Any]) -> dict[str, Any]:
 
 def allowed_methods(snapshot: ServiceSnapshot) -> list[MosaicMethod]:
     """The mosaic methods a service allows (``allowedMosaicMethods``)."""
-    text = snapshot.definition.prop(
-        "allowedMosaicMethods",
-        "NorthWest,Center,LockRaster,ByAttribute,Nadir,Viewpoint,Seamline,None",
-    )
-    out: list[MosaicMethod] = []
-    for part in text.split(","):
-        key = part.strip().lower()
-        method = METHOD_BY_SERVICE_NAME.get(key) or METHOD_BY_WIRE.get(key)
-        if method is not None:
-            out.append(method)
-    return out
+    return list(service_properties(snapshot.definition).allowed_mosaic_methods)
+
+
+def _is_id(v: Any) -> bool:
+    """True for a JSON number that is a whole number the catalog can store."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    if isinstance(v, float) and not (math.isfinite(v) and v.is_integer()):
+        return False
+    return abs(v) <= MAX_CATALOG_INT
 
 
 def _int_list(value: Any, name: str, key: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or any(
-        isinstance(v, bool) or not isinstance(v, int | float) or v != int(v) for v in value
-    ):
+    if not isinstance(value, list) or not all(_is_id(v) for v in value):
         raise InvalidParameter(
             name, f"'{key}' must be an array of integers.", accepted=MOSAIC_ACCEPTED
         )
@@ -134,8 +131,10 @@ def _md_value(v: Any, name: str) -> float | tuple[float, float]:
 def _md_number(v: Any, name: str) -> float:
     if isinstance(v, bool):
         raise InvalidParameter(name, "a dimension value must be a number.", accepted=MD_ACCEPTED)
-    if isinstance(v, int | float) and math.isfinite(v):
-        return float(v)
+    if isinstance(v, int | float):
+        number = float(v) if isinstance(v, float) or abs(v) <= MAX_CATALOG_INT else math.inf
+        if math.isfinite(number):
+            return number
     if isinstance(v, str):
         try:
             parsed = parse_sort_value(v)
@@ -192,7 +191,7 @@ def parse_mosaic_rule(
                 name,
                 f"mosaicMethod {method_text} is not allowed by this service.",
                 accepted="one of allowedMosaicMethods: "
-                + snapshot.definition.prop("allowedMosaicMethods", ""),
+                + service_properties(snapshot.definition).allowed_mosaic_methods_text,
             )
         rule = replace(rule, method=method)
     if obj.get("where") not in (None, ""):
@@ -211,7 +210,7 @@ def parse_mosaic_rule(
     if "sortvalue" in obj:
         try:
             rule = replace(rule, sort_value=parse_sort_value(obj["sortvalue"]))
-        except (ValueError, TypeError):
+        except ValueError:
             raise InvalidParameter(
                 name,
                 f"sortValue {str(obj['sortvalue'])[:40]!r} is neither a number nor a date.",

@@ -9,7 +9,6 @@ here touches the catalog or pixels: a request sees exactly the published snapsho
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from livemosaic.core.fields import CATALOG_FIELDS, OBJECTID
@@ -20,22 +19,15 @@ from livemosaic.core.models import (
     Extent,
     ServiceSnapshot,
 )
-from livemosaic.core.mosaic_rules import METHOD_BY_SERVICE_NAME
+from livemosaic.core.service_properties import (
+    ServiceLimits,
+    effective_limits,
+    service_properties,
+)
 from livemosaic.errors import InvalidParameter
 from livemosaic.rest.multidim_json import time_regularity
 from livemosaic.settings import Settings
 
-RESAMPLING_NAMES = {
-    "0": "NearestNeighbor",
-    "1": "Bilinear",
-    "2": "Cubic",
-    "3": "Majority",
-    "nearestneighbor": "NearestNeighbor",
-    "nearest": "NearestNeighbor",
-    "bilinear": "Bilinear",
-    "cubic": "Cubic",
-    "majority": "Majority",
-}
 DEFAULT_METHOD_NAMES = {
     "None": "None",
     "Center": "Center",
@@ -51,37 +43,20 @@ PIXEL_BYTES = {"U1": 1, "U2": 1, "U4": 1, "U8": 1, "S8": 1, "U16": 2, "S16": 2, 
 NONE_FUNCTION = {"name": "None", "description": "Raw pixels of the mosaic.", "help": ""}
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceLimits:
-    """The effective limits of a service: its properties, else the server settings."""
-
-    max_image_width: int
-    max_image_height: int
-    max_record_count: int
-    max_mosaic_image_count: int
-    max_sample_count: int
-
-
-def _prop_int(snapshot: ServiceSnapshot, key: str, default: int) -> int:
-    raw = snapshot.definition.properties.get(key)
-    try:
-        value = int(float(str(raw))) if raw not in (None, "") else 0
-    except ValueError:
-        value = 0
-    return value if value > 0 else default
+def server_limits(settings: Settings) -> ServiceLimits:
+    """The server-wide limits of image requests (settings); services may only lower them."""
+    return ServiceLimits(
+        max_image_width=settings.max_image_width,
+        max_image_height=settings.max_image_height,
+        max_record_count=settings.max_record_count,
+        max_mosaic_image_count=settings.max_mosaic_image_count,
+        max_sample_count=settings.max_sample_count,
+    )
 
 
 def service_limits(snapshot: ServiceSnapshot, settings: Settings) -> ServiceLimits:
-    """Limits of a service (spec 9.3 properties override the settings)."""
-    return ServiceLimits(
-        max_image_width=_prop_int(snapshot, "maxImageWidth", settings.max_image_width),
-        max_image_height=_prop_int(snapshot, "maxImageHeight", settings.max_image_height),
-        max_record_count=_prop_int(snapshot, "maxRecordCount", settings.max_record_count),
-        max_mosaic_image_count=_prop_int(
-            snapshot, "maxMosaicImageCount", settings.max_mosaic_image_count
-        ),
-        max_sample_count=_prop_int(snapshot, "maxSampleCount", settings.max_sample_count),
-    )
+    """The limits a service advertises and every operation enforces (one computation)."""
+    return effective_limits(service_properties(snapshot.definition), server_limits(settings))
 
 
 def extent_json(extent: Extent | None, sr: dict[str, Any]) -> dict[str, Any]:
@@ -104,10 +79,6 @@ def band_names(summary: DatasetSummary) -> list[str]:
     return names
 
 
-def _flag(snapshot: ServiceSnapshot, key: str, default: bool) -> bool:
-    return snapshot.definition.prop(key, "true" if default else "false").strip().lower() == "true"
-
-
 def service_data_type(snapshot: ServiceSnapshot) -> str:
     """``serviceDataType`` (a property; Generic by default)."""
     value = snapshot.definition.prop("serviceDataType", "").strip()
@@ -119,7 +90,7 @@ def default_variable(snapshot: ServiceSnapshot) -> str | None:
     variables = snapshot.summary.variables
     if not variables:
         return None
-    wanted = snapshot.definition.prop("defaultVariable", "").strip().lower()
+    wanted = (service_properties(snapshot.definition).default_variable or "").lower()
     for v in variables:
         if v.name.lower() == wanted:
             return v.name
@@ -196,17 +167,11 @@ def service_info(
     d = snapshot.definition
     s = snapshot.summary
     limits = service_limits(snapshot, settings)
+    props = service_properties(d)
     extent = extent_json(s.extent, sr)
     px = s.min_cell_size_x or 0.0
     py = s.min_cell_size_y or px
-    allowed = d.prop(
-        "allowedMosaicMethods",
-        "NorthWest,Center,LockRaster,ByAttribute,Nadir,Viewpoint,Seamline,None",
-    )
-    method = METHOD_BY_SERVICE_NAME.get(
-        d.prop("defaultMosaicMethod", "Northwest").strip().lower(), "Northwest"
-    )
-    sort_value: Any = d.prop("sortValue", "").strip() or None
+    sort_value: Any = d.prop("sortValue", "").strip() if props.sort_value is not None else None
     info: dict[str, Any] = {
         "currentVersion": settings.current_version,
         "serviceDescription": d.description or snapshot.dataset.description,
@@ -228,8 +193,8 @@ def service_info(
         "pixelType": s.pixel_type,
         "minPixelSize": 0,
         "maxPixelSize": 0,
-        "minScale": float(_prop_int(snapshot, "minScale", 0)),
-        "maxScale": float(_prop_int(snapshot, "maxScale", 0)),
+        "minScale": props.min_scale,
+        "maxScale": props.max_scale,
         "serviceDataType": service_data_type(snapshot),
         **_stats_lists(snapshot),
     }
@@ -247,18 +212,16 @@ def service_info(
             "hasHistograms": s.item_count > 0 and s.band_count > 0,
             "hasColormap": False,
             "hasRasterAttributeTable": False,
-            "allowRasterFunction": _flag(snapshot, "allowFunction", True),
+            "allowRasterFunction": props.allow_function,
             "rasterFunctionInfos": [dict(NONE_FUNCTION)],
-            "defaultMosaicMethod": DEFAULT_METHOD_NAMES[method],
-            "allowedMosaicMethods": allowed,
-            "sortField": d.prop("sortField", ""),
+            "defaultMosaicMethod": DEFAULT_METHOD_NAMES[props.default_mosaic_method],
+            "allowedMosaicMethods": props.allowed_mosaic_methods_text,
+            "sortField": props.sort_field or "",
             "sortValue": sort_value,
-            "sortAscending": _flag(snapshot, "sortAscending", True),
-            "mosaicOperator": d.prop("mosaicOperator", "First"),
-            "defaultCompressionQuality": _prop_int(snapshot, "defaultCompressionQuality", 75),
-            "defaultResamplingMethod": RESAMPLING_NAMES.get(
-                d.prop("defaultResamplingMethod", "Bilinear").strip().lower(), "Bilinear"
-            ),
+            "sortAscending": props.sort_ascending,
+            "mosaicOperator": props.mosaic_operator,
+            "defaultCompressionQuality": props.default_compression_quality,
+            "defaultResamplingMethod": props.default_resampling_method,
             "maxImageHeight": limits.max_image_height,
             "maxImageWidth": limits.max_image_width,
             "maxRecordCount": limits.max_record_count,
@@ -283,8 +246,8 @@ def service_info(
             "uncompressedSize": _uncompressed_size(s),
             "blockWidth": 2048,
             "blockHeight": 256,
-            "allowCopy": _flag(snapshot, "allowCopy", True),
-            "allowAnalysis": _flag(snapshot, "allowAnalysis", True),
+            "allowCopy": props.allow_copy,
+            "allowAnalysis": props.allow_analysis,
             "allowComputeTiePoints": False,
             "editFieldsInfo": None,
             "ownershipBasedAccessControlForRasters": None,
@@ -351,7 +314,6 @@ def raster_function_infos() -> dict[str, Any]:
 
 
 __all__ = [
-    "ServiceLimits",
     "band_names",
     "default_variable",
     "extent_json",
@@ -359,6 +321,7 @@ __all__ = [
     "raster_function_infos",
     "service_data_type",
     "service_info",
+    "server_limits",
     "service_limits",
     "statistics",
     "stats_json",

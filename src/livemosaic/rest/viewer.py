@@ -26,6 +26,7 @@ from livemosaic.rest.html import render
 from livemosaic.rest.notify import WS_PATH
 
 router = APIRouter()
+METHODS = ["GET", "POST"]
 
 VIEWER_PATH = "/livemosaic/viewer"
 STATIC_PATH = "/livemosaic/static/viewer"
@@ -86,19 +87,19 @@ def _page(request: Request) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
-@router.get(VIEWER_PATH + "/{name}")
+@router.api_route(VIEWER_PATH + "/{name}", methods=METHODS)
 async def viewer_root_service(request: Request) -> Response:
     """The live viewer of a service in the root folder."""
     return _page(request)
 
 
-@router.get(VIEWER_PATH + "/{folder}/{name}")
+@router.api_route(VIEWER_PATH + "/{folder}/{name}", methods=METHODS)
 async def viewer_folder_service(request: Request) -> Response:
     """The live viewer of a service in a folder."""
     return _page(request)
 
 
-@router.get(STATIC_PATH + "/{filename}")
+@router.api_route(STATIC_PATH + "/{filename}", methods=METHODS)
 async def viewer_asset(filename: str) -> Response:
     """The viewer bundle (JavaScript, CSS) and the licences of the libraries inside it."""
     media_type = ASSETS.get(filename)

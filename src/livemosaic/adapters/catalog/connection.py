@@ -7,6 +7,7 @@ process and ``BEGIN IMMEDIATE`` across processes, waiting up to the busy timeout
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -16,8 +17,9 @@ from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 
-from livemosaic.errors import LiveMosaicError, StoreError
+from livemosaic.errors import LimitExceeded, LiveMosaicError, StoreError
 
+log = logging.getLogger("livemosaic.catalog")
 MIGRATION_NAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
 
 
@@ -56,32 +58,38 @@ def split_statements(script: str) -> list[str]:
 
 @contextmanager
 def translate_errors(path: Path) -> Iterator[None]:
-    """Turn sqlite3 exceptions into StoreError saying what to do next."""
+    """Turn sqlite3 exceptions into StoreError saying what to do next.
+
+    The messages reach HTTP clients, so they never name the database file; the log does.
+    """
     try:
         yield
     except LiveMosaicError:
         raise
     except sqlite3.OperationalError as exc:
         text = str(exc)
+        log.warning("catalog database %s: %s", path, text)
         if "locked" in text or "busy" in text:
             raise StoreError(
-                f"The catalog database {path} stayed busy: {text}.",
+                f"The catalog database stayed busy: {text}.",
                 next_step="Another process holds a long write; retry, or raise the busy timeout.",
             ) from exc
         raise StoreError(
-            f"The catalog database {path} failed: {text}.",
-            next_step="Check that the file exists, is writable and is not corrupt "
-            "(sqlite3 FILE 'PRAGMA integrity_check').",
+            f"The catalog database failed: {text}.",
+            next_step="Check that the catalog file (the server log names it) exists, is "
+            "writable and is not corrupt (sqlite3 FILE 'PRAGMA integrity_check').",
         ) from exc
     except sqlite3.Error as exc:
+        log.warning("catalog database %s: %s", path, exc)
         raise StoreError(
-            f"The catalog database {path} failed: {exc}.",
-            next_step="Nothing was changed; check the database file and retry.",
+            f"The catalog database failed: {exc}.",
+            next_step="Nothing was changed; check the database file (the server log names it) "
+            "and retry.",
         ) from exc
     except OverflowError as exc:
-        raise StoreError(
-            f"A value is too large for the catalog database {path}: {exc}.",
-            next_step="Nothing was changed; check the raster's metadata.",
+        raise LimitExceeded(
+            f"A number is beyond what the catalog stores (64-bit integers, ±{2**63 - 1}).",
+            next_step="Nothing was changed; use smaller numbers (or check the raster's metadata).",
         ) from exc
 
 
@@ -113,9 +121,7 @@ class ConnectionPool:
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use)."""
         if self._closed:
-            raise StoreError(
-                f"The catalog {self.path} is closed.", next_step="Open the catalog again."
-            )
+            raise StoreError("The catalog is closed.", next_step="Open the catalog again.")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             with translate_errors(self.path):

@@ -7,9 +7,13 @@ CRS keys are strings: ``EPSG:n`` when an EPSG code exists, ``ESRI:n`` for Esri-o
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
+from pathlib import Path
+from typing import cast
 
 import rasterio
 import rasterio.env
@@ -38,11 +42,44 @@ def esri_range(code: int) -> bool:
     return 37000 <= code < 38000 or 53000 <= code < 55000 or code >= 100000
 
 
+@lru_cache(maxsize=1)
+def _cpl_error_reset() -> Callable[[], None] | None:
+    """GDAL's ``CPLErrorReset`` from the GDAL that rasterio loaded (None if not found)."""
+    folder = Path(rasterio.__file__).parent
+    candidates = sorted(folder.parent.glob(folder.name + ".libs/libgdal*.so*"))
+    name = str(candidates[0]) if candidates else ctypes.util.find_library("gdal")
+    if not name:
+        return None
+    try:
+        function = ctypes.CDLL(name).CPLErrorReset
+    except (OSError, AttributeError):
+        return None
+    function.restype = None
+    return cast(Callable[[], None], function)
+
+
+@contextlib.contextmanager
+def no_stale_gdal_error() -> Iterator[None]:
+    """Clear GDAL's per-thread "last error" when a CRS lookup fails.
+
+    A failed lookup (an unknown wkid a client sent) leaves CE_Failure as the thread's last
+    GDAL error; a later read on the same pool thread would report it as its own failure
+    (an item silently skipped, a wrong NoData). Resetting it keeps requests independent.
+    """
+    try:
+        yield
+    except CRSError:
+        reset = _cpl_error_reset()
+        if reset is not None:
+            reset()
+        raise
+
+
 @lru_cache(maxsize=512)
 def crs_from_key(key: str) -> CRS:
     """A rasterio CRS for a key ("EPSG:n", "ESRI:n", WKT, PROJ string); CRSError if unknown."""
     text = key.strip()
-    with quiet_env():
+    with quiet_env(), no_stale_gdal_error():
         if text.upper().startswith("EPSG:") and text[5:].strip().isdigit():
             code = int(text[5:])
             if code in WEB_MERCATOR_ALIASES:
@@ -57,7 +94,8 @@ def authority(crs: CRS) -> tuple[str, int] | None:
     """(authority name, code) of a CRS when PROJ identifies one."""
     with quiet_env():
         try:
-            auth = crs.to_authority()
+            with no_stale_gdal_error():
+                auth = crs.to_authority()
         except CRSError:
             return None
     if not auth or not str(auth[1]).isdigit():
