@@ -140,7 +140,7 @@ def test_enforcement_helpers_read_the_same_typed_values() -> None:
 @pytest.fixture()
 def publisher(tmp_path: Path, shared_data: Path) -> Iterator[tuple[Publisher, CatalogStore]]:
     catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
-    ing = Ingestor(catalog, RasterioSource(), [shared_data])
+    ing = Ingestor(catalog, RasterioSource([shared_data]), [shared_data])
     ing.create_dataset("d")
     ing.add_paths("d", [shared_data / "size" / "byte.tif"])
     try:
