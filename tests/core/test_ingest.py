@@ -10,7 +10,7 @@ import pytest
 
 from livemosaic.adapters.catalog import open_catalog
 from livemosaic.adapters.raster import RasterioSource
-from livemosaic.core.ingest import Ingestor, is_candidate
+from livemosaic.core.ingest import GDAL_SIDECAR_SUFFIXES, Ingestor, is_candidate
 from livemosaic.core.ports import CatalogStore, ItemQuery, RemoveFilter
 from livemosaic.errors import PathNotAllowed
 
@@ -35,6 +35,13 @@ def test_sidecars_and_temporary_names_are_not_candidates() -> None:
     assert not is_candidate(Path("a/test.gri"))
     assert not is_candidate(Path("a/x.tif.part"))
     assert not is_candidate(Path("a/.hidden.tif"))
+
+
+@pytest.mark.parametrize("suffix", GDAL_SIDECAR_SUFFIXES)
+def test_every_file_gdal_reads_beside_a_raster_is_not_a_candidate(suffix: str) -> None:
+    # the files the raster reader follows beside a raster are never added as rasters
+    assert not is_candidate(Path("a/scene.tif" + suffix))
+    assert not is_candidate(Path("a/SCENE.TIF" + suffix.upper()))
 
 
 def test_folder_add_is_recursive_filtered_and_idempotent(

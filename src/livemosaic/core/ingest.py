@@ -27,24 +27,27 @@ from livemosaic.core.ports import (
 from livemosaic.core.publishing import validate_name
 from livemosaic.errors import InvalidParameter, LiveMosaicError, PathNotAllowed, RasterRejected
 
-# Files that belong to another file (masks, overviews, headers' data parts, GDAL's own notes).
-SIDECAR_SUFFIXES = (
+# Files GDAL looks for beside a raster and opens or reads as part of it (masks, overviews,
+# headers, world files): never rasters of their own. The raster adapters check each of them
+# against the data folders.
+GDAL_SIDECAR_SUFFIXES = (
     ".msk",
     ".aux.xml",
     ".ovr",
     ".gri",
     ".hdr",
-    ".prj",
+    ".aux",
+    ".rrd",
     ".tfw",
+    ".tifw",
+    ".wld",
     ".jgw",
     ".pgw",
-    ".wld",
-    ".xml",
-    ".txt",
-    ".md",
-    ".json",
-    ".done",
+    ".prj",
+    ".tab",
 )
+# Files that are not rasters to add: GDAL's sidecars and producers' notes and markers.
+SIDECAR_SUFFIXES = (*GDAL_SIDECAR_SUFFIXES, ".xml", ".txt", ".md", ".json", ".done")
 # Names of files still being written or hidden.
 TEMPORARY_PATTERNS = ("*.part", "*.tmp", "*.partial", "*.crdownload", "~*", ".*")
 

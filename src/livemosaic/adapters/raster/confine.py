@@ -45,6 +45,7 @@ from rasterio._env import del_gdal_config
 from rasterio.env import set_gdal_config
 
 from livemosaic.core.folders import real_folders, resolve_inside
+from livemosaic.core.ingest import GDAL_SIDECAR_SUFFIXES
 from livemosaic.errors import RasterRefused
 
 # Every GDAL driver an item may be opened with: what the README promises (GeoTIFF/COG, JPEG
@@ -85,22 +86,7 @@ SIDECAR_SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
     ".rrd": ((0, b"EHFA_HEADER_TAG"),),
 }
 # Files GDAL looks for beside a raster (probed by name, also in upper case).
-SIDECAR_SUFFIXES = (
-    ".msk",
-    ".aux.xml",
-    ".ovr",
-    ".gri",
-    ".hdr",
-    ".aux",
-    ".rrd",
-    ".tfw",
-    ".tifw",
-    ".wld",
-    ".jgw",
-    ".pgw",
-    ".prj",
-    ".tab",
-)
+SIDECAR_SUFFIXES = GDAL_SIDECAR_SUFFIXES
 ARCHIVES = ("/vsizip/", "/vsitar/", "/vsigzip/")
 HEAD_BYTES = 4096
 NO_NETWORK_EXTENSION = ".livemosaic-network-disabled"  # no file name ends like this
