@@ -22,33 +22,27 @@ import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from livemosaic import __version__
 from livemosaic.adapters.jobs.runner import JobRunner
 from livemosaic.adapters.watch import FolderWatcher, build_pipeline
+from livemosaic.context import AppContext as AppContext
 from livemosaic.core.admission import MemoryGate
 from livemosaic.core.export import ExportLimits, ImageExporter
 from livemosaic.core.notify import Authorizer, Credentials, NotificationHub, TokenCheck
 from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh
 from livemosaic.core.ports import (
     CatalogStore,
-    ImageEncoder,
-    JobStore,
-    Projector,
-    RasterSource,
-    UserStore,
 )
 from livemosaic.core.publishing import Publisher
 from livemosaic.core.refresh import Refresher
 from livemosaic.core.registry import ServiceRegistry, service_key
 from livemosaic.core.security import ANONYMOUS, Principal, TokenSigner
 from livemosaic.core.signin import SigninThrottle
-from livemosaic.core.watch_rules import WatchRule, check_rules, load_rules
+from livemosaic.core.watch_rules import check_rules, load_rules
 from livemosaic.errors import LiveMosaicError, TokenInvalid
 from livemosaic.rest.auth import Caller, authenticate, can_read_service
 from livemosaic.rest.errors import install_error_handlers
@@ -58,55 +52,10 @@ from livemosaic.settings import MIB, Settings, physical_memory_bytes
 
 log = logging.getLogger("livemosaic")
 
-CACHE_ENTRIES = 256
 # threads beyond read_threads for light blocking work (parsing, catalog queries, output files),
 # so that requests waiting for admission are never stuck behind the admitted image work
 LIGHT_THREADS = 2
 GP_SERVICE = ("System", "PublishingTools", "GPServer")
-
-
-class BoundedCache(dict[Any, Any]):
-    """A small dict that forgets its oldest entries beyond ``CACHE_ENTRIES`` (per-version results)."""
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        super().__setitem__(key, value)
-        while len(self) > CACHE_ENTRIES:
-            del self[next(iter(self))]
-
-
-@dataclass(slots=True)
-class AppContext:
-    """Everything a running server uses, built once from the settings."""
-
-    settings: Settings
-    catalog: CatalogStore
-    source: RasterSource
-    projector: Projector
-    encoder: ImageEncoder
-    registry: ServiceRegistry
-    publisher: Publisher
-    exporter: ImageExporter
-    executor: ThreadPoolExecutor
-    gate: MemoryGate
-    jobs: JobStore
-    users: UserStore
-    signer: TokenSigner
-    refresher: Refresher
-    throttle: SigninThrottle
-    runner: JobRunner | None = None
-    # folders the server watches (watch_config, serve --demo); started by the lifespan
-    watch_rules: list[WatchRule] = field(default_factory=list)
-    # the ingest pipeline (watcher, HTTP ingest endpoint), built by the lifespan
-    pipeline: IngestPipeline | None = None
-    watcher: FolderWatcher | None = None
-    # services of other kinds listed by the directory: (folder, name, type), e.g. GPServer
-    extra_services: list[tuple[str, str, str]] = field(default_factory=list)
-    cache: BoundedCache = field(default_factory=BoundedCache)
-
-    def close(self) -> None:
-        """Stop the thread pool (waiting for running reads) and close the catalog."""
-        self.executor.shutdown(wait=True, cancel_futures=True)
-        self.catalog.close()
 
 
 def configure_gdal(settings: Settings) -> None:

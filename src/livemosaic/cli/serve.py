@@ -20,7 +20,7 @@ from livemosaic.errors import LiveMosaicError, NotFound
 from livemosaic.settings import Settings
 
 if TYPE_CHECKING:
-    from livemosaic.app import AppContext
+    from livemosaic.context import AppContext
 
 DEMO_DATASET = "demo_landsat"
 DEMO_SERVICE = ("Demo", "Landsat")

@@ -49,7 +49,7 @@ from livemosaic.rest.origin import Origin, request_origin
 from livemosaic.rest.params import FORM_TYPES, Params, read_params
 
 if TYPE_CHECKING:
-    from livemosaic.app import AppContext
+    from livemosaic.context import AppContext
     from livemosaic.settings import Settings
 
 log = logging.getLogger("livemosaic.auth")

@@ -39,7 +39,7 @@ from livemosaic.rest.auth import check_service_access, hide_missing_service
 from livemosaic.settings import MIB
 
 if TYPE_CHECKING:
-    from livemosaic.app import AppContext
+    from livemosaic.context import AppContext
 
 T = TypeVar("T")
 

@@ -41,7 +41,7 @@ from livemosaic.rest.auth import caller_of, scope_token
 from livemosaic.rest.cors import WILDCARD, CorsPolicy
 
 if TYPE_CHECKING:
-    from livemosaic.app import AppContext
+    from livemosaic.context import AppContext
 
 log = logging.getLogger("livemosaic.rest")
 router = APIRouter()
