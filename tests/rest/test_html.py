@@ -102,3 +102,17 @@ def test_default_format_is_html_and_items_browse(client: httpx.Client, live: Liv
 def test_error_page(client: httpx.Client) -> None:
     _page, text = page(client, "/arcgis/rest/services/NoSuchFolder")
     assert "Folder not found." in text and re.search(r"Code:\s*404", text)
+
+
+def test_service_page_shows_values_as_the_json_does(client: httpx.Client, live: LiveServer) -> None:
+    """Booleans as true/false (not Python's True/False), every field listed in full."""
+    json_info = client.get("/arcgis/rest/services/Live/ndvi/ImageServer", params={"f": "json"})
+    info = json_info.json()
+    _, text = page(client, "/arcgis/rest/services/Live/ndvi/ImageServer")
+    cells = dict(re.findall(r'<td class="key">([^<]+):</td><td>([^<]*)</td>', text))
+    assert cells["hasMultidimensions"] == "false" and cells["allowRasterFunction"] == "true"
+    shown = {key: cell for key, cell in cells.items() if cell in ("True", "False", "None")}
+    assert shown == {k: v for k, v in info.items() if v == "None"}  # only real "None" strings
+    assert not [cell for cell in cells.values() if cell.endswith("...")]
+    for field in info["fields"]:
+        assert f"{field['name']} (type: {field['type']}" in cells["fields"]

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from livemosaic.core.ingest import Ingestor
-from livemosaic.core.ports import CatalogStore, Projector, RasterSource
+from livemosaic.core.ports import CatalogStore, JobStore, Projector, RasterSource
 from livemosaic.core.publishing import Publisher
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.errors import LiveMosaicError
@@ -24,6 +24,7 @@ class CliState:
 
     settings: Settings
     _catalog: CatalogStore | None = None
+    _jobs: JobStore | None = None
     _source: RasterSource | None = None
     _projector: Projector | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -32,11 +33,20 @@ class CliState:
     def catalog(self) -> CatalogStore:
         """The catalog store named by the settings (opened on first use)."""
         if self._catalog is None:
-            from livemosaic.adapters.catalog import open_catalog
+            from livemosaic.adapters.catalog import open_stores
 
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            self._catalog = open_catalog(self.settings.effective_catalog_url)
+            stores = open_stores(self.settings.effective_catalog_url)
+            self._catalog, self._jobs = stores.catalog, stores.jobs
         return self._catalog
+
+    @property
+    def jobs(self) -> JobStore:
+        """The job store of the catalog database (where a server's job runner finds jobs)."""
+        if self._jobs is None:
+            _ = self.catalog
+        assert self._jobs is not None
+        return self._jobs
 
     @property
     def source(self) -> RasterSource:

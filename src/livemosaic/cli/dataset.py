@@ -13,7 +13,7 @@ from livemosaic.cli.context import CliState, echo_json, fail, pass_state
 from livemosaic.core.models import DatasetSummary
 from livemosaic.core.ports import RemoveFilter
 from livemosaic.core.where import parse_where
-from livemosaic.errors import LiveMosaicError
+from livemosaic.errors import InvalidParameter, LiveMosaicError
 
 
 def _parse_when(value: str) -> int:
@@ -97,7 +97,7 @@ def create(
         if crs is not None and crs.isdigit():
             crs = f"EPSG:{crs}"
         if crs is not None:
-            crs = state.projector.validate(_sr(crs))
+            crs = _checked_crs(state, crs)
         ds = state.ingestor().create_dataset(
             name, crs, time_pattern=time_pattern, history=not no_history, description=description
         )
@@ -105,6 +105,19 @@ def create(
         fail(exc)
     click.echo(f"Created mosaic dataset '{ds.name}' ({ds.crs or 'CRS from the first raster'}).")
     click.echo(f"Next: livemosaic dataset add {ds.name} PATH…")
+
+
+def _checked_crs(state: CliState, crs: str) -> str:
+    """The dataset CRS as stored; an unknown one fails naming the --crs option."""
+    try:
+        return state.projector.validate(_sr(crs))
+    except InvalidParameter as exc:
+        why = exc.reason.removeprefix("Invalid value for 'spatialReference': ")
+        why = why.split(" Accepted form:")[0].rstrip(".")
+        fail(
+            f"Invalid value for '--crs': {why}. Give EPSG:n (for example EPSG:4326 or "
+            "EPSG:3857), a bare EPSG code, or the CRS as WKT."
+        )
 
 
 def _sr(crs: str) -> Any:
@@ -124,6 +137,13 @@ def _sr(crs: str) -> Any:
 @click.option("--include", multiple=True, help="Glob of files to take (repeatable), e.g. '*.tif'.")
 @click.option("--exclude", multiple=True, help="Glob of files to skip (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Submit Refresh Service for the dataset's live services whose extent, resolution, "
+    "time or dimensions changed (a server on the same catalog runs it).",
+)
 @pass_state
 def add(
     state: CliState,
@@ -133,6 +153,7 @@ def add(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     quiet: bool,
+    refresh: bool,
 ) -> None:
     """Add raster files or folders (referenced in place) to dataset NAME."""
     bar: tqdm[Any] | None = None
@@ -168,8 +189,45 @@ def add(
     )
     for path, reason in report.rejected:
         click.secho(f"  rejected {path}: {reason}", fg="yellow", err=True)
+    if report.added or report.replaced:
+        _after_change(state, name, refresh)
     if report.rejected and not report.added and not report.skipped:
         raise SystemExit(2)
+
+
+def _after_change(state: CliState, name: str, refresh: bool) -> None:
+    """Tell each service of the dataset about changed rasters: a live one whose summary
+    changed gets a Refresh Service job; for a static one, say how it shows the change."""
+    from livemosaic.core.triggers import InProcessRefresh, summary_changes
+
+    summary = state.catalog.summary(name)
+    trigger = InProcessRefresh(state.jobs, owner="cli")
+    for d in state.catalog.list_services():
+        if d.dataset.lower() != name.lower():
+            continue
+        changes = summary_changes(state.catalog.latest_snapshot(d.folder, d.name), summary)
+        if not changes:
+            continue
+        label = d.qualified_name
+        if not d.has_live_data:
+            click.echo(
+                f"Service {label} is static: it shows the new {', '.join(changes)} when it is "
+                f"restarted ('livemosaic service restart {label}', or a server restart); "
+                f"'livemosaic service set {label} --live' makes it refreshable."
+            )
+        elif refresh:
+            trigger.request_refresh(d.folder, d.name)
+            click.echo(
+                f"Refresh Service job {trigger.last_job(d.folder, d.name)} submitted for {label} "
+                f"({', '.join(changes)} changed); a server on this catalog runs it."
+            )
+        else:
+            click.echo(
+                f"Service {label} needs a refresh for {', '.join(changes)}: run "
+                f"'livemosaic refresh {d.name}"
+                + (f" --folder {d.folder}" if d.folder else "")
+                + "'."
+            )
 
 
 @dataset.command("remove")
@@ -205,6 +263,8 @@ def remove(
     except LiveMosaicError as exc:
         fail(exc)
     click.echo(f"Removed {count} items from '{name}'.")
+    if count:
+        _after_change(state, name, refresh=True)
 
 
 @dataset.command("list")

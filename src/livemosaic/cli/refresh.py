@@ -60,6 +60,12 @@ def credentials(username: str | None, password_stdin: bool) -> tuple[str | None,
     else:
         password = os.environ.get(PASSWORD_ENV)
     if user and password is None:
+        if not sys.stdin.isatty():
+            fail(
+                f"No password for {user}, and standard input is not a terminal to ask for one. "
+                f"Pipe it with --password-stdin (printf '%s\\n' \"$PASSWORD\" | livemosaic … "
+                f"--password-stdin) or set {PASSWORD_ENV}."
+            )
         password = click.prompt(f"Password for {user}", hide_input=True)
     if password is not None and not user:
         fail(f"A password was given without a username: use --username or {USERNAME_ENV}.")

@@ -202,6 +202,9 @@ def serve(
         overrides["ssl_certfile"] = certfile.resolve()
     if keyfile:
         overrides["ssl_keyfile"] = keyfile.resolve()
+    _check_port_free(
+        str(overrides.get("host", settings.host)), int(str(overrides.get("port", settings.port)))
+    )
     if demo:
         try:
             published = install_demo(state)
@@ -253,6 +256,30 @@ def serve(
         ssl_certfile=certfile_,
         ssl_keyfile=keyfile_,
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Exit with a hint when another program already listens on ``host:port``.
+
+    Checked before anything is printed or started, so that a second ``serve`` does not claim
+    to serve and then die in the web server's start-up.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        fail(f"Cannot listen on {host}:{port}: {exc.strerror}. Check --host.")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            fail(
+                f"Cannot listen on {host}:{port}: {exc.strerror} (another livemosaic serve, or "
+                "another program, is using it). Stop it, or pick a free port with --port N."
+            )
 
 
 def _announce(settings: Settings) -> None:

@@ -8,7 +8,7 @@ import click
 
 from livemosaic.cli.context import CliState, echo_json, fail, pass_state
 from livemosaic.core.models import ServiceDefinition
-from livemosaic.core.publishing import split_qualified
+from livemosaic.core.publishing import KNOWN_PROPERTIES, split_qualified
 from livemosaic.core.service_properties import service_properties
 from livemosaic.errors import LiveMosaicError
 
@@ -61,6 +61,20 @@ def publish(
         f"Published {snap.qualified_name}.ImageServer (hasLiveData={'true' if live else 'false'}) "
         f"at /{root}/rest/services/{snap.qualified_name}/ImageServer"
     )
+    if snap.summary.item_count == 0:
+        refresh = (
+            f"then run 'livemosaic refresh {snap.definition.name}"
+            + (f" --folder {snap.definition.folder}" if snap.definition.folder else "")
+            + "' (or let the watcher refresh it)"
+            if live
+            else "then restart the service (or the server) so that it reads the dataset again"
+        )
+        click.secho(
+            f"Warning: dataset '{ds.name}' has no items yet, so the service has no extent and "
+            f"no bands. Add rasters with 'livemosaic dataset add {ds.name} PATH…', {refresh}.",
+            fg="yellow",
+            err=True,
+        )
 
 
 @service.command("list")
@@ -96,6 +110,7 @@ def info(state: CliState, service_name: str) -> None:
             "description": d.description,
             "capabilities": d.capabilities,
             "configuredState": d.configured_state,
+            "private": d.private,
             "properties": dict(d.properties),
             "propertyProblems": list(service_properties(d).problems),
             "publishedVersion": snap.version if snap else None,
@@ -112,12 +127,18 @@ def info(state: CliState, service_name: str) -> None:
 @click.option("--description", default=None, help="New description.")
 @click.option("--copyright", "copyright_", default=None, help="New copyright text.")
 @click.option("--capabilities", default=None, help="Comma list of Image,Metadata,Catalog,…")
+@click.option(
+    "--private/--public",
+    default=None,
+    help="Secure the service (only signed-in users with access may use it) or open it to all.",
+)
 @click.option("--property", "props", multiple=True, help="Admin property KEY=VALUE (repeatable).")
 @pass_state
 def set_(
     state: CliState,
     service_name: str,
     live: bool | None,
+    private: bool | None,
     description: str | None,
     copyright_: str | None,
     capabilities: str | None,
@@ -133,10 +154,16 @@ def set_(
         for kv in props:
             if "=" not in kv:
                 fail(f"--property expects KEY=VALUE, got '{kv}'.")
-            key, value = kv.split("=", 1)
-            properties[key.strip()] = value.strip()
+            key, value = (part.strip() for part in kv.split("=", 1))
+            if key.lower() == "private":
+                fail("'private' is not a property: use --private or --public.")
+            if key not in KNOWN_PROPERTIES:
+                known = ", ".join(sorted(KNOWN_PROPERTIES, key=str.lower))
+                fail(f"Unknown property '{key}'. Known properties: {known}.")
+            properties[key] = value
         d = replace(
             d,
+            private=d.private if private is None else private,
             properties=properties,
             description=d.description if description is None else description,
             copyright=d.copyright if copyright_ is None else copyright_,
@@ -147,7 +174,27 @@ def set_(
         fail(exc)
     click.echo(
         f"Updated {d.qualified_name}.ImageServer: "
-        f"hasLiveData={'true' if d.has_live_data else 'false'}."
+        f"hasLiveData={'true' if d.has_live_data else 'false'}, "
+        f"{'private' if d.private else 'public'}."
+    )
+
+
+@service.command("restart")
+@click.argument("service_name")
+@pass_state
+def restart(state: CliState, service_name: str) -> None:
+    """Restart a service: it reads its dataset again (extent, pixel size, time, dimensions).
+
+    A running server on the same catalog serves the re-read service within a second.
+    """
+    try:
+        folder, name = split_qualified(service_name)
+        snap = state.publisher().reread(folder, name)
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(
+        f"Restarted {snap.qualified_name}.ImageServer: version {snap.version}, "
+        f"{snap.summary.item_count} items."
     )
 
 

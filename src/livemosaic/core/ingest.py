@@ -52,6 +52,12 @@ SIDECAR_SUFFIXES = (*GDAL_SIDECAR_SUFFIXES, ".xml", ".txt", ".md", ".json", ".do
 TEMPORARY_PATTERNS = ("*.part", "*.tmp", "*.partial", "*.crdownload", "~*", ".*")
 
 
+def rejection_reason(exc: LiveMosaicError, path: str) -> str:
+    """Why a file was refused, with what to do about it (an HDF4 file says how to convert it),
+    without the file name the caller already shows."""
+    return str(exc).removeprefix(f"{path}: ")
+
+
 @dataclass(slots=True)
 class IngestReport:
     """What an add did: counts and, for every rejected file, its reason."""
@@ -193,14 +199,14 @@ class Ingestor:
                 try:
                     crs = self.source.file_crs(str(path))
                 except RasterRejected as exc:
-                    report.rejected.append((str(path), exc.reason))
+                    report.rejected.append((str(path), rejection_reason(exc, str(path))))
                     continue
                 ds = self.catalog.update_dataset(replace(ds, crs=crs))
             options = InspectOptions(dataset_crs=ds.crs, time_pattern=ds.time_pattern)
             try:
                 items = self.source.inspect(str(path), options)
             except LiveMosaicError as exc:
-                report.rejected.append((str(path), exc.reason))
+                report.rejected.append((str(path), rejection_reason(exc, str(path))))
                 continue
             if not items:
                 report.rejected.append((str(path), "the file holds no raster data"))

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from livemosaic.core.ingest import Ingestor
+from livemosaic.core.ingest import Ingestor, rejection_reason
 from livemosaic.core.models import MosaicDataset, RasterItem, ServiceDefinition, ServiceSnapshot
 from livemosaic.core.ports import (
     CatalogStore,
@@ -341,7 +341,7 @@ class IngestPipeline:
             try:
                 ds = self.catalog.update_dataset(replace(ds, crs=self.source.file_crs(path)))
             except LiveMosaicError as exc:
-                return ds, [], exc.reason.removeprefix(f"{path}: ")
+                return ds, [], rejection_reason(exc, path)
         if rule.build_overviews and self.overviews is not None:
             try:
                 if self.overviews.build_overviews(path):
@@ -356,7 +356,7 @@ class IngestPipeline:
         try:
             found = self.source.inspect(path, options)
         except LiveMosaicError as exc:
-            return ds, [], exc.reason.removeprefix(f"{path}: ")
+            return ds, [], rejection_reason(exc, path)
         return ds, found, _problem(found)
 
     # -- quarantine ----------------------------------------------------------------------

@@ -22,7 +22,12 @@ from livemosaic.core.models import (
 )
 from livemosaic.core.ports import CatalogStore, Projector
 from livemosaic.core.registry import ServiceRegistry, service_key
-from livemosaic.core.service_properties import ALL_METHODS, check_properties, service_properties
+from livemosaic.core.service_properties import (
+    ALL_METHODS,
+    PROPERTY_RULES,
+    check_properties,
+    service_properties,
+)
 from livemosaic.errors import (
     AlreadyExists,
     InvalidParameter,
@@ -50,6 +55,10 @@ DEFAULT_PROPERTIES: dict[str, str] = {
     "minScale": "0",
     "maxScale": "0",
 }
+
+# Property names a service may be given (the admin API keeps other keys ArcGIS clients send,
+# uninterpreted; the command line refuses them, since there they are typing mistakes).
+KNOWN_PROPERTIES: frozenset[str] = frozenset(DEFAULT_PROPERTIES) | frozenset(PROPERTY_RULES)
 
 
 def now_ms() -> int:
@@ -217,6 +226,28 @@ class Publisher:
         after = self.install_next(folder, name, build)
         return previous[0] if previous else None, after
 
+    def reread(self, folder: str, name: str) -> ServiceSnapshot:
+        """Start a service: read its definition and dataset again, as ArcGIS does.
+
+        A snapshot is built from the dataset's current summary when the stored one differs
+        from it (rasters added without a refresh, a dataset that was empty when published,
+        a changed definition); otherwise the stored snapshot is installed as it is.
+        """
+
+        def build(current: ServiceSnapshot | None, version: int) -> ServiceSnapshot | None:
+            definition = self.catalog.get_service(folder, name)
+            dataset = self.catalog.get_dataset(definition.dataset)
+            if (
+                current is not None
+                and current.definition == definition
+                and current.dataset == dataset
+                and current.summary == self.catalog.summary(dataset.name)
+            ):
+                return None
+            return self.build_snapshot(definition, version)
+
+        return self.install_next(folder, name, build)
+
     def unpublish(self, folder: str, name: str) -> None:
         """Delete a service definition (never its dataset) and remove it from the registry."""
         definition = self.catalog.get_service(folder, name)
@@ -224,9 +255,10 @@ class Publisher:
         self.registry.remove(definition.folder, definition.name)
 
     def load_all(self) -> list[str]:
-        """Put every stored service's last snapshot into the registry (at start-up).
+        """Start every stored service (at server start-up), each with :meth:`reread`.
 
-        A service without a stored snapshot gets one built now. Returns problems found (a
+        A service gets a new snapshot when its dataset changed since the stored one was built,
+        or when it has none. Returns problems found (a
         service whose dataset is gone: it stays unpublished instead of stopping the server; a
         stored property that does not validate: its default is used), which the caller logs.
         """
@@ -238,12 +270,7 @@ class Publisher:
                 for text in service_properties(definition).problems
             )
             try:
-                stored = self.catalog.latest_snapshot(definition.folder, definition.name)
-                if stored is None:
-                    stored = self.catalog.save_snapshot(self.build_snapshot(definition, 1))
-                elif stored.definition != definition:
-                    stored = replace(stored, definition=definition)
-                self.registry.swap(stored)
+                self.reread(definition.folder, definition.name)
             except LiveMosaicError as exc:
                 problems.append(f"{definition.qualified_name}: not published: {exc}")
         return problems

@@ -144,10 +144,11 @@ async def _system_service(
 async def _set_state(
     request: Request, d: ServiceDefinition, state: Literal["STARTED", "STOPPED"]
 ) -> None:
-    if d.configured_state == state:
-        return
     publisher = app_context(request).publisher
-    await asyncio.to_thread(publisher.update_definition, replace(d, configured_state=state))
+    if d.configured_state != state:
+        await asyncio.to_thread(publisher.update_definition, replace(d, configured_state=state))
+    if state == "STARTED":  # a (re)started service reads its dataset again, as in ArcGIS
+        await asyncio.to_thread(publisher.reread, d.folder, d.name)
 
 
 def _apply_edit(request: Request, current: ServiceDefinition, text: str | None) -> None:

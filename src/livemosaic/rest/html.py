@@ -211,11 +211,20 @@ def pretty(data: Any) -> str:
     return dumps(data, pretty=True)
 
 
+def _is_field(value: Any) -> bool:
+    return isinstance(value, dict) and "name" in value and "type" in value
+
+
 def _display(value: Any) -> str:
-    if isinstance(value, dict | list):
-        text = json.dumps(value, default=str)
-        return text if len(text) <= 300 else text[:297] + "..."
-    return "" if value is None else str(value)
+    """A property value as the JSON shows it (true/false, null as empty), never cut short."""
+    if value is None:
+        return ""
+    if isinstance(value, list) and value and all(_is_field(v) for v in value):
+        return "; ".join(f"{v['name']} (type: {v['type']}, alias: {v.get('alias', v['name'])})"
+                         for v in value)  # fmt: skip
+    if isinstance(value, bool | dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def resource_page(
