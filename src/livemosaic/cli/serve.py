@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 DEMO_DATASET = "demo_landsat"
 DEMO_SERVICE = ("Demo", "Landsat")
 DEMO_INCOMING = "incoming"  # <data_dir>/incoming: watched into the demo service by serve --demo
+DEMO_OWN_RASTERS = "rasters"  # <data_dir>/rasters: a data folder for your own first rasters
 
 
 @click.command()
@@ -66,11 +67,13 @@ def config(state: CliState) -> None:
 
 
 def demo_folders(settings: Settings) -> list[Path]:
-    """The folders the demo registers as data folders: the demo rasters and the watched
-    ``incoming`` folder (both created when missing)."""
-    demo_dir = (settings.data_dir / "demo").resolve()
-    demo_dir.mkdir(parents=True, exist_ok=True)
-    return [demo_dir, demo_incoming(settings)]
+    """The folders the demo registers as data folders: the demo rasters, the watched
+    ``incoming`` folder and ``rasters``, for a user's own first rasters (all created when
+    missing)."""
+    folders = [(settings.data_dir / name).resolve() for name in ("demo", DEMO_OWN_RASTERS)]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    return [folders[0], demo_incoming(settings), folders[1]]
 
 
 def install_demo(state: CliState) -> str:
