@@ -1,6 +1,7 @@
 // Build the viewer bundle into the Python package: src/livemosaic/rest/static/viewer/.
 //
-//   npm ci && npm run build      writes viewer.js, viewer.css and third-party-licenses.txt
+//   npm ci && npm run build      writes viewer.js, viewer.css, basemap.json and
+//                                third-party-licenses.txt
 //   npm run check                fails when the committed bundle differs from a fresh build
 //
 // The licence file lists every npm package that ends up in the bundle (from esbuild's
@@ -10,6 +11,7 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import * as esbuild from 'esbuild';
+import {mesh} from 'topojson-client';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const target = path.resolve(here, '../src/livemosaic/rest/static/viewer');
@@ -66,12 +68,29 @@ for (const name of [...packages.keys()].sort()) {
   }
   sections.push(`${'='.repeat(78)}\n${name} ${meta.version} — ${meta.license}\n${meta.homepage || ''}\n${'-'.repeat(78)}\n${text}`);
 }
+// The offline basemap: Natural Earth 1:50m coastlines and land borders (public domain), from
+// the world-atlas package, as flat [lon, lat, lon, lat, ...] lines rounded to 0.001 degree.
+// The server clips and projects them into each service's spatial reference.
+function lines(file, object, filter) {
+  const topology = JSON.parse(readFileSync(path.join(here, 'node_modules/world-atlas', file), 'utf8'));
+  return mesh(topology, topology.objects[object], filter).coordinates.map((line) =>
+    line.flatMap(([x, y]) => [Math.round(x * 1000) / 1000, Math.round(y * 1000) / 1000]));
+}
+const atlas = JSON.parse(readFileSync(path.join(here, 'node_modules/world-atlas/package.json'), 'utf8'));
+const basemap = {
+  source: `Natural Earth 1:50m (public domain), from world-atlas ${atlas.version}`,
+  coastlines: lines('land-50m.json', 'land'),
+  borders: lines('countries-50m.json', 'countries', (a, b) => a !== b),
+};
+sections.push(`${'='.repeat(78)}\nbasemap.json: Natural Earth 1:50m data, public domain (naturalearthdata.com),\nvia world-atlas ${atlas.version} — ISC\n${'-'.repeat(78)}\n${licenceText(path.join(here, 'node_modules/world-atlas'))}`);
+
 mkdirSync(outdir, {recursive: true});
+writeFileSync(path.join(outdir, 'basemap.json'), JSON.stringify(basemap) + '\n');
 writeFileSync(path.join(outdir, 'third-party-licenses.txt'), sections.join('\n\n') + '\n');
 
 if (check) {
   let stale = [];
-  for (const name of ['viewer.js', 'viewer.css', 'third-party-licenses.txt']) {
+  for (const name of ['viewer.js', 'viewer.css', 'basemap.json', 'third-party-licenses.txt']) {
     const fresh = readFileSync(path.join(outdir, name));
     const committed = path.join(target, name);
     if (!existsSync(committed) || !fresh.equals(readFileSync(committed))) {

@@ -351,3 +351,14 @@ def test_reconnects_with_back_off_and_catches_up(
     wait_for_version(page, new.version)  # from the versions of the new subscription
     assert page.evaluate("() => livemosaicViewer.socket.connections") == 2
     assert page.evaluate("() => document.body.dataset.status") == "live"
+
+
+def test_coastlines_are_drawn_in_the_service_projection(page: Page, server: WsServer) -> None:
+    """The offline basemap: Natural Earth coastlines around the mosaic (UTM zone 18N, by the
+    Bahamas), projected by the server, drawn by the page."""
+    open_viewer(page, server, "Live/watch")
+    page.wait_for_function(
+        "() => Number(document.body.dataset.basemapLines || 0) > 0", timeout=TIMEOUT_MS
+    )
+    assert int(page.evaluate("() => document.body.dataset.basemapLines")) >= 5
+    assert page.evaluate("() => document.body.dataset.basemapError") is None

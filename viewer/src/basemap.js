@@ -1,6 +1,8 @@
-// The offline base: a coordinate grid and the service outline, in the service's projection.
+// The offline base, in the service's projection: coastlines and borders (Natural Earth, shipped
+// with the server, which projects them), a coordinate grid and the service outline.
 
 import Feature from 'ol/Feature.js';
+import GeoJSON from 'ol/format/GeoJSON.js';
 import LineString from 'ol/geom/LineString.js';
 import {fromExtent} from 'ol/geom/Polygon.js';
 import VectorLayer from 'ol/layer/Vector.js';
@@ -41,6 +43,56 @@ export function extentOf(info) {
     return null;
   }
   return box;
+}
+
+const landSource = new VectorSource();
+const COASTLINE = new Style({stroke: new Stroke({color: 'rgba(40, 70, 100, 0.85)', width: 1.2})});
+const BORDER = new Style({stroke: new Stroke({color: 'rgba(120, 90, 110, 0.7)', width: 1, lineDash: [4, 3]})});
+export const landLayer = new VectorLayer({
+  source: landSource,
+  style: (feature) => (feature.get('layer') === 'borders' ? BORDER : COASTLINE),
+});
+let landKey = null;
+
+function hash(text) {
+  let h = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+  }
+  return (h >>> 0).toString(36);
+}
+
+/** Fetch the coastlines and borders around the service (in its projection) when the service's
+ * spatial reference or extent changed. */
+export async function loadLand(url, projection, token, key) {
+  if (!url || key === landKey) {
+    return;
+  }
+  landKey = key;
+  const target = new URL(url, window.location.href);
+  if (token) {
+    target.searchParams.set('token', token);
+  }
+  target.searchParams.set('v', hash(key)); // a new URL when the extent or projection changes
+  const response = await fetch(target);
+  if (key !== landKey) {
+    return;
+  }
+  if (!response.ok) {
+    landSource.clear(true);
+    landKey = null;
+    return;
+  }
+  const data = await response.json();
+  const features = new GeoJSON().readFeatures(data, {
+    dataProjection: projection,
+    featureProjection: projection,
+  });
+  landSource.clear(true);
+  landSource.addFeatures(features);
+  document.body.dataset.basemapLines = String(
+    features.reduce((n, f) => n + (f.getGeometry() ? f.getGeometry().getLineStrings().length : 0), 0),
+  );
 }
 
 const gridSource = new VectorSource();

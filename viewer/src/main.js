@@ -16,7 +16,16 @@ import {defaults as defaultControls} from 'ol/control/defaults.js';
 import ImageLayer from 'ol/layer/Image.js';
 import ImageArcGISRest from 'ol/source/ImageArcGISRest.js';
 import {loadService} from './api.js';
-import {drawGrid, extentOf, gridLayer, outlineLayer, projectionFor, setOutline} from './basemap.js';
+import {
+  drawGrid,
+  extentOf,
+  gridLayer,
+  landLayer,
+  loadLand,
+  outlineLayer,
+  projectionFor,
+  setOutline,
+} from './basemap.js';
 import {
   addLog,
   bindControls,
@@ -40,7 +49,7 @@ const mousePosition = new MousePosition({
 });
 const map = new Map({
   target: 'lm-map',
-  layers: [gridLayer, imageLayer, outlineLayer],
+  layers: [gridLayer, imageLayer, landLayer, outlineLayer],
   controls: defaultControls({attribution: false}).extend([new ScaleLine(), mousePosition]),
 });
 let programmatic = 0;
@@ -160,6 +169,10 @@ async function reloadOnce() {
   renderInfo();
   drawGrid(map);
   redrawImage();
+  const landKey = `${state.srKey}|${extentOf(info)}`;
+  loadLand(config.basemapUrl, map.getView().getProjection(), token, landKey).catch((error) => {
+    document.body.dataset.basemapError = String(error); // the map works without it
+  });
 }
 
 let reloading = null;

@@ -9,8 +9,10 @@ repository and shipped in ``rest/static/viewer``: no CDN, the page works on clos
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from livemosaic import __version__
+from livemosaic.core.basemap import BaseLines, area_of_interest, basemap_near
 from livemosaic.core.models import ServiceSnapshot
 from livemosaic.errors import NotFound
 from livemosaic.rest.context import app_context, service_snapshot
@@ -31,6 +34,7 @@ METHODS = ["GET", "POST"]
 VIEWER_PATH = "/livemosaic/viewer"
 STATIC_PATH = "/livemosaic/static/viewer"
 STATIC_DIR = Path(__file__).parent / "static" / "viewer"
+BASEMAP_PATH = "/livemosaic/basemap"
 ASSETS = {
     "viewer.js": "text/javascript; charset=utf-8",
     "viewer.css": "text/css; charset=utf-8",
@@ -70,6 +74,7 @@ def viewer_config(request: Request, snapshot: ServiceSnapshot) -> dict[str, Any]
         # WebSocket paths are not case-normalised like HTTP ones: use the routed spelling
         "wsPath": f"{request.scope.get('root_path', '')}/{root.lower()}{WS_PATH}",
         "version": snapshot.version,
+        "basemapUrl": f"{prefix}{BASEMAP_PATH}/{snapshot.qualified_name}",
     }
 
 
@@ -97,6 +102,53 @@ async def viewer_root_service(request: Request) -> Response:
 async def viewer_folder_service(request: Request) -> Response:
     """The live viewer of a service in a folder."""
     return _page(request)
+
+
+@functools.cache
+def base_lines() -> BaseLines:
+    """The shipped coastlines and borders (read once)."""
+    return BaseLines.from_json(json.loads((STATIC_DIR / "basemap.json").read_text()))
+
+
+def _basemap(request: Request) -> Response:
+    """Coastlines and borders near a service, in its spatial reference, as GeoJSON (cached per
+    published snapshot version)."""
+    snapshot = service_snapshot(request)
+    ctx = app_context(request)
+    key = ("basemap", snapshot.qualified_name.lower(), snapshot.version)
+    body = ctx.cache.get(key)
+    if body is None:
+        crs = snapshot.dataset.crs or "EPSG:4326"
+        lines = base_lines()
+        area = area_of_interest(snapshot.summary.extent, crs, ctx.projector)
+        layers = basemap_near(lines, area, crs, ctx.projector)
+        features = [
+            {
+                "type": "Feature",
+                "properties": {"layer": name},
+                "geometry": {"type": "MultiLineString", "coordinates": coordinates},
+            }
+            for name, coordinates in layers.items()
+            if coordinates
+        ]
+        collection = {"type": "FeatureCollection", "source": lines.source, "features": features}
+        body = json.dumps(collection, separators=(",", ":")).encode()
+        ctx.cache[key] = body
+    return Response(
+        body, media_type="application/geo+json", headers={"Cache-Control": "max-age=3600"}
+    )
+
+
+@router.api_route(BASEMAP_PATH + "/{name}", methods=METHODS)
+async def basemap_root_service(request: Request) -> Response:
+    """Coastlines and borders around a service in the root folder, in its projection."""
+    return await asyncio.to_thread(_basemap, request)
+
+
+@router.api_route(BASEMAP_PATH + "/{folder}/{name}", methods=METHODS)
+async def basemap_folder_service(request: Request) -> Response:
+    """Coastlines and borders around a service in a folder, in its projection."""
+    return await asyncio.to_thread(_basemap, request)
 
 
 @router.api_route(STATIC_PATH + "/{filename}", methods=METHODS)
