@@ -148,11 +148,12 @@ class PathNotAllowed(LiveMosaicError, PermissionError):
 
     code = 403
 
-    def __init__(self, path: str) -> None:
-        super().__init__(
-            f"{path} is not inside a registered data folder.",
-            next_step="Add its folder to LIVEMOSAIC_DATA_FOLDERS (or --data-folder) and retry.",
-        )
+    def __init__(self, path: str, *, kind: str = "data folder") -> None:
+        if kind == "data folder":
+            hint = "Add its folder to LIVEMOSAIC_DATA_FOLDERS (or --data-folder) and retry."
+        else:
+            hint = "Add its prefix to LIVEMOSAIC_OBJECT_STORE_PREFIXES and retry."
+        super().__init__(f"{path} is not inside a registered {kind}.", next_step=hint)
         self.path = path
 
 

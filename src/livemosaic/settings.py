@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from livemosaic.core.objects import normalise_prefix
+
 MIB = 1024 * 1024
 
 
@@ -227,12 +229,13 @@ class Settings(BaseSettings):
         """Each prefix names a GDAL network file system and ends with '/' (a folder)."""
         out = []
         for prefix in value:
-            if not prefix.startswith("/vsi") or prefix.count("/") < 3:
+            name = normalise_prefix(prefix)
+            if not name.startswith("/vsi") or name.count("/") < 3:
                 raise ValueError(
-                    f"object-store prefix {prefix!r} must be a GDAL network path such as "
-                    "/vsis3/bucket/folder/"
+                    f"object-store prefix {prefix!r} must be s3://bucket/folder/ or a GDAL "
+                    "network path such as /vsis3/bucket/folder/"
                 )
-            out.append(prefix if prefix.endswith("/") else prefix + "/")
+            out.append(name)
         return out
 
     @field_validator("cors_origins")

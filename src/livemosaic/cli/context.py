@@ -73,7 +73,18 @@ class CliState:
 
     def ingestor(self) -> Ingestor:
         """An ingestor bound to the registered data folders."""
-        return Ingestor(self.catalog, self.source, self.settings.data_folders)
+        from livemosaic.adapters.objects import object_store_for
+
+        settings = self.settings
+        return Ingestor(
+            self.catalog,
+            self.source,
+            settings.data_folders,
+            objects=object_store_for(
+                settings.object_store_prefixes, timeout=settings.object_store_timeout_seconds
+            ),
+            object_prefixes=settings.object_store_prefixes,
+        )
 
     def publisher(self) -> Publisher:
         """A publisher with a private registry (the server loads snapshots itself)."""

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from livemosaic.cli.context import CliState, echo_json, fail, pass_state
 from livemosaic.core.models import DatasetSummary
+from livemosaic.core.objects import gdal_name
 from livemosaic.core.ports import RemoveFilter
 from livemosaic.core.where import parse_where
 from livemosaic.errors import InvalidParameter, LiveMosaicError
@@ -62,6 +63,22 @@ def summary_json(summary: DatasetSummary) -> dict[str, Any]:
         ],
         "version": summary.version,
     }
+
+
+class RasterLocation(click.ParamType["Path | str"]):
+    """A file or folder that exists, or an object URI (s3://bucket/key, s3://bucket/prefix/)."""
+
+    name = "path"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """An object URI as given; a local path checked to exist (as click.Path does)."""
+        text = str(value)
+        if gdal_name(text) is not None:
+            return text
+        return click.Path(exists=True, path_type=Path).convert(text, param, ctx)
+
+
+RASTER_LOCATION = RasterLocation()
 
 
 @click.group()
@@ -130,7 +147,7 @@ def _sr(crs: str) -> Any:
 
 @dataset.command("add")
 @click.argument("name")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=RASTER_LOCATION)
 @click.option(
     "--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders."
 )
@@ -148,7 +165,7 @@ def _sr(crs: str) -> Any:
 def add(
     state: CliState,
     name: str,
-    paths: tuple[Path, ...],
+    paths: tuple[Path | str, ...],
     recursive: bool,
     include: tuple[str, ...],
     exclude: tuple[str, ...],

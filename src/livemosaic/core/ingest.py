@@ -17,6 +17,7 @@ from pathlib import Path
 
 from livemosaic.core.folders import real_folders, resolve_inside
 from livemosaic.core.models import MosaicDataset, RasterItem
+from livemosaic.core.objects import ObjectStore, StoredObject, check_allowed_object, gdal_name
 from livemosaic.core.ports import (
     CatalogStore,
     InspectOptions,
@@ -94,10 +95,14 @@ class Ingestor:
         allowed_folders: Sequence[Path],
         *,
         batch_size: int = 200,
+        objects: ObjectStore | None = None,
+        object_prefixes: Sequence[str] = (),
     ) -> None:
         self.catalog = catalog
         self.source = source
         self.allowed = real_folders(allowed_folders)
+        self.objects = objects
+        self.object_prefixes = tuple(object_prefixes)
         self.batch_size = batch_size
 
     # -- paths -------------------------------------------------------------------------
@@ -144,6 +149,34 @@ class Ingestor:
                     except PathNotAllowed:
                         continue
 
+    def expand_objects(
+        self,
+        names: Sequence[str],
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+    ) -> Iterator[StoredObject]:
+        """Candidate raster objects: each name is one object, or a prefix ending in ``/``
+        whose objects are all candidates (recursively, as object stores have no folders)."""
+        for raw in names:
+            name = check_allowed_object(gdal_name(raw) or raw, self.object_prefixes)
+            if self.objects is None:
+                raise InvalidParameter(
+                    "path",
+                    f"{raw}: no object store is configured in this process.",
+                    accepted="files inside the data folders",
+                )
+            if not name.endswith("/"):
+                yield self.objects.stat(name)
+                continue
+            for obj in self.objects.list(name):
+                rel = obj.name[len(name) :]
+                if not is_candidate(Path(rel)) or (include and not _matches(rel, include)):
+                    continue
+                if exclude and _matches(rel, exclude):
+                    continue
+                yield obj
+
     # -- datasets ------------------------------------------------------------------------
     def create_dataset(
         self,
@@ -179,38 +212,51 @@ class Ingestor:
     ) -> IngestReport:
         """Add every raster found under ``paths`` to ``dataset``."""
         ds = self.catalog.get_dataset(dataset)
-        files = list(self.expand(paths, recursive=recursive, include=include, exclude=exclude))
+        local = [p for p in paths if gdal_name(str(p)) is None]
+        remote = [str(p) for p in paths if gdal_name(str(p)) is not None]
+        files: list[Path | StoredObject] = [
+            *self.expand(local, recursive=recursive, include=include, exclude=exclude),
+            *self.expand_objects(remote, include=include, exclude=exclude),
+        ]
         report = IngestReport()
         pending: list[RasterItem] = []
         pending_files = 0
         total = len(files)
-        for index, path in enumerate(files):
+        for index, entry in enumerate(files):
+            path = entry.name if isinstance(entry, StoredObject) else str(entry)
             if progress is not None:
-                progress(index, total, str(path))
-            try:
-                st = path.stat()
-            except OSError as exc:
-                report.rejected.append((str(path), f"cannot be read: {exc.strerror}"))
-                continue
-            if self.catalog.file_state(ds.name, str(path)) == (st.st_size, st.st_mtime_ns):
+                progress(index, total, path)
+            if isinstance(entry, StoredObject):
+                state = (entry.size, entry.mtime_ns)
+            else:
+                try:
+                    st = entry.stat()
+                except OSError as exc:
+                    report.rejected.append((path, f"cannot be read: {exc.strerror}"))
+                    continue
+                state = (st.st_size, st.st_mtime_ns)
+            if self.catalog.file_state(ds.name, path) == state:
                 report.skipped += 1
                 continue
             if not ds.crs:
                 try:
-                    crs = self.source.file_crs(str(path))
+                    crs = self.source.file_crs(path)
                 except RasterRejected as exc:
-                    report.rejected.append((str(path), rejection_reason(exc, str(path))))
+                    report.rejected.append((path, rejection_reason(exc, path)))
                     continue
                 ds = self.catalog.update_dataset(replace(ds, crs=crs))
             options = InspectOptions(dataset_crs=ds.crs, time_pattern=ds.time_pattern)
             try:
-                items = self.source.inspect(str(path), options)
+                items = self.source.inspect(path, options)
             except LiveMosaicError as exc:
-                report.rejected.append((str(path), rejection_reason(exc, str(path))))
+                report.rejected.append((path, rejection_reason(exc, path)))
                 continue
             if not items:
-                report.rejected.append((str(path), "the file holds no raster data"))
+                report.rejected.append((path, "the file holds no raster data"))
                 continue
+            if isinstance(entry, StoredObject):  # the store's size and time, not the reader's
+                items = [replace(i, file_size=entry.size, file_mtime_ns=entry.mtime_ns)
+                         for i in items]  # fmt: skip
             pending.extend(items)
             pending_files += 1
             if len(pending) >= self.batch_size:

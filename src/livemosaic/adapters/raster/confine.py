@@ -46,6 +46,7 @@ from rasterio.env import set_gdal_config
 
 from livemosaic.core.folders import real_folders, resolve_inside
 from livemosaic.core.ingest import GDAL_SIDECAR_SUFFIXES
+from livemosaic.core.objects import object_inside
 from livemosaic.errors import RasterRefused
 
 # Every GDAL driver an item may be opened with: what the README promises (GeoTIFF/COG, JPEG
@@ -130,19 +131,8 @@ class Confinement:
         return cls(tuple(real_folders(folders)), prefixes, object_store_timeout_seconds)
 
     def is_remote(self, name: str) -> bool:
-        """True when ``name`` lies under an allowed object-store prefix (no ``..`` or ``.``
-        segments, encoded dots, queries or fragments that could lead elsewhere)."""
-        for prefix in self.object_store_prefixes:
-            if name.startswith(prefix):
-                rest = name[len(prefix) :]
-                segments = rest.split("/")
-                return not (
-                    any(seg in (".", "..") for seg in segments)
-                    or any(c in rest for c in ("?", "#", "\\", "@"))
-                    or "%2e" in rest.lower()
-                    or any(ord(c) < 32 for c in rest)
-                )
-        return False
+        """True when ``name`` lies under an allowed object-store prefix (core.objects rule)."""
+        return object_inside(name, self.object_store_prefixes)
 
     def drivers(self, name: str) -> list[str]:
         """The GDAL drivers ``name`` may be opened with."""

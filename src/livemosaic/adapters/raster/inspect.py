@@ -64,16 +64,23 @@ def file_stat(path: str) -> os.stat_result:
     return st
 
 
+def _size_and_mtime(st: os.stat_result) -> tuple[int, int]:
+    return st.st_size, st.st_mtime_ns
+
+
 def inspect_file(path: str, options: InspectOptions, confine: Confinement) -> list[RasterItem]:
     """Every item of one file; RasterRejected with a clear reason when it is unusable."""
-    path = os.path.abspath(path)
+    remote = confine.is_remote(path)
+    if not remote:
+        path = os.path.abspath(path)
     if is_sidecar(path):
         raise reject_sidecar(path)
-    st = file_stat(path)
+    # an object's size and time come from its store's listing (the ingestor records them)
+    size, mtime_ns = (0, 0) if remote else _size_and_mtime(file_stat(path))
     ds, uri = open_file(path, confine)
     with ds:
         file_time, time_source = _file_time(ds, path, options)
-        info = FileInfo(path, uri, st.st_size, st.st_mtime_ns, file_time, confine)
+        info = FileInfo(path, uri, size, mtime_ns, file_time, confine)
         if is_multidim(ds):
             return inspect_multidim(ds, info, options)
         return [_single_item(ds, info, options, time_source)]
