@@ -27,7 +27,18 @@ from livemosaic.core.ports import PixelBlock
 from livemosaic.core.raster_functions import FUNCTIONS, FunctionContext, argument
 from livemosaic.errors import NotSupported
 
-SUPPORTED_FUNCTIONS = ("None", "Stretch", "Colormap", "ExtractBand", "Hillshade", "NDVI")
+SUPPORTED_FUNCTIONS = (
+    "None",
+    "Stretch",
+    "Colormap",
+    "ExtractBand",
+    "Hillshade",
+    "Slope",
+    "Aspect",
+    "NDVI",
+)
+# functions that read the 3x3 neighbourhood of each pixel (requests read one pixel more)
+NEIGHBOURHOOD_FUNCTIONS = frozenset({"Hillshade", "Slope", "Aspect"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +76,11 @@ def _chain(rule: RenderingRule) -> list[RenderingRule]:
 
 
 def needs_neighbourhood(rule: RenderingRule | None) -> bool:
-    """True when a function of the chain looks at neighbouring pixels (Hillshade)."""
+    """True when a function of the chain looks at neighbouring pixels (Hillshade, Slope,
+    Aspect)."""
     if rule is None:
         return False
-    return any(canonical_function_name(r.function) == "Hillshade" for r in _chain(rule))
+    return any(canonical_function_name(r.function) in NEIGHBOURHOOD_FUNCTIONS for r in _chain(rule))
 
 
 def output_stats(
@@ -114,7 +126,7 @@ def apply_rendering(
     """Run a raster function chain (nested ``raster`` rules first) on a mosaicked block.
 
     ``band_stats`` describe the input bands (service statistics); ``cell_size`` is the pixel
-    size in CRS units and ``meters_per_unit`` converts it to metres (Hillshade).
+    size in CRS units and ``meters_per_unit`` converts it to metres (Hillshade, Slope, Aspect).
     """
     if rule is None:
         return block

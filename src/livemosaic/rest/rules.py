@@ -21,6 +21,7 @@ from livemosaic.core.mosaic_rules import (
     MosaicRule,
     default_mosaic_rule,
     parse_sort_value,
+    sort_field_problem,
 )
 from livemosaic.core.ports import DimensionFilter
 from livemosaic.core.rendering import RenderingRule, canonical_function_name
@@ -240,6 +241,9 @@ def parse_mosaic_rule(
         rule = replace(
             rule, dimensions=parse_md_definition(obj["multidimensionaldefinition"], name)
         )
+    problem = sort_field_problem(rule.sort_field) if rule.method == "Attribute" else None
+    if problem is not None:
+        raise InvalidParameter(name, problem)
     if rule.method == "LockRaster" and not rule.lock_raster_ids:
         raise InvalidParameter(
             name, "esriMosaicLockRaster needs lockRasterIds.", accepted=MOSAIC_ACCEPTED
