@@ -15,6 +15,7 @@ from typing import Any, Literal
 from livemosaic.core.fields import CATALOG_FIELDS, item_attributes, resolve_field
 from livemosaic.core.models import DatasetSummary, Extent, RasterItem, ServiceDefinition
 from livemosaic.core.ports import DimensionFilter, ItemQuery
+from livemosaic.core.rendering import RenderingRule
 from livemosaic.core.where_ast import And, Compare, Condition, Const, Field, IsNull, Literal_
 
 MosaicMethod = Literal[
@@ -72,6 +73,7 @@ class MosaicRule:
     viewpoint: tuple[float, float] | None = None
     operation: MosaicOperation = "First"
     dimensions: tuple[DimensionFilter, ...] = ()
+    item_rendering_rule: RenderingRule | None = None  # run on each item before mosaicking
 
 
 # --- defaults from the service definition ----------------------------------------------------

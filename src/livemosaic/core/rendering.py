@@ -209,3 +209,22 @@ def finish_block(
         return stretch_to_u8(block, stats)
     # a fresh array made above (selection, rule, conversion) is filled in place: no copy
     return fill_invalid(block, in_place=not np.may_share_memory(block.data, composed))
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRendering:
+    """An ``itemRenderingRule``: run on each item's pixels before they are mosaicked."""
+
+    rule: RenderingRule
+    cell_size: tuple[float, float] = (1.0, 1.0)  # read pixel size in its CRS units
+    meters_per_unit: float = 1.0
+
+    def apply(self, block: PixelBlock, item_stats: Sequence[BandStats | None]) -> PixelBlock:
+        """The item's block after the rule (statistics: the item's own)."""
+        return apply_rendering(
+            block,
+            self.rule,
+            item_stats,
+            cell_size=self.cell_size,
+            meters_per_unit=self.meters_per_unit,
+        )

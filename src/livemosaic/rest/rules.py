@@ -237,6 +237,11 @@ def parse_mosaic_rule(
                 accepted="MT_FIRST, MT_LAST, MT_MIN, MT_MAX, MT_MEAN, MT_BLEND or MT_SUM",
             )
         rule = replace(rule, operation=OPERATION_BY_WIRE[key])
+    if obj.get("itemrenderingrule") not in (None, ""):
+        item_rule = obj["itemrenderingrule"]
+        if isinstance(item_rule, str):  # some clients send the rule as JSON text
+            item_rule = parse_json(item_rule, name, RENDERING_ACCEPTED)
+        rule = replace(rule, item_rendering_rule=rendering_rule_from_json(item_rule, name))
     if obj.get("multidimensionaldefinition") is not None:
         rule = replace(
             rule, dimensions=parse_md_definition(obj["multidimensionaldefinition"], name)
