@@ -22,6 +22,7 @@ from livemosaic.rest import (
     items,
     notify,
     pixel_ops,
+    thematic_json,
     tokens,
     viewer,
 )
@@ -31,6 +32,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     admin.router,
     directory.router,
     imageserver.router,
+    thematic_json.router,  # {svc}/colormap, {svc}/rasterAttributeTable, {svc}/legend
     export_ops.router,
     catalog_query.router,
     pixel_ops.router,
