@@ -20,6 +20,7 @@ from livemosaic.rest import (
     imageserver,
     ingest,
     items,
+    missing,
     notify,
     pixel_ops,
     thematic_json,
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     notify.router,  # {root}/livemosaic/ws
     viewer.router,  # {root}/livemosaic/viewer/…, {root}/livemosaic/static/viewer/…
     ingest.router,  # {root}/livemosaic/ingest, {root}/livemosaic/quarantine
+    missing.router,  # {root}/livemosaic/missing
     imageserver.fallback_router,  # must stay last: it matches any child of a service
 )
 
