@@ -114,6 +114,15 @@ def test_aspect_of_planes_faces_the_downhill_direction() -> None:
         PixelBlock((-cols)[None], valid), RenderingRule("Slope", {"SlopeType": 1})
     )
     assert slope.data[0, 2, 2] == pytest.approx(45.0)
+    # SCALED: the z-factor grows with the cell size (ArcGIS: + PSZFactor * size ** PSPower)
+    scaled = apply_rendering(
+        PixelBlock((-cols * 10)[None], valid),
+        RenderingRule("Slope", {"SlopeType": "SCALED", "ZFactor": 1}),
+        cell_size=(10.0, 10.0),
+    )
+    zfactor = 1 + 0.024 * 10**0.664
+    expected = np.degrees(np.arctan(zfactor))
+    assert scaled.data[0, 2, 2] == pytest.approx(expected, rel=1e-5)
 
 
 def test_unknown_slope_type_is_a_400(client: httpx.Client, live: LiveServer) -> None:
