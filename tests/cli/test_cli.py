@@ -37,6 +37,7 @@ def test_help_everywhere(env: dict[str, str]) -> None:
         ["dataset", "create"],
         ["dataset", "add"],
         ["dataset", "remove"],
+        ["dataset", "missing"],
         ["dataset", "list"],
         ["dataset", "info"],
         ["dataset", "set"],

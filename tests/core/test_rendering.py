@@ -37,8 +37,9 @@ def test_function_names_are_case_insensitive():
     assert canonical_function_name("stretch") == "Stretch"
     assert canonical_function_name("NDVI") == "NDVI"
     assert canonical_function_name("colormap") == "Colormap"
-    with pytest.raises(NotSupported, match="Raster function 'Slope' is not supported."):
-        canonical_function_name("Slope")
+    assert canonical_function_name("slope") == "Slope"
+    with pytest.raises(NotSupported, match="Raster function 'Curvature' is not supported."):
+        canonical_function_name("Curvature")
 
 
 def test_none_returns_raw_pixels_and_converts_only_on_request():

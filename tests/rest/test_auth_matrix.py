@@ -199,6 +199,9 @@ SERVICE_OPS: dict[str, tuple[Callable[[Env], dict[str, str]], int]] = {
     "/multidimensionalinfo": (_none, 400),  # these services are not multidimensional
     "/slices": (_none, 400),
     "/histograms": (_none, 200),
+    "/colormap": (_none, 400),  # these services are not thematic
+    "/rasterattributetable": (_none, 400),
+    "/legend": (_none, 200),
     "/tile/{rest:path}": (_none, -1),  # not cached
     "/exportimage": (_bbox, 200),
     "/query": (lambda env: {"where": "1=1", "returnIdsOnly": "true"}, 200),
@@ -336,6 +339,7 @@ ROWS: dict[str, Callable[[Env], list[Call]]] = {
         Call("/livemosaic/ingest", PUBLISHER, {"paths": str(env.data / "no-such.tif")}, "POST", -1)
     ],
     "/livemosaic/quarantine": _one("/livemosaic/quarantine", PUBLISHER),
+    "/livemosaic/missing": _one("/livemosaic/missing", PUBLISHER, params={"dataset": "tiles"}),
 }
 WS_ROUTE = "/livemosaic/ws"  # checked by test_websocket_matrix
 

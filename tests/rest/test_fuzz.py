@@ -566,7 +566,9 @@ OPERATIONS = [
     Operation("multidimensionalInfo", child("/multidimensionalInfo"), MULTIDIM),
     Operation("slices", child("/slices"), MULTIDIM),
     Operation("rasterFunctionInfos", child("/rasterFunctionInfos"), NOTHING),
-    Operation("legend", child("/legend"), NOTHING),
+    Operation("legend", child("/legend"), {"bandIds": either(long_text), "renderingRule": either(long_text)}),
+    Operation("colormap", child("/colormap"), NOTHING),
+    Operation("rasterAttributeTable", child("/rasterAttributeTable"), NOTHING),
     Operation("computeStatisticsHistograms", child("/computeStatisticsHistograms"), EXPORT),
     Operation("tile", st.tuples(svc_path, item_id, item_id, item_id).map(lambda t: f"{t[0]}/tile/{t[1]}/{t[2]}/{t[3]}"), NOTHING),
     Operation("item", st.tuples(svc_path, item_id).map(lambda t: f"{t[0]}/{t[1]}"), NOTHING),
@@ -584,6 +586,7 @@ OPERATIONS = [
     Operation("GP jobs", st.tuples(job_id, st.sampled_from(["", "/cancel", "/results", "/results/refreshResults", "/inputs", "/inputs/serviceName", "/messages"]))
               .map(lambda t: f"{GP_TASK}/jobs/{quote(t[0], safe='') or 'j'}{t[1]}"), {"returnMessages": either(flag)}, token=True),
     Operation("quarantine", st.just(f"{ROOT}/livemosaic/quarantine"), {"dataset": either(long_text), "resultRecordCount": either(number_text)}, token=True),
+    Operation("missing", st.just(f"{ROOT}/livemosaic/missing"), {"dataset": either(long_text), "resultRecordCount": either(number_text)}, token=True),
     Operation("viewer", st.sampled_from([f"{ROOT}/livemosaic/viewer/imagery", f"{ROOT}/livemosaic/viewer/Fuzz/climate",
                                          f"{ROOT}/livemosaic/viewer/nope", f"{ROOT}/livemosaic/static/viewer/viewer.js",
                                          f"{ROOT}/livemosaic/static/viewer/../../catalog.db"]), NOTHING),

@@ -10,6 +10,7 @@ import click
 from tqdm import tqdm
 
 from livemosaic.cli.context import CliState, echo_json, fail, pass_state
+from livemosaic.core.missing import missing_files
 from livemosaic.core.models import DatasetSummary
 from livemosaic.core.objects import gdal_name
 from livemosaic.core.ports import RemoveFilter
@@ -282,6 +283,37 @@ def remove(
     click.echo(f"Removed {count} items from '{name}'.")
     if count:
         _after_change(state, name, refresh=True)
+
+
+@dataset.command("missing")
+@click.argument("name")
+@click.option("--remove", "remove_items", is_flag=True, help="Also remove their items.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@pass_state
+def missing(state: CliState, name: str, remove_items: bool, as_json: bool) -> None:
+    """List the files of dataset NAME that are gone while their items remain (and remove those
+    items with --remove; published live services then need a refresh)."""
+    try:
+        report = missing_files(state.catalog, state.catalog.get_dataset(name).name)
+        removed = 0
+        if remove_items:
+            ingestor = state.ingestor()
+            for entry in report.files:
+                removed += ingestor.remove(report.dataset, RemoveFilter(path=entry.path))
+    except LiveMosaicError as exc:
+        fail(exc)
+    if as_json:
+        echo_json(report.to_json() | ({"removed": removed} if remove_items else {}))
+        return
+    for entry in report.files:
+        ids = ", ".join(str(i) for i in entry.item_ids)
+        click.echo(f"{entry.path}  (items {ids})")
+    click.echo(
+        f"{len(report.files)} missing files of {report.items_checked} items in '{report.dataset}'"
+        + (f"; removed {removed} items." if remove_items else ".")
+    )
+    if report.files and not remove_items:
+        click.echo(f"Remove their items with: livemosaic dataset missing {report.dataset} --remove")
 
 
 @dataset.command("list")

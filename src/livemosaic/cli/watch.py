@@ -193,6 +193,11 @@ def _flag_rule(values: dict[str, Any]) -> WatchRule | None:
     help="Seconds between full rescans (events get lost on network filesystems).",
 )
 @click.option("--polling", is_flag=True, help="Poll instead of OS events (network filesystems).")
+@click.option(
+    "--remove-missing",
+    is_flag=True,
+    help="Remove the items of files deleted from the folder (and refresh their services).",
+)
 @click.option("--time-pattern", help="File-name time pattern for a dataset created here.")
 @click.option("--once", is_flag=True, help="Ingest what is there now, then exit.")
 @click.option("--log-level", default="info", show_default=True)
@@ -237,7 +242,11 @@ def watch(
         _close_clients(state)
     added = sum(len(r.files_added) for r in watcher.reports)
     bad = sum(len(r.quarantined) for r in watcher.reports)
-    click.echo(f"Stopped: {added} files added, {bad} quarantined in {watcher.batches} batches.")
+    gone = sum(len(r.missing) for r in watcher.reports)
+    removed = f", {gone} vanished files' items removed" if gone else ""
+    click.echo(
+        f"Stopped: {added} files added, {bad} quarantined in {watcher.batches} batches{removed}."
+    )
 
 
 def _echo_report(report: BatchReport) -> None:

@@ -67,11 +67,13 @@ from livemosaic.core.ports import (
     Resampling,
 )
 from livemosaic.core.rendering import (
+    ItemRendering,
     OutputSpec,
     RenderingRule,
     apply_rendering,
     finish_block,
     needs_neighbourhood,
+    output_stats,
 )
 from livemosaic.core.service_properties import lower_limit, service_properties
 from livemosaic.core.where_ast import Compare, Condition, Field, Literal_, Or
@@ -261,7 +263,7 @@ class ImageExporter:
             out_bands=out_bands,
             out_dtype=numpy_dtype(out_type) if out_type and out_type != "UNKNOWN" else None,
             band_selection=request.band_ids is not None,
-            rendering=request.rendering_rule is not None,
+            rendering=request.rendering_rule is not None or rule.item_rendering_rule is not None,
             eight_bit=eight_bit,
             format=request.format,
         )
@@ -482,9 +484,10 @@ class ImageExporter:
         operation: MosaicOperation,
         read: ReadRequest,
         cancel: CancelToken | None = None,
+        item_rendering: ItemRendering | None = None,
     ) -> tuple[PixelBlock, tuple[int, ...]]:
         """Read items in priority order and combine them with the operation (``cancel`` is
-        checked before every read)."""
+        checked before every read; ``item_rendering`` runs on each item's block first)."""
         ordered = list(items)
         op = operation
         if op == "Last":  # Last = First over the reversed order, so reading can stop early
@@ -501,6 +504,11 @@ class ImageExporter:
             block = self._safe_read(item, read)
             if block is None:
                 continue
+            if item_rendering is not None:
+                block = item_rendering.apply(block, item.stats)
+                if not fed and block.data.shape[0] != comp.bands:  # the rule sets the bands
+                    bands = block.data.shape[0]
+                    comp = make_compositor(op, bands, read.height, read.width)
             weight = None
             if op == "Blend":
                 item_ext = item.extent
@@ -533,9 +541,20 @@ class ImageExporter:
         self.check_size(snapshot, request.width, request.height)
         self.check_memory(snapshot, request)
         rule = request.mosaic_rule or default_mosaic_rule(snapshot.definition)
-        pad = 1 if needs_neighbourhood(request.rendering_rule) else 0
+        item_rule = rule.item_rendering_rule
+        pad = (
+            1
+            if needs_neighbourhood(request.rendering_rule) or needs_neighbourhood(item_rule)
+            else 0
+        )
         ext = request.extent
         dx, dy = ext.width / request.width, ext.height / request.height
+        mpu = (
+            self.projector.meters_per_unit(request.crs)
+            if request.rendering_rule or item_rule
+            else 1.0
+        )
+        item_rendering = ItemRendering(item_rule, (dx, dy), mpu) if item_rule else None
         grid = Extent(
             ext.xmin - pad * dx, ext.ymin - pad * dy, ext.xmax + pad * dx, ext.ymax + pad * dy
         )
@@ -543,7 +562,7 @@ class ImageExporter:
             grid, request.crs, request.width + 2 * pad, request.height + 2 * pad, request.resampling
         )
         items = self.select_items(snapshot, rule, grid, request.crs, read.width, request.time)
-        block, used = self._compose(snapshot, items, rule.operation, read, cancel)
+        block, used = self._compose(snapshot, items, rule.operation, read, cancel, item_rendering)
         check(cancel)
         spec = OutputSpec(
             band_ids=request.band_ids,
@@ -554,13 +573,12 @@ class ImageExporter:
             eight_bit=request.format in EIGHT_BIT_FORMATS,
             default_band_ids=service_properties(snapshot.definition).default_band_ids,
             cell_size=(dx, dy),
-            meters_per_unit=(
-                self.projector.meters_per_unit(request.crs) if request.rendering_rule else 1.0
-            ),
+            meters_per_unit=mpu,
             pad=pad,
         )
         summary = snapshot.summary
-        return finish_block(block, spec, display_stats(snapshot, items), summary.nodata), used
+        stats = output_stats(item_rule, display_stats(snapshot, items))
+        return finish_block(block, spec, stats, summary.nodata), used
 
     def export(
         self,

@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from livemosaic.core.fields import item_attributes, resolve_field
+from livemosaic.core.fields import CATALOG_FIELDS, item_attributes, resolve_field
 from livemosaic.core.models import DatasetSummary, Extent, RasterItem, ServiceDefinition
 from livemosaic.core.ports import DimensionFilter, ItemQuery
+from livemosaic.core.rendering import RenderingRule
 from livemosaic.core.where_ast import And, Compare, Condition, Const, Field, IsNull, Literal_
 
 MosaicMethod = Literal[
@@ -72,6 +73,7 @@ class MosaicRule:
     viewpoint: tuple[float, float] | None = None
     operation: MosaicOperation = "First"
     dimensions: tuple[DimensionFilter, ...] = ()
+    item_rendering_rule: RenderingRule | None = None  # run on each item before mosaicking
 
 
 # --- defaults from the service definition ----------------------------------------------------
@@ -287,6 +289,27 @@ def attribute_value(item: RasterItem, field_name: str) -> float | None:
 _NUMERIC_FIELD_TYPES = frozenset(
     {"esriFieldTypeOID", "esriFieldTypeInteger", "esriFieldTypeDouble", "esriFieldTypeDate"}
 )
+
+
+def sortable_fields() -> tuple[str, ...]:
+    """The catalog fields ByAttribute can order by: number and date fields (as in ArcGIS)."""
+    return tuple(f.name for f in CATALOG_FIELDS if f.type in _NUMERIC_FIELD_TYPES)
+
+
+def sort_field_problem(name: str | None) -> str | None:
+    """Why ``name`` cannot be a ByAttribute sort field, or None when it can.
+
+    ArcGIS orders ByAttribute by ``abs(value - sortValue)``, which only numeric and date
+    fields have: a text field of the catalog is refused rather than silently ignored. Names
+    that are not catalog fields are item attributes, ordered by their numeric values.
+    """
+    known = resolve_field(name) if name and name.strip() else None
+    if known is None or known.type in _NUMERIC_FIELD_TYPES:
+        return None
+    return (
+        f"sortField {known.name} is a text field; ByAttribute orders by the distance of a "
+        "number or date to sortValue. Use one of: " + ", ".join(sortable_fields()) + "."
+    )
 
 
 def catalog_sort_field(name: str | None) -> str | None:

@@ -91,7 +91,8 @@ class BatchReport:
     moved: dict[str, tuple[str, tuple[int, int]]] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # refused, not journaled
     overviews: list[str] = field(default_factory=list)  # files overviews were built for
-    removed: int = 0  # items removed by retention
+    removed: int = 0  # items removed by retention (or, see ``missing``, of vanished files)
+    missing: list[str] = field(default_factory=list)  # vanished files whose items were removed
     changed: dict[str, list[str]] = field(default_factory=dict)  # service -> changed fields
     refreshed: list[str] = field(default_factory=list)  # services a refresh was requested for
     notes: list[str] = field(default_factory=list)  # warnings worth logging
@@ -461,6 +462,31 @@ class IngestPipeline:
             self._refresh(rule, ds.name, report)
         for note in report.notes:
             log.log(logging.WARNING if report.removed else logging.DEBUG, "%s", note)
+        return report
+
+    def remove_missing(self, rule: WatchRule, paths: Sequence[str]) -> BatchReport:
+        """Remove the items of files that are gone (``remove_missing`` rules), forget them in
+        the journal and request the refreshes that follows. A path that exists again is
+        left alone, and so is every path while the rule's folder itself is missing (an
+        unmounted share must not empty the catalog)."""
+        with self._lock:
+            ds = self.dataset_for(rule)
+            report = BatchReport(ds.name)
+            if not os.path.isdir(rule.folder):
+                report.notes.append(f"{rule.folder} is missing: no item removed")
+                return report
+            for path in dict.fromkeys(paths):
+                if os.path.lexists(path):
+                    continue
+                removed = self.catalog.remove_items(ds.name, RemoveFilter(path=path))
+                report.missing.append(path)
+                report.removed += removed
+            if report.missing:
+                self.journal.forget(ds.name, paths=report.missing)
+            if report.removed:
+                self._refresh(rule, ds.name, report)
+        for note in report.notes:
+            log.warning("%s", note)
         return report
 
     def pending_paths(self, rule: WatchRule) -> list[str]:

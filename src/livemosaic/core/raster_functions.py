@@ -1,5 +1,5 @@
 """The raster functions behind rendering rules (spec 7.5): Stretch, Colormap, ExtractBand,
-Hillshade and NDVI over :class:`~livemosaic.core.ports.PixelBlock` values.
+Hillshade, Slope, Aspect and NDVI over :class:`~livemosaic.core.ports.PixelBlock` values.
 
 Each function takes the input block, the rule's arguments (looked up case-insensitively),
 the statistics that hold for the input bands and a :class:`FunctionContext`, and returns a
@@ -13,8 +13,9 @@ Choices where ArcGIS leaves room (documented in the functions):
   on the 0..1 normalised value, so gamma > 1 brightens.
 * Named colormaps are 256-entry ramps; non-8-bit input is min-max stretched to 0..255
   first (service statistics, else the block's). ``Random`` colours integer values mod 256.
-* Hillshade uses Horn's 3x3 method with edge replication; a pixel is valid only when its
-  whole 3x3 neighbourhood is.
+* Hillshade, Slope and Aspect use Horn's 3x3 method (as ArcGIS and ``gdaldem``) with edge
+  replication; a pixel is valid only when its whole 3x3 neighbourhood is. Horizontal units
+  are metres where the CRS is projected in other units (degrees: metres at the equator).
 * NDVI with an integer ``outputPixelType`` is scaled like ArcGIS's non-scientific output
   (``100 + 100 * ndvi``); defaults are VisibleBandID 0, InfraredBandID the last band.
 """
@@ -385,6 +386,78 @@ def hillshade(
     return _finish(PixelBlock(out[None, :, :], valid), ctx, "U8")
 
 
+# --- Slope, Aspect ---------------------------------------------------------------------------
+
+SLOPE_TYPES = {"1": 1, "degree": 1, "2": 2, "percentrise": 2, "3": 3, "scaled": 3}
+
+
+def _gradients(
+    block: PixelBlock, ctx: FunctionContext
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """dz/dx (east) and dz/dy (south) of the first band by Horn's 3x3 method, per ground
+    unit (metres where the CRS says), and where the whole neighbourhood is valid."""
+    cx = abs(ctx.cell_size[0]) * ctx.meters_per_unit
+    cy = abs(ctx.cell_size[1]) * ctx.meters_per_unit
+    if not (cx > 0 and cy > 0):
+        raise _bad(ctx, "the cell size must be positive.")
+    z = block.data[0].astype(np.float64)
+    valid_in = block.valid & np.isfinite(z)
+    z = np.where(valid_in, z, 0.0)
+    a, b, c, d, _, f, g, h, i = _neighbours(z)
+    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * cx)
+    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8.0 * cy)
+    valid = np.asarray(np.logical_and.reduce(_neighbours(valid_in)), dtype=bool)
+    return dzdx, dzdy, valid
+
+
+def slope(
+    block: PixelBlock,
+    args: Mapping[str, Any],
+    stats: Sequence[BandStats | None],
+    ctx: FunctionContext,
+) -> PixelBlock:
+    """Steepness of the first band as a surface (Horn's method), F32.
+
+    ``SlopeType`` 1 / ``DEGREE`` (default): degrees 0..90; 2 / ``PERCENTRISE``: 100 * rise /
+    run; 3 / ``SCALED``: degrees with the z-factor raised by ``PSZFactor * cellsize **
+    PSPower`` (defaults 0.024 and 0.664, cell size in metres), as ArcGIS does for views that
+    zoom. ``ZFactor`` (default 1) multiplies the heights.
+    """
+    zfactor = number_arg(args, "ZFactor", 1.0, ctx)
+    raw_type = argument(args, "SlopeType", 1)
+    kind = SLOPE_TYPES.get(str(raw_type).strip().lower().removesuffix(".0"))
+    if kind is None:
+        raise _bad(ctx, f"SlopeType {raw_type!r} is not supported; use 1 (DEGREE), 2 "
+                   "(PERCENTRISE) or 3 (SCALED).")  # fmt: skip
+    if kind == 3:
+        power = number_arg(args, "PSPower", 0.664, ctx)
+        factor = number_arg(args, "PSZFactor", 0.024, ctx)
+        size = abs(ctx.cell_size[0]) * ctx.meters_per_unit
+        zfactor += factor * size**power
+    dzdx, dzdy, valid = _gradients(block, ctx)
+    rise = zfactor * np.hypot(dzdx, dzdy)
+    out = 100.0 * rise if kind == 2 else np.degrees(np.arctan(rise))
+    out[~valid] = 0
+    return _finish(PixelBlock(out[None, :, :], valid), ctx, "F32")
+
+
+def aspect(
+    block: PixelBlock,
+    args: Mapping[str, Any],
+    stats: Sequence[BandStats | None],
+    ctx: FunctionContext,
+) -> PixelBlock:
+    """Direction the first band's surface faces: degrees clockwise from north (0..360),
+    -1 where it is flat (as ArcGIS), F32."""
+    dzdx, dzdy, valid = _gradients(block, ctx)
+    math_angle = np.degrees(np.arctan2(dzdy, -dzdx))  # counter-clockwise from east
+    out = np.where(math_angle > 90.0, 450.0 - math_angle, 90.0 - math_angle)
+    out = np.where(out >= 360.0, out - 360.0, out)
+    out = np.where((dzdx == 0) & (dzdy == 0), -1.0, out)
+    out[~valid] = 0
+    return _finish(PixelBlock(out[None, :, :], valid), ctx, "F32")
+
+
 # --- NDVI ----------------------------------------------------------------------------------
 
 
@@ -426,4 +499,6 @@ FUNCTIONS: dict[str, RasterFunction] = {
     "ExtractBand": extract_band,
     "Hillshade": hillshade,
     "NDVI": ndvi,
+    "Slope": slope,
+    "Aspect": aspect,
 }

@@ -27,7 +27,18 @@ from livemosaic.core.ports import PixelBlock
 from livemosaic.core.raster_functions import FUNCTIONS, FunctionContext, argument
 from livemosaic.errors import NotSupported
 
-SUPPORTED_FUNCTIONS = ("None", "Stretch", "Colormap", "ExtractBand", "Hillshade", "NDVI")
+SUPPORTED_FUNCTIONS = (
+    "None",
+    "Stretch",
+    "Colormap",
+    "ExtractBand",
+    "Hillshade",
+    "Slope",
+    "Aspect",
+    "NDVI",
+)
+# functions that read the 3x3 neighbourhood of each pixel (requests read one pixel more)
+NEIGHBOURHOOD_FUNCTIONS = frozenset({"Hillshade", "Slope", "Aspect"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +76,11 @@ def _chain(rule: RenderingRule) -> list[RenderingRule]:
 
 
 def needs_neighbourhood(rule: RenderingRule | None) -> bool:
-    """True when a function of the chain looks at neighbouring pixels (Hillshade)."""
+    """True when a function of the chain looks at neighbouring pixels (Hillshade, Slope,
+    Aspect)."""
     if rule is None:
         return False
-    return any(canonical_function_name(r.function) == "Hillshade" for r in _chain(rule))
+    return any(canonical_function_name(r.function) in NEIGHBOURHOOD_FUNCTIONS for r in _chain(rule))
 
 
 def output_stats(
@@ -114,7 +126,7 @@ def apply_rendering(
     """Run a raster function chain (nested ``raster`` rules first) on a mosaicked block.
 
     ``band_stats`` describe the input bands (service statistics); ``cell_size`` is the pixel
-    size in CRS units and ``meters_per_unit`` converts it to metres (Hillshade).
+    size in CRS units and ``meters_per_unit`` converts it to metres (Hillshade, Slope, Aspect).
     """
     if rule is None:
         return block
@@ -197,3 +209,22 @@ def finish_block(
         return stretch_to_u8(block, stats)
     # a fresh array made above (selection, rule, conversion) is filled in place: no copy
     return fill_invalid(block, in_place=not np.may_share_memory(block.data, composed))
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRendering:
+    """An ``itemRenderingRule``: run on each item's pixels before they are mosaicked."""
+
+    rule: RenderingRule
+    cell_size: tuple[float, float] = (1.0, 1.0)  # read pixel size in its CRS units
+    meters_per_unit: float = 1.0
+
+    def apply(self, block: PixelBlock, item_stats: Sequence[BandStats | None]) -> PixelBlock:
+        """The item's block after the rule (statistics: the item's own)."""
+        return apply_rendering(
+            block,
+            self.rule,
+            item_stats,
+            cell_size=self.cell_size,
+            meters_per_unit=self.meters_per_unit,
+        )

@@ -31,6 +31,8 @@ from livemosaic.core.mosaic_rules import (
     MosaicMethod,
     MosaicOperation,
     parse_sort_value,
+    sort_field_problem,
+    sortable_fields,
 )
 from livemosaic.errors import InvalidParameter
 
@@ -191,6 +193,12 @@ def _text(text: str) -> str:
     return text
 
 
+def _sort_field(text: str) -> str:
+    if sort_field_problem(text) is not None:
+        raise ValueError("a number or date field: " + ", ".join(sortable_fields()))
+    return text
+
+
 _LIMIT = _int_in(1, MAX_PROPERTY_INT)
 
 # property key -> (ServiceProperties field, parser of its stripped, non-empty text)
@@ -205,7 +213,7 @@ PROPERTY_RULES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "defaultResamplingMethod": ("default_resampling_method", _resampling),
     "defaultMosaicMethod": ("default_mosaic_method", _method),
     "allowedMosaicMethods": ("allowed_mosaic_methods", _methods),
-    "sortField": ("sort_field", _text),
+    "sortField": ("sort_field", _sort_field),
     "sortValue": ("sort_value", _sort_value),
     "sortAscending": ("sort_ascending", _bool),
     "mosaicOperator": ("mosaic_operator", _operation),

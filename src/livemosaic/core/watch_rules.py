@@ -2,8 +2,8 @@
 
 A :class:`WatchRule` maps one watched folder to a dataset (and optionally the service to
 refresh): recursion, include/exclude globs, the settle time a file written in place must stay
-unchanged, the batch window and its quiet period, marker mode, quarantine policy, retention, and the overview and statistics
-policy. Rules come from a TOML file (:func:`load_rules`, format in ``docs/watching.md``) or
+unchanged, the batch window and its quiet period, marker mode, quarantine policy, retention, the overview and statistics
+policy, and whether the items of files that go away are removed (``remove_missing``). Rules come from a TOML file (:func:`load_rules`, format in ``docs/watching.md``) or
 from CLI flags (:func:`rule_from_mapping`). Values are checked here, so a typo in a
 configuration file fails at start-up with the key and the accepted form.
 """
@@ -77,6 +77,9 @@ class WatchRule:
         DEFAULT_RESCAN_SECONDS  # full rescan period (events get lost on network filesystems)
     )
     polling: bool = False  # poll instead of OS events (for filesystems without notifications)
+    # a settled file deleted (or renamed away) from the folder loses its items, and the
+    # services publishing the dataset are refreshed; off: its items stay (and draw a hole)
+    remove_missing: bool = False
     time_pattern: str | None = None  # used when the dataset is created by the watcher
 
     @property
@@ -236,6 +239,7 @@ def rule_from_mapping(values: Mapping[str, Any], *, base: Path | None = None) ->
             "rescan_seconds", values.get("rescan_seconds", DEFAULT_RESCAN_SECONDS), allow_none=False
         ),
         polling=_flag("polling", values.get("polling", False)),
+        remove_missing=_flag("remove_missing", values.get("remove_missing", False)),
         time_pattern=time_pattern,
     )
     if rule.max_batch_files < 1:

@@ -59,6 +59,7 @@ from livemosaic.rest.params import (
 )
 from livemosaic.rest.rules import ToDataset, parse_mosaic_rule, parse_rendering_rule
 from livemosaic.rest.service_json import service_limits
+from livemosaic.rest.thematic_json import thematic_export
 
 router = APIRouter()
 METHODS = ["GET", "POST"]
@@ -210,6 +211,7 @@ def parse_export(
         lerc_tolerance=tolerance,
         lerc_version=lerc_version,
     )
+    export = thematic_export(ctx.catalog, snapshot, params, export)  # palette, nearest
     return ParsedExport(export, image_sr)
 
 

@@ -28,6 +28,7 @@ from livemosaic.rest.context import (
     require_capability,
     root_path,
     run_admitted,
+    run_blocking,
     service_crs,
     service_snapshot,
 )
@@ -37,12 +38,17 @@ from livemosaic.rest.multidim_json import multidimensional_info as md_info_json
 from livemosaic.rest.multidim_json import slices_json
 from livemosaic.rest.params import Params, parse_choice, read_params
 from livemosaic.rest.rules import MD_ACCEPTED, parse_md_definition
+from livemosaic.rest.thematic_json import service_thematic, thematic_flags
 from livemosaic.rest.viewer import viewer_url
 
 router = APIRouter()
 fallback_router = APIRouter()
 METHODS = ["GET", "POST"]
 HISTOGRAM_SIZE = 1024  # longest side of the overview rendered for histograms
+THEMATIC_CHILDREN = (
+    ("colormap", "hasColormap"),
+    ("rasterAttributeTable", "hasRasterAttributeTable"),
+)
 
 
 def service_url(request: Request, snapshot: ServiceSnapshot) -> str:
@@ -61,6 +67,8 @@ def _service_page(request: Request, snapshot: ServiceSnapshot, data: dict[str, A
                 Link("rasterFunctionInfos", f"{base}/rasterFunctionInfos")]  # fmt: skip
     if data.get("hasHistograms"):
         children.append(Link("histograms", f"{base}/histograms"))
+    children += [Link(name, f"{base}/{name}") for name, key in THEMATIC_CHILDREN if data.get(key)]
+    children.append(Link("legend", f"{base}/legend"))
     if data.get("hasMultidimensions"):
         children.append(Link("multidimensionalInfo", f"{base}/multidimensionalInfo"))
     children.append(Link("Live viewer", viewer_url(request, snapshot)))
@@ -84,6 +92,8 @@ async def service_resource(request: Request) -> Response:
     params = await read_params(request)
     ctx = app_context(request)
     data = sj.service_info(snapshot, ctx.settings, sr_json(request, snapshot))
+    thematic = await run_blocking(request, service_thematic, ctx.catalog, snapshot)
+    data.update(thematic_flags(snapshot, thematic))
     return resource_response(
         request,
         params,

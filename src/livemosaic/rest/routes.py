@@ -20,8 +20,10 @@ from livemosaic.rest import (
     imageserver,
     ingest,
     items,
+    missing,
     notify,
     pixel_ops,
+    thematic_json,
     tokens,
     viewer,
 )
@@ -31,6 +33,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     admin.router,
     directory.router,
     imageserver.router,
+    thematic_json.router,  # {svc}/colormap, {svc}/rasterAttributeTable, {svc}/legend
     export_ops.router,
     catalog_query.router,
     pixel_ops.router,
@@ -39,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     notify.router,  # {root}/livemosaic/ws
     viewer.router,  # {root}/livemosaic/viewer/…, {root}/livemosaic/static/viewer/…
     ingest.router,  # {root}/livemosaic/ingest, {root}/livemosaic/quarantine
+    missing.router,  # {root}/livemosaic/missing
     imageserver.fallback_router,  # must stay last: it matches any child of a service
 )
 

@@ -21,6 +21,7 @@ from livemosaic.core.mosaic_rules import (
     MosaicRule,
     default_mosaic_rule,
     parse_sort_value,
+    sort_field_problem,
 )
 from livemosaic.core.ports import DimensionFilter
 from livemosaic.core.rendering import RenderingRule, canonical_function_name
@@ -236,10 +237,18 @@ def parse_mosaic_rule(
                 accepted="MT_FIRST, MT_LAST, MT_MIN, MT_MAX, MT_MEAN, MT_BLEND or MT_SUM",
             )
         rule = replace(rule, operation=OPERATION_BY_WIRE[key])
+    if obj.get("itemrenderingrule") not in (None, ""):
+        item_rule = obj["itemrenderingrule"]
+        if isinstance(item_rule, str):  # some clients send the rule as JSON text
+            item_rule = parse_json(item_rule, name, RENDERING_ACCEPTED)
+        rule = replace(rule, item_rendering_rule=rendering_rule_from_json(item_rule, name))
     if obj.get("multidimensionaldefinition") is not None:
         rule = replace(
             rule, dimensions=parse_md_definition(obj["multidimensionaldefinition"], name)
         )
+    problem = sort_field_problem(rule.sort_field) if rule.method == "Attribute" else None
+    if problem is not None:
+        raise InvalidParameter(name, problem)
     if rule.method == "LockRaster" and not rule.lock_raster_ids:
         raise InvalidParameter(
             name, "esriMosaicLockRaster needs lockRasterIds.", accepted=MOSAIC_ACCEPTED

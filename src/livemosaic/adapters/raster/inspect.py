@@ -25,6 +25,7 @@ from livemosaic.adapters.raster.dataset import is_sidecar, open_dataset, reject_
 from livemosaic.adapters.raster.georef import band_names, compute_geo, pixel_type
 from livemosaic.adapters.raster.multidim import FileInfo, inspect_multidim, is_multidim
 from livemosaic.adapters.raster.stats import ScanPlan, scan
+from livemosaic.adapters.raster.thematic import thematic_attributes
 from livemosaic.adapters.raster.timeparse import time_from_name, time_from_tiff_tag
 from livemosaic.core.models import BandStats, MaskKind, RasterItem
 from livemosaic.core.ports import InspectOptions
@@ -156,6 +157,8 @@ def _single_item(
         attrs["alpha_band"] = alpha
     if ds.units and ds.units[bands[0] - 1]:
         attrs["unit"] = ds.units[bands[0] - 1]
+    if len(bands) == 1:  # palette, attribute table and classes of a thematic raster
+        attrs.update(thematic_attributes(ds, path, bands[0]))
     return RasterItem(
         path=path,
         uri=info.uri,

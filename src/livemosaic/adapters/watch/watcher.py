@@ -16,6 +16,11 @@ further file became ready for ``batch_quiet_seconds``, at the latest ``batch_win
 after its first file (or when it holds ``max_batch_files``): one catalog transaction and at
 most one refresh.
 
+With ``remove_missing``, a settled file that is deleted or renamed away (a ``deleted`` or
+``moved`` event, or a rescan that no longer finds it) loses its items and the dataset's
+services are refreshed (:meth:`IngestPipeline.remove_missing`); nothing is removed while the
+watched folder itself is missing. Without it, the items stay.
+
 Files the pipeline moved into the quarantine stay watched (by events where the folder's
 watch covers the quarantine folder or a watch of its own does, and at every rescan): one
 that changes afterwards — its writer was not finished, or someone replaced it — is moved back
@@ -52,8 +57,8 @@ from livemosaic.errors import InvalidParameter, ServiceNotFound
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = frozenset({"created", "modified", "moved", "closed"})
-DIRECTORY_EVENT_TYPES = frozenset({"created", "moved"})  # a folder arrived: scan it
+EVENT_TYPES = frozenset({"created", "modified", "moved", "closed", "deleted"})
+DIRECTORY_EVENT_TYPES = frozenset({"created", "moved", "deleted"})  # scan it, or its files went
 WRITE_EVENT_TYPES = frozenset({"modified", "closed"})  # written in place: settle again
 Arrival = str  # the event type that brought a path: "moved", "created", "modified", ...
 HeldCheck = Callable[[Collection[str]], set[str]]  # the files some process holds open to write
@@ -99,6 +104,9 @@ class _Handler(FileSystemEventHandler):
             return
         if event.is_directory and event.event_type not in DIRECTORY_EVENT_TYPES:
             return  # a folder's own "modified" follows every change inside it
+        if event.event_type == "moved" and event.src_path:  # the old name is gone
+            self.watcher.enqueue(self.index, os.fsdecode(event.src_path), event.is_directory,
+                                 "deleted")  # fmt: skip
         raw = event.dest_path if event.event_type == "moved" else event.src_path
         if not raw:
             return  # moved out of the watched tree (inotify's unmatched move)
@@ -149,6 +157,8 @@ class FolderWatcher:
         # rule index -> (when its first file became ready, when its last one did, the files)
         self._batches: dict[int, tuple[float, float, list[str]]] = {}
         self._known: list[dict[str, Key]] = [{} for _ in self.rules]
+        # settled files found gone, whose items remove_missing rules remove
+        self._missing: list[set[str]] = [set() for _ in self.rules]
         # files the quarantine moved: where they are -> (where they arrived, their key then)
         self._moved: list[dict[str, tuple[str, Key]]] = [{} for _ in self.rules]
         self._quarantine_watched: set[str] = set()
@@ -353,6 +363,7 @@ class FolderWatcher:
             self._caught_up = True
         self._settle(time.monotonic())
         self._flush(time.monotonic())
+        self._remove_missing()
         self._update_idle()
 
     def _timeout(self) -> float:
@@ -362,7 +373,8 @@ class FolderWatcher:
         return max(self.tick_seconds, min(self._next_scan) - now)
 
     def _update_idle(self) -> None:
-        busy = bool(self._pending or self._batches) or not self._caught_up
+        busy = bool(self._pending or self._batches or any(self._missing))
+        busy = busy or not self._caught_up
         with self._idle:
             if busy or not self._events.empty():
                 self._idle_since = None
@@ -380,6 +392,9 @@ class FolderWatcher:
             # a rename, as OS events report it; polling cannot tell one from a new file that
             # reuses a deleted file's inode, so polled folders settle every file
             moved = arrival == "moved" and not self.rules[index].polling
+            if arrival == "deleted":
+                self._gone(index, path)
+                continue
             if is_dir:
                 if self._inside(index, path):
                     self._scan(index, path, delivered=moved)
@@ -478,8 +493,42 @@ class FolderWatcher:
                     self._add(index, path, now, delivered=delivered)
         if folder == self.roots[index]:  # forget files that are gone (keeps memory bounded)
             for path in [p for p in known if p not in seen]:
-                del known[path]
+                if self.rules[index].remove_missing:
+                    self._missing[index].add(path)  # forgotten once its items are removed
+                else:
+                    del known[path]
             self._check_moved(index, now)
+
+    def _gone(self, index: int, path: str) -> None:
+        """A file or folder was deleted or renamed away: with ``remove_missing``, its settled
+        files (every one under a folder) lose their items at the next step."""
+        if not self.rules[index].remove_missing:
+            return
+        known = self._known[index]
+        prefix = path.rstrip(os.sep) + os.sep
+        for settled in [p for p in known if p == path or p.startswith(prefix)]:
+            self._missing[index].add(settled)
+
+    def _remove_missing(self) -> None:
+        """Hand the files found gone to the pipeline: their items go, services refresh."""
+        for index, paths in enumerate(self._missing):
+            if not paths:
+                continue
+            rule = self.rules[index]
+            batch = sorted(paths)[: rule.max_batch_files]
+            try:
+                report = self.pipeline.remove_missing(rule, batch)
+            except Exception:
+                self.failures += 1
+                log.exception("removing the items of %d vanished files failed", len(batch))
+                self._next_scan[index] = time.monotonic() + self.retry_seconds
+                paths.difference_update(batch)  # the next rescan finds them again
+                continue
+            paths.difference_update(batch)
+            for path in report.missing:
+                self._known[index].pop(path, None)
+            self.reports.append(report)
+            _log_report(report)
 
     def _check_moved(self, index: int, now: float) -> None:
         """Follow quarantined files that changed since they were moved; forget gone ones."""
@@ -607,6 +656,15 @@ class FolderWatcher:
 
 
 def _log_report(report: BatchReport) -> None:
+    if report.missing:
+        log.info(
+            "%s: %d vanished files: %d items removed%s",
+            report.dataset,
+            len(report.missing),
+            report.removed,
+            f"; refresh requested for {', '.join(report.refreshed)}" if report.refreshed else "",
+        )
+        return
     if not (report.files_added or report.quarantined or report.removed or report.replaced):
         return
     parts = [f"{len(report.files_added)} files ({report.items_added} items) added"]
