@@ -157,7 +157,34 @@ def test_key_properties_statistics_function_infos(client: httpx.Client, live: Li
     assert [s["min"] for s in stats] == info["minValues"]
     assert [s["standardDeviation"] for s in stats] == info["stdvValues"]
     rfi = ok_json(client.get(live.svc("imagery") + "/rasterFunctionInfos", params={"f": "json"}))
-    assert rfi == {"rasterFunctionInfos": [info["rasterFunctionInfos"][0]]}
+    assert rfi == {"rasterFunctionInfos": info["rasterFunctionInfos"]}
+
+
+def test_every_offered_raster_function_runs_by_name(client: httpx.Client, live: LiveServer) -> None:
+    """rasterFunctionInfos lists more than None, and each entry draws when a client asks for
+    it by name alone, as clients pick them from that list."""
+    offered = {}
+    for service in ("imagery", "dem"):
+        names = [
+            f["name"]
+            for f in ok_json(
+                client.get(live.svc(service) + "/rasterFunctionInfos", params={"f": "json"})
+            )["rasterFunctionInfos"]
+        ]
+        offered[service] = names
+        for name in names:
+            r = client.get(
+                live.svc(service) + "/exportImage",
+                params={
+                    "size": "64,64",
+                    "format": "png",
+                    "f": "image",
+                    "renderingRule": f'{{"rasterFunction":"{name}"}}',
+                },
+            )
+            assert r.headers["content-type"] == "image/png", (service, name, r.text[:300])
+    assert offered["imagery"] == ["None", "NDVI"]
+    assert offered["dem"] == ["None", "Hillshade", "Slope", "Aspect"]
 
 
 def test_histograms(client: httpx.Client, live: LiveServer) -> None:

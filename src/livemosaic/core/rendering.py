@@ -27,16 +27,42 @@ from livemosaic.core.ports import PixelBlock
 from livemosaic.core.raster_functions import FUNCTIONS, FunctionContext, argument
 from livemosaic.errors import NotSupported
 
-SUPPORTED_FUNCTIONS = (
-    "None",
-    "Stretch",
-    "Colormap",
-    "ExtractBand",
-    "Hillshade",
-    "Slope",
-    "Aspect",
-    "NDVI",
+SUPPORTED_FUNCTIONS = tuple(FUNCTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionTemplate:
+    """A raster function a client may ask for by name alone (``rasterFunctionInfos``): it
+    runs with its default arguments on services with ``min_bands``..``max_bands`` bands."""
+
+    name: str
+    description: str
+    min_bands: int = 1
+    max_bands: int | None = None
+
+    def applies(self, band_count: int) -> bool:
+        """True for a service with ``band_count`` bands."""
+        upper = self.max_bands if self.max_bands is not None else band_count
+        return self.min_bands <= band_count <= upper
+
+
+# Stretch, Colormap and ExtractBand need arguments (a stretch type, a colour map, band ids):
+# clients send them in a full rendering rule, so they are not offered by name.
+TEMPLATES = (
+    FunctionTemplate("None", "The mosaic's pixels as they are (no raster function)."),
+    FunctionTemplate("Hillshade", "Shaded relief: azimuth 315°, altitude 45°.", 1, 1),
+    FunctionTemplate("Slope", "Steepness of each pixel, in degrees.", 1, 1),
+    FunctionTemplate("Aspect", "Direction of the steepest slope, degrees from north.", 1, 1),
+    FunctionTemplate("NDVI", "(infrared - red) / (infrared + red): bands 1 and last.", 2),
 )
+assert all(t.name in FUNCTIONS for t in TEMPLATES)
+
+
+def templates_for(band_count: int) -> list[FunctionTemplate]:
+    """The templates a service with ``band_count`` bands offers (None always)."""
+    return [t for t in TEMPLATES if t.name == "None" or t.applies(band_count)]
+
+
 # functions that read the 3x3 neighbourhood of each pixel (requests read one pixel more)
 NEIGHBOURHOOD_FUNCTIONS = frozenset({"Hillshade", "Slope", "Aspect"})
 

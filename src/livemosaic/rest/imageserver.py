@@ -148,7 +148,9 @@ async def raster_function_infos(request: Request) -> Response:
     snapshot = service_snapshot(request)
     require_capability(snapshot, "Image")
     params = await read_params(request)
-    return _simple(request, params, snapshot, "rasterFunctionInfos", sj.raster_function_infos())
+    return _simple(
+        request, params, snapshot, "rasterFunctionInfos", sj.raster_function_infos(snapshot)
+    )
 
 
 @router.api_route(SVC + "/multidimensionalinfo", methods=METHODS)

@@ -19,6 +19,7 @@ from livemosaic.core.models import (
     Extent,
     ServiceSnapshot,
 )
+from livemosaic.core.rendering import templates_for
 from livemosaic.core.service_properties import (
     ServiceLimits,
     effective_limits,
@@ -40,7 +41,6 @@ DEFAULT_METHOD_NAMES = {
 }
 PIXEL_BYTES = {"U1": 1, "U2": 1, "U4": 1, "U8": 1, "S8": 1, "U16": 2, "S16": 2, "U32": 4, "S32": 4,
                "F32": 4, "F64": 8, "C64": 8, "C128": 16, "UNKNOWN": 1}  # fmt: skip
-NONE_FUNCTION = {"name": "None", "description": "Raw pixels of the mosaic.", "help": ""}
 
 
 def server_limits(settings: Settings) -> ServiceLimits:
@@ -213,7 +213,7 @@ def service_info(
             "hasColormap": False,
             "hasRasterAttributeTable": False,
             "allowRasterFunction": props.allow_function,
-            "rasterFunctionInfos": [dict(NONE_FUNCTION)],
+            "rasterFunctionInfos": function_infos(s.band_count),
             "defaultMosaicMethod": DEFAULT_METHOD_NAMES[props.default_mosaic_method],
             "allowedMosaicMethods": props.allowed_mosaic_methods_text,
             "sortField": props.sort_field or "",
@@ -308,9 +308,17 @@ def statistics(snapshot: ServiceSnapshot, variable: str | None) -> dict[str, Any
     return {"statistics": [stats_json(b) for b in service_band_stats(snapshot)]}
 
 
-def raster_function_infos() -> dict[str, Any]:
-    """The ``rasterFunctionInfos`` resource (server templates: only None)."""
-    return {"rasterFunctionInfos": [dict(NONE_FUNCTION)]}
+def function_infos(band_count: int) -> list[dict[str, Any]]:
+    """The raster function templates of a service (core.rendering.TEMPLATES that apply)."""
+    return [
+        {"name": t.name, "description": t.description, "help": ""}
+        for t in templates_for(band_count)
+    ]
+
+
+def raster_function_infos(snapshot: ServiceSnapshot) -> dict[str, Any]:
+    """The ``rasterFunctionInfos`` resource: the templates a client may ask for by name."""
+    return {"rasterFunctionInfos": function_infos(snapshot.summary.band_count)}
 
 
 __all__ = [
