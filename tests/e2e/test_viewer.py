@@ -36,6 +36,7 @@ from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import ServiceDefinition
 from livemosaic.core.notify import NotificationHub
 from livemosaic.settings import Settings
+from tests.rest.test_thematic import write_land_cover
 from tests.rest.ws_server import WsServer, serve
 
 try:
@@ -111,7 +112,7 @@ def ctx(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     )
     ctx = build_context(settings)
     assert [r.dataset for r in ctx.watch_rules] == ["watch", "ndvi"]
-    ing = Ingestor(ctx.catalog, ctx.source, [shared_data])
+    ing = Ingestor(ctx.catalog, ctx.source, [shared_data, work / "in"])
     ing.create_dataset("watch")
     report = ing.add_paths("watch", [shared_data / rel for rel in WEST])
     assert report.added == 2, report
@@ -119,7 +120,12 @@ def ctx(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     dates = sorted((shared_data / "timeseries/modis_ndvi").glob("*.jp2"))
     report = ing.add_paths("ndvi", [p for p in dates if p.name != NDVI_LAST])
     assert report.added == 5, report
+    (work / "in" / "landcover").mkdir()
+    write_land_cover(work / "in" / "landcover" / "classes.tif")
+    ing.create_dataset("landcover")
+    assert ing.add_paths("landcover", [work / "in" / "landcover"]).added == 1
     live = {"hasLiveData": "true"}
+    ctx.publisher.publish(ServiceDefinition("landcover", "landcover", folder="Live"))
     ctx.publisher.publish(ServiceDefinition("watch", "watch", folder="Live", properties=live))
     ctx.publisher.publish(ServiceDefinition("ndvi", "ndvi", folder="Live", properties=live))
     yield ctx
@@ -362,3 +368,24 @@ def test_coastlines_are_drawn_in_the_service_projection(page: Page, server: WsSe
     )
     assert int(page.evaluate("() => document.body.dataset.basemapLines")) >= 5
     assert page.evaluate("() => document.body.dataset.basemapError") is None
+
+
+@pytest.mark.parametrize(
+    ("service", "legend"),
+    [("Live/landcover", "Unique Values"), ("Live/ndvi", "Stretched"), ("Live/watch", "none")],
+)
+def test_legend_panel(page: Page, server: WsServer, service: str, legend: str) -> None:
+    """Classes with their colours for a thematic service, a colour bar for one stretched band,
+    nothing for an RGB composite."""
+    open_viewer(page, server, service)
+    page.wait_for_function("() => document.body.dataset.legend !== undefined", timeout=TIMEOUT_MS)
+    assert page.evaluate("() => document.body.dataset.legend") == legend
+    panel = page.locator("#lm-legend-panel")
+    if legend == "Unique Values":
+        rows = page.locator(".lm-legend-row")
+        assert rows.count() >= 3 and panel.is_visible()
+        assert page.locator(".lm-legend-row img").first.evaluate("i => i.naturalWidth") == 20
+    elif legend == "Stretched":
+        assert panel.is_visible() and "High" in page.locator("#lm-legend").inner_text()
+    else:
+        assert not panel.is_visible()

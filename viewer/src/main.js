@@ -34,6 +34,7 @@ import {
   renderVariables,
   setStatus,
 } from './controls.js';
+import {loadLegend} from './legend.js';
 import {LiveSocket, socketUrl} from './live.js';
 import {config, state, token} from './state.js';
 import {timeParam} from './time.js';
@@ -169,6 +170,7 @@ async function reloadOnce() {
   renderInfo();
   drawGrid(map);
   redrawImage();
+  loadLegend(config.serviceUrl, token);
   const landKey = `${state.srKey}|${extentOf(info)}`;
   loadLand(config.basemapUrl, map.getView().getProjection(), token, landKey).catch((error) => {
     document.body.dataset.basemapError = String(error); // the map works without it
