@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from livemosaic.core.fields import item_attributes, resolve_field
 from livemosaic.core.models import DatasetSummary, Extent, RasterItem, ServiceDefinition
 from livemosaic.core.ports import DimensionFilter, ItemQuery
+from livemosaic.core.where import parse_date
 from livemosaic.core.where_ast import And, Compare, Condition, Const, Field, IsNull, Literal_
 
 MosaicMethod = Literal[
@@ -95,19 +95,11 @@ def operation_from_name(name: str | None, default: MosaicOperation = "First") ->
     return OPERATION_BY_WIRE.get(key, default)
 
 
-_DATE_FORMATS = (
-    "%Y/%m/%d",
-    "%Y-%m-%d",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%Y-%m-%d %H:%M",
-)
-
-
 def parse_sort_value(value: object) -> float | None:
-    """A sortValue as a number: numbers as-is, dates (``yyyy/mm/dd [hh:mm:ss]``) as epoch ms (UTC).
+    """A sortValue as a number: numbers as-is, dates as epoch ms (UTC).
+
+    Dates are read by :func:`livemosaic.core.where.parse_date`, the one date parser of the
+    REST API (``yyyy/mm/dd [hh:mm:ss]``, ISO 8601 with ``Z`` or an offset, US dates).
 
     Returns None for empty input; raises ValueError for text that is neither.
     """
@@ -127,12 +119,9 @@ def parse_sort_value(value: object) -> float | None:
         return float(text)
     except ValueError:
         pass
-    for fmt in _DATE_FORMATS:
-        try:
-            moment = datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-        return float(int(moment.timestamp() * 1000))
+    moment = parse_date(text)
+    if moment is not None:
+        return float(moment)
     raise ValueError(f"sortValue {value!r} is neither a number nor a date like 2024/09/12")
 
 
