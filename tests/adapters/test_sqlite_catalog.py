@@ -109,6 +109,7 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
         (3, "ingest_journal"),
         (4, "rtree_time"),
         (5, "signin_attempts"),
+        (6, "time_field"),
     ]
     assert again.schema_version == 5
     assert mode == "wal"

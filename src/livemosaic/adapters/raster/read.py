@@ -285,10 +285,11 @@ def _finish(
         if nodata is not None or np.issubdtype(data.dtype, np.floating):
             valid &= band_valid(data[i], nodata)
     names = tuple(item.band_names[i] for i in sel) if item.band_names else ()
-    if item.scale is not None or item.offset is not None:
+    if item.is_packed:
         out_type = np.dtype(np.float64 if data.dtype == np.float64 else np.float32)
-        scale = np.asarray(item.scale if item.scale is not None else 1.0, dtype=out_type)
-        offset = np.asarray(item.offset if item.offset is not None else 0.0, dtype=out_type)
+        scales, offsets = item.unpack_factors(sel)  # each band its own factors
+        scale = np.asarray(scales, dtype=out_type).reshape(-1, 1, 1)
+        offset = np.asarray(offsets, dtype=out_type).reshape(-1, 1, 1)
         unpacked: npt.NDArray[np.floating[Any]] = data.astype(out_type) * scale + offset
         unpacked[:, ~valid] = np.nan
         return PixelBlock(data=unpacked, valid=valid, band_names=names, nodata=None)

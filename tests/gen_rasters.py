@@ -1,0 +1,124 @@
+"""Small rasters written with GDAL (through rasterio) for the data cases the samples lack.
+
+* :func:`packed_tif` - two int16 bands packed with different scales and offsets.
+* :func:`ensemble_grib` - GRIB2 temperature at 2 m and 850 hPa, three ensemble members each.
+* :func:`crs_less_asc` - an ESRI ASCII grid with a geotransform and no CRS.
+* :func:`tagged_tif` / :func:`global_attr_nc` - acquisition times in metadata items.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+
+UTM = "EPSG:32618"
+UTM_TRANSFORM = Affine(30.0, 0.0, 300000.0, 0.0, -30.0, 4000000.0)
+# band k (1-based): value = raw * scale + offset
+PACKED_SCALES = (0.1, 0.01)
+PACKED_OFFSETS = (0.0, 100.0)
+# GRIB ensemble: (level type code, level, level type abbreviation, base value [C])
+GRIB_LEVELS = ((103, 2, "HTGL", 20.0), (100, 85000, "ISBL", -5.0))
+GRIB_MEMBERS = (0, 1, 2)
+GRIB_REF = "2024-01-01T00:00:00Z"
+GRIB_REF_MS = 1704067200000
+
+
+def packed_raw() -> np.ndarray:
+    """The stored (raw) values of :func:`packed_tif`: (2, 20, 20) int16."""
+    base = np.arange(400, dtype=np.int16).reshape(20, 20)
+    return np.stack([base, base * 2 + 7])
+
+
+def packed_tif(folder: Path) -> Path:
+    """A 2-band int16 GeoTIFF whose bands are packed differently."""
+    path = folder / "packed.tif"
+    profile = {"driver": "GTiff", "width": 20, "height": 20, "count": 2, "dtype": "int16",
+               "crs": UTM, "transform": UTM_TRANSFORM}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(packed_raw())
+        dst.scales = PACKED_SCALES
+        dst.offsets = PACKED_OFFSETS
+    return path
+
+
+def grib_value(member: int, base: float) -> float:
+    """The value every cell of one message of :func:`ensemble_grib` holds."""
+    return base + member
+
+
+def ensemble_grib(folder: Path) -> Path:
+    """GRIB2 TMP at 2 m above ground and at 850 hPa, members 0-2 (template 4.1), one file."""
+    src = folder / "grib_src.tif"
+    parts: list[bytes] = []
+    profile = {"driver": "GTiff", "width": 10, "height": 8, "count": 1, "dtype": "float32",
+               "crs": "EPSG:4326", "transform": Affine(1.0, 0.0, -80.0, 0.0, -1.0, 45.0)}  # fmt: skip
+    for code, level, _, base in GRIB_LEVELS:
+        for member in GRIB_MEMBERS:
+            with rasterio.open(src, "w", **profile) as dst:
+                dst.write(np.full((1, 8, 10), grib_value(member, base), dtype=np.float32))
+            one = folder / f"part_{code}_{member}.grib2"
+            rasterio.shutil.copy(
+                src,
+                one,
+                driver="GRIB",
+                PDS_PDTN=1,
+                PDS_TEMPLATE_ASSEMBLED_VALUES=(
+                    f"0 0 2 0 84 0 0 1 0 {code} 0 {level} 255 0 0 3 {member} {len(GRIB_MEMBERS)}"
+                ),
+                IDS=f"CENTER=7 SUBCENTER=0 MASTER_TABLE=2 SIGNF_REF_TIME=1 REF_TIME={GRIB_REF} "
+                "PROD_STATUS=0 TYPE=1",
+            )
+            parts.append(one.read_bytes())
+            one.unlink()
+    src.unlink()
+    path = folder / "ensemble.grib2"
+    path.write_bytes(b"".join(parts))  # GRIB files are concatenated messages
+    return path
+
+
+def crs_less_asc(folder: Path) -> Path:
+    """An ESRI ASCII grid (no .prj: no CRS) on the UTM 18N grid of :func:`packed_tif`."""
+    src = folder / "asc_src.tif"
+    profile = {"driver": "GTiff", "width": 20, "height": 20, "count": 1, "dtype": "float32",
+               "transform": UTM_TRANSFORM}  # fmt: skip
+    with rasterio.open(src, "w", **profile) as dst:
+        dst.write(np.arange(400, dtype=np.float32).reshape(1, 20, 20))
+    path = folder / "nocrs.asc"
+    rasterio.shutil.copy(src, path, driver="AAIGrid")
+    src.unlink()
+    for extra in folder.glob("nocrs.asc.aux.xml"):
+        extra.unlink()
+    assert not (folder / "nocrs.prj").exists()
+    return path
+
+
+def tagged_tif(folder: Path, name: str, tags: dict[str, str], ns: str | None = None) -> Path:
+    """A small UTM GeoTIFF with metadata items ``tags`` (in domain ``ns``)."""
+    path = folder / name
+    profile = {"driver": "GTiff", "width": 8, "height": 8, "count": 1, "dtype": "uint8",
+               "crs": UTM, "transform": UTM_TRANSFORM}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.ones((1, 8, 8), dtype=np.uint8))
+        if ns:
+            dst.update_tags(ns=ns, **tags)
+        else:
+            dst.update_tags(**tags)
+    return path
+
+
+def global_attr_nc(folder: Path, name: str, attrs: dict[str, str]) -> Path:
+    """A one-variable NetCDF without a time dimension whose global attributes are ``attrs``."""
+    src = folder / f"{name}.src.tif"
+    profile = {"driver": "GTiff", "width": 10, "height": 8, "count": 1, "dtype": "float32",
+               "crs": "EPSG:4326", "transform": Affine(0.5, 0.0, 10.0, 0.0, -0.5, 50.0)}  # fmt: skip
+    with rasterio.open(src, "w", **profile) as dst:
+        dst.write(np.arange(80, dtype=np.float32).reshape(1, 8, 10))
+        dst.update_tags(**{f"NC_GLOBAL#{k}": v for k, v in attrs.items()})
+    path = folder / name
+    rasterio.shutil.copy(src, path, driver="netCDF")
+    src.unlink()
+    return path
