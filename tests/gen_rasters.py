@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -122,3 +123,86 @@ def global_attr_nc(folder: Path, name: str, attrs: dict[str, str]) -> Path:
     rasterio.shutil.copy(src, path, driver="netCDF")
     src.unlink()
     return path
+
+
+def _nc_name(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack(">i", len(raw)) + raw + b"\0" * (-len(raw) % 4)
+
+
+def _nc_attrs(attrs: dict[str, str]) -> bytes:
+    if not attrs:
+        return struct.pack(">ii", 0, 0)
+    out = struct.pack(">ii", 0x0C, len(attrs))
+    for key, value in attrs.items():
+        raw = value.encode()
+        out += _nc_name(key) + struct.pack(">ii", 2, len(raw)) + raw + b"\0" * (-len(raw) % 4)
+    return out
+
+
+def write_netcdf3(
+    path: Path,
+    dims: dict[str, int],
+    variables: dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, str]]],
+    global_attrs: dict[str, str] | None = None,
+) -> Path:
+    """A NetCDF-3 classic file of float32 variables, written byte by byte (no library needed)."""
+    names = list(dims)
+    header = b"CDF\x01" + struct.pack(">i", 0)
+    header += struct.pack(">ii", 0x0A, len(dims))
+    for name, size in dims.items():
+        header += _nc_name(name) + struct.pack(">i", size)
+    header += _nc_attrs(global_attrs or {})
+    blobs = [np.ascontiguousarray(a, dtype=">f4").tobytes() for _, a, _ in variables.values()]
+    entries = []
+    for (var, (vdims, _, attrs)), blob in zip(variables.items(), blobs, strict=True):
+        entry = _nc_name(var) + struct.pack(">i", len(vdims))
+        entry += b"".join(struct.pack(">i", names.index(d)) for d in vdims)
+        entry += _nc_attrs(attrs) + struct.pack(">ii", 5, len(blob) + (-len(blob) % 4))
+        entries.append(entry)
+    var_list = struct.pack(">ii", 0x0B, len(variables))
+    size = len(header) + len(var_list) + sum(len(e) + 4 for e in entries)
+    offset = size
+    for i, blob in enumerate(blobs):
+        entries[i] += struct.pack(">i", offset)
+        offset += len(blob) + (-len(blob) % 4)
+    data = b"".join(blob + b"\0" * (-len(blob) % 4) for blob in blobs)
+    path.write_bytes(header + var_list + b"".join(entries) + data)
+    return path
+
+
+CURVI_SHAPE = (12, 16)  # rows, cols
+
+
+def curvilinear_grid() -> tuple[np.ndarray, np.ndarray]:
+    """2-D longitudes and latitudes of a rotated, sheared grid (west Alps), north-up rows."""
+    rows, cols = CURVI_SHAPE
+    j, i = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
+    lon = 6.0 + 0.10 * j + 0.02 * i
+    lat = 47.0 - 0.08 * i + 0.015 * j
+    return lon.astype(np.float32), lat.astype(np.float32)
+
+
+def curvilinear_values() -> np.ndarray:
+    """The variable of :func:`curvilinear_nc`: (rows, cols) float32."""
+    rows, cols = CURVI_SHAPE
+    return np.arange(rows * cols, dtype=np.float32).reshape(rows, cols)
+
+
+def curvilinear_nc(folder: Path, name: str = "curvi.nc") -> Path:
+    """A CF NetCDF whose variable is located by 2-D lat/lon arrays (no x/y, no grid mapping)."""
+    lon, lat = curvilinear_grid()
+    return write_netcdf3(
+        folder / name,
+        {"y": CURVI_SHAPE[0], "x": CURVI_SHAPE[1]},
+        {
+            "lat": (("y", "x"), lat, {"units": "degrees_north", "standard_name": "latitude"}),
+            "lon": (("y", "x"), lon, {"units": "degrees_east", "standard_name": "longitude"}),
+            "temp": (
+                ("y", "x"),
+                curvilinear_values(),
+                {"units": "K", "coordinates": "lat lon", "long_name": "temperature"},
+            ),
+        },  # fmt: skip
+        {"Conventions": "CF-1.8"},
+    )

@@ -7,6 +7,7 @@ GRIB2 sample:
 * ``ensemble`` - GRIB2 ensemble: the members and the level type are dimensions, ``TMP`` is ``TMP``.
 * ``nam``      - the NAM analysis: variables named as the file names them.
 * ``nocrs``    - an ESRI ASCII grid without a CRS in a dataset created with one.
+* ``curvi``    - a NetCDF variable on a curvilinear grid (2-D lat/lon), in Web Mercator.
 """
 
 from __future__ import annotations
@@ -41,15 +42,18 @@ def server(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "packed": gen.packed_tif(made),
         "ensemble": gen.ensemble_grib(made),
         "nocrs": gen.crs_less_asc(made),
+        "curvi": gen.curvilinear_nc(made),
     }
 
     def populate(ctx: AppContext, ing: Ingestor, data: Path) -> None:
         add_dataset(ing, "packed", [files["packed"]])
         add_dataset(ing, "ensemble", [files["ensemble"]])
         add_dataset(ing, "nam", [shared_data / "multidim/nam.t00z.awp21100.tm00.grib2"])
+        ing.create_dataset("curvi", crs="EPSG:3857")
+        ing.add_paths("curvi", [files["curvi"]])  # checked by its test
         ing.create_dataset("nocrs", crs=gen.UTM)
         ing.add_paths("nocrs", [files["nocrs"]])  # checked by its test
-        for name in ("packed", "ensemble", "nam", "nocrs"):
+        for name in ("packed", "ensemble", "nam", "nocrs", "curvi"):
             ctx.publisher.publish(ServiceDefinition(name=name, dataset=name))
 
     with make_server(
@@ -262,3 +266,22 @@ def test_one_time_parser_for_definitions_and_the_time_parameter(text: str) -> No
     assert flt.values == (float(gen.GRIB_REF_MS),)
     assert parse_time(text) == (gen.GRIB_REF_MS, gen.GRIB_REF_MS)
     assert parse_time(f"{text},null") == (gen.GRIB_REF_MS, None)
+
+
+# -- curvilinear grids -------------------------------------------------------------------------
+
+
+def test_curvilinear_grid_is_served(client: httpx.Client, server: LiveServer) -> None:
+    [item] = server.ctx.catalog.find_items("curvi", ItemQuery())
+    assert item.attributes["geolocation"] is True
+    lon, lat = gen.curvilinear_grid()
+    r, c = 5, 7
+    point = {"x": float(lon[r, c]), "y": float(lat[r, c]), "spatialReference": {"wkid": 4326}}
+    body = ok_json(post(client, "curvi", "identify", geometry=point,
+                        geometryType="esriGeometryPoint"))  # fmt: skip
+    assert float(body["value"]) == gen.curvilinear_values()[r, c]
+    e = item.extent
+    data, valid = export_tiff(client, "curvi", bbox=f"{e.xmin},{e.ymin},{e.xmax},{e.ymax}",
+                              size="200,200")  # fmt: skip
+    assert 0.3 < valid.mean() < 0.95  # a sheared quadrilateral inside its bounding box
+    assert set(np.unique(data[0][valid])) <= set(gen.curvilinear_values().ravel())

@@ -6,7 +6,8 @@ grid is a subdataset whose bands are its slices. Helper variables are skipped: c
 (``time_bnds``, anything named by a ``bounds``/``climatology`` attribute), grid mappings,
 land/sea masks (``mask``, ``mask_*``, standard names ``land_binary_mask``/``sea_binary_mask``)
 and variables without an x/y grid. Static 2-D fields (bathymetry ``h``) are kept as items
-without time. Each band gives one item: ``uri`` = ``netcdf:"<file>":<var>``,
+without time. Curvilinear grids (2-D latitude/longitude arrays, GDAL geolocation arrays) are
+kept too: their footprint comes from the arrays (see :mod:`.geoloc`). Each band gives one item: ``uri`` = ``netcdf:"<file>":<var>``,
 ``bands = (band,)``, ``variable`` = the variable name, ``time`` from the band's
 ``NETCDF_DIM_<time>`` value decoded with the CF units and calendar, ``end_time`` from CF time
 bounds, ``dimensions["StdZ"]`` from the vertical dimension (depth, z, lev, level, height,
@@ -35,6 +36,12 @@ from typing import Any
 from livemosaic.adapters.raster.cf_time import CFTimeError, CFTimeUnits, parse_units
 from livemosaic.adapters.raster.confine import Confinement
 from livemosaic.adapters.raster.dataset import open_dataset
+from livemosaic.adapters.raster.geoloc import (
+    GEOLOCATION,
+    geolocated_geo,
+    has_geolocation,
+    read_arrays,
+)
 from livemosaic.adapters.raster.georef import Geo, compute_geo, pixel_type
 from livemosaic.adapters.raster.ncmeta import (
     TimeBounds,
@@ -154,11 +161,15 @@ def _variable_items(
 ) -> list[RasterItem]:
     tags = sub.tags()
     override = None
-    if sub.crs is None:
-        if not looks_lonlat(tags, sub):
-            return []  # no x/y grid (bounds, static helper arrays)
-        override = "EPSG:4326"
-    geo = compute_geo(sub, info.path, options.dataset_crs, crs_override=override)
+    if has_geolocation(sub):  # curvilinear: 2-D lat/lon arrays (see geoloc.py)
+        arrays = read_arrays(sub, info.path, info.confine)
+        geo = geolocated_geo(sub, info.path, options.dataset_crs, arrays)
+    else:
+        if sub.crs is None:
+            if not looks_lonlat(tags, sub):
+                return []  # no x/y grid (bounds, static helper arrays)
+            override = "EPSG:4326"
+        geo = compute_geo(sub, info.path, options.dataset_crs, crs_override=override)
     dims = parse_list(tags.get("NETCDF_DIM_EXTRA", ""))
     roles = dim_roles(dims, tags)
     units: dict[str, CFTimeUnits] = {}
@@ -184,6 +195,8 @@ def _variable_items(
         "dimension_units": dim_units,
         "driver": sub.driver,
     }
+    if has_geolocation(sub):
+        base_attrs[GEOLOCATION] = True
     z_dims = [d for d, r in roles.items() if r == "z"]
     if z_dims:
         base_attrs["z_positive"] = tags.get(f"{z_dims[0]}#positive", "up").lower()

@@ -36,6 +36,7 @@ from rasterio.windows import Window
 from livemosaic.adapters.raster.confine import Confinement
 from livemosaic.adapters.raster.crs import crs_from_key, quiet_env, same_crs
 from livemosaic.adapters.raster.dataset import open_dataset, read_error
+from livemosaic.adapters.raster.geoloc import geolocated_pixels, is_geolocated
 from livemosaic.adapters.raster.projector import ring_extent, transform_ring
 from livemosaic.adapters.raster.stats import band_valid
 from livemosaic.core.models import Extent, RasterItem
@@ -136,6 +137,10 @@ def read_item(item: RasterItem, request: ReadRequest, confine: Confinement) -> P
             base = cache.get(item)
             level = _overview_level(base, item, footprint, request)
             src = base if level < 0 else cache.get(item, level)
+            if is_geolocated(item):  # curvilinear grid: warped through its geolocation arrays
+                resampling = _RESAMPLING[request.resampling]
+                data, valid = geolocated_pixels(src, item, sel, request, confine, resampling)
+                return _finish(item, sel, data, valid)
             block = _aligned_read(src, item, sel, request)
             if block is None:
                 block = _warped_read(src, item, sel, request)
