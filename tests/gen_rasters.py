@@ -206,3 +206,41 @@ def curvilinear_nc(folder: Path, name: str = "curvi.nc") -> Path:
         },  # fmt: skip
         {"Conventions": "CF-1.8"},
     )
+
+
+NC_MEMBERS = 3
+NC_TIMES = (0.0, 1.0)  # days since 2020-01-01
+
+
+def ensemble_values() -> np.ndarray:
+    """``tas`` of :func:`ensemble_nc`: (member, time, lat, lon) float32."""
+    return np.arange(NC_MEMBERS * len(NC_TIMES) * 20, dtype=np.float32).reshape(
+        NC_MEMBERS, len(NC_TIMES), 4, 5
+    )
+
+
+def ensemble_nc(folder: Path) -> Path:
+    """A CF NetCDF ``tas(member, time, lat, lon)`` on a 1-degree lon/lat grid (10..15E, 37..41N)."""
+    return write_netcdf3(
+        folder / "ensemble.nc",
+        {"member": NC_MEMBERS, "time": len(NC_TIMES), "lat": 4, "lon": 5},
+        {
+            "lat": (
+                ("lat",),
+                np.array([40.5, 39.5, 38.5, 37.5]),
+                {"units": "degrees_north", "standard_name": "latitude"},
+            ),
+            "lon": (
+                ("lon",),
+                np.arange(5) + 10.5,
+                {"units": "degrees_east", "standard_name": "longitude"},
+            ),
+            "time": (
+                ("time",),
+                np.array(NC_TIMES),
+                {"units": "days since 2020-01-01", "standard_name": "time"},
+            ),
+            "member": (("member",), np.arange(NC_MEMBERS), {"long_name": "ensemble member"}),
+            "tas": (("member", "time", "lat", "lon"), ensemble_values(), {"units": "K"}),
+        },  # fmt: skip
+    )

@@ -5,6 +5,7 @@ GRIB2 sample:
 
 * ``packed``   - two bands packed with different scales/offsets: each band unpacked with its own.
 * ``ensemble`` - GRIB2 ensemble: the members and the level type are dimensions, ``TMP`` is ``TMP``.
+* ``ncens``    - NetCDF ``tas(member, time, lat, lon)``: ``member`` is a dimension of its own.
 * ``nam``      - the NAM analysis: variables named as the file names them.
 * ``nocrs``    - an ESRI ASCII grid without a CRS in a dataset created with one.
 * ``curvi``    - a NetCDF variable on a curvilinear grid (2-D lat/lon), in Web Mercator.
@@ -43,17 +44,19 @@ def server(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "ensemble": gen.ensemble_grib(made),
         "nocrs": gen.crs_less_asc(made),
         "curvi": gen.curvilinear_nc(made),
+        "ncens": gen.ensemble_nc(made),
     }
 
     def populate(ctx: AppContext, ing: Ingestor, data: Path) -> None:
         add_dataset(ing, "packed", [files["packed"]])
         add_dataset(ing, "ensemble", [files["ensemble"]])
+        add_dataset(ing, "ncens", [files["ncens"]])
         add_dataset(ing, "nam", [shared_data / "multidim/nam.t00z.awp21100.tm00.grib2"])
         ing.create_dataset("curvi", crs="EPSG:3857")
         ing.add_paths("curvi", [files["curvi"]])  # checked by its test
         ing.create_dataset("nocrs", crs=gen.UTM)
         ing.add_paths("nocrs", [files["nocrs"]])  # checked by its test
-        for name in ("packed", "ensemble", "nam", "nocrs", "curvi"):
+        for name in ("packed", "ensemble", "ncens", "nam", "nocrs", "curvi"):
             ctx.publisher.publish(ServiceDefinition(name=name, dataset=name))
 
     with make_server(
@@ -177,6 +180,21 @@ def test_every_member_can_be_drawn(
                               size="10,8", mosaicRule={"multidimensionalDefinition": md})  # fmt: skip
     assert valid.all()
     assert np.allclose(data[0], gen.grib_value(member, base))
+
+
+@pytest.mark.parametrize("member", range(gen.NC_MEMBERS))
+def test_netcdf_extra_dimension_is_a_dimension(client: httpx.Client, member: int) -> None:
+    dims = {d["name"]: d for d in md_variables(client, "ncens")["tas"]["dimensions"]}
+    assert set(dims) == {"StdTime", "member"}
+    assert dims["member"]["values"] == list(range(gen.NC_MEMBERS))
+    md = [
+        {"variableName": "tas", "dimensionName": "member", "values": [member]},
+        {"variableName": "tas", "dimensionName": "StdTime", "values": ["2020-01-02T00:00:00Z"]},
+    ]
+    data, valid = export_tiff(client, "ncens", bbox="10,37,15,41", bboxSR=4326, size="5,4",
+                              mosaicRule={"multidimensionalDefinition": md})  # fmt: skip
+    assert valid.all()
+    assert np.array_equal(data[0], gen.ensemble_values()[member, 1])
 
 
 def test_grib_variables_keep_the_files_names(client: httpx.Client) -> None:
