@@ -191,16 +191,14 @@ def _listing(dim: DimensionSummary) -> str:
 
 
 def _has_value(dim: DimensionSummary, value: float | tuple[float, float]) -> bool:
-    """A point matches a value (a time also anything between the first and last); a range
-    holds at least one value."""
+    """A point matches a value; a range holds at least one value. Any time is accepted: time
+    is continuous and live data grows (a time without data draws nothing, as ``time`` does)."""
+    if dim.name.lower() == "stdtime":
+        return True
     values = dim.values
-    if not values:
-        return False
     if isinstance(value, tuple):
         lo, hi = value
         return any(lo <= v <= hi for v in values)
-    if dim.name.lower() == "stdtime":
-        return min(values) <= value <= max(values)
     return any(v == value or abs(v - value) <= 1e-9 * max(1.0, abs(v)) for v in values)
 
 
