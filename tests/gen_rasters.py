@@ -244,3 +244,16 @@ def ensemble_nc(folder: Path) -> Path:
             "tas": (("member", "time", "lat", "lon"), ensemble_values(), {"units": "K"}),
         },  # fmt: skip
     )
+
+
+def projected_nc(folder: Path) -> Path:
+    """A NetCDF ``h(y, x)`` on 1 km x/y coordinates (UTM 18N values) without a grid mapping."""
+    return write_netcdf3(
+        folder / "projected.nc",
+        {"y": 4, "x": 5},
+        {
+            "x": (("x",), np.arange(5) * 1000.0 + 300500, {"units": "m", "axis": "X"}),
+            "y": (("y",), np.arange(4)[::-1] * 1000.0 + 4000500, {"units": "m", "axis": "Y"}),
+            "h": (("y", "x"), np.arange(20, dtype=np.float32).reshape(4, 5), {"units": "m"}),
+        },
+    )

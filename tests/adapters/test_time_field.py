@@ -131,3 +131,13 @@ def test_crs_less_grid_takes_the_dataset_crs(tmp_path: Path) -> None:
     t = gen.UTM_TRANSFORM
     assert (item.native_extent.xmin, item.native_extent.ymax) == (t.c, t.f)
     assert (item.extent.xmin, item.extent.ymax) == (t.c, t.f)
+
+
+def test_netcdf_without_grid_mapping_takes_the_dataset_crs(tmp_path: Path) -> None:
+    nc = gen.projected_nc(tmp_path)
+    with pytest.raises(RasterRejected, match="--crs"):
+        RasterioSource([tmp_path]).inspect(str(nc), InspectOptions(dataset_crs=None))
+    [item] = ingest(tmp_path, [nc], crs=gen.UTM)
+    assert item.variable == "h" and item.attributes["assumed_crs"] == gen.UTM
+    assert (item.extent.xmin, item.extent.ymin, item.extent.xmax, item.extent.ymax) == (
+        300000.0, 4000000.0, 305000.0, 4004000.0)  # fmt: skip
