@@ -301,3 +301,20 @@ def test_curvilinear_grid_is_served(client: httpx.Client, server: LiveServer) ->
                               size="200,200")  # fmt: skip
     assert 0.3 < valid.mean() < 0.95  # a sheared quadrilateral inside its bounding box
     assert set(np.unique(data[0][valid])) <= set(gen.curvilinear_values().ravel())
+
+
+def test_open_dimensions_take_values_that_exist_together(client: httpx.Client) -> None:
+    """StdZ 2 (metres) exists only at LevelType 103: the open LevelType follows the data
+    instead of its first value (100, isobaric), which would draw nothing."""
+    md = [{"variableName": "TMP", "dimensionName": "StdZ", "values": [2]}]
+    data, valid = export_tiff(client, "ensemble", bbox="-80,37,-70,45", bboxSR=4326,
+                              size="10,8", mosaicRule={"multidimensionalDefinition": md})  # fmt: skip
+    assert valid.all() and np.allclose(data[0], gen.grib_value(0, 20.0))
+
+
+@pytest.mark.parametrize("variable", ["TMP", "HGT", "PRMSL", "RH", "UGRD"])
+def test_each_grib_variable_draws_by_name_alone(client: httpx.Client, variable: str) -> None:
+    md = [{"variableName": variable}]
+    _, valid = export_tiff(client, "nam", bbox="-4000000,-100000,3000000,5000000", size="50,50",
+                           mosaicRule={"multidimensionalDefinition": md})  # fmt: skip
+    assert valid.any(), variable

@@ -160,6 +160,7 @@ def effective_dimensions(
     definition: ServiceDefinition,
     *,
     time_given: bool,
+    probe: Callable[[tuple[DimensionFilter, ...]], RasterItem | None] | None = None,
 ) -> tuple[DimensionFilter, ...]:
     """Dimension filters of a request, completed so a multidimensional service draws one slice.
 
@@ -168,6 +169,11 @@ def effective_dimensions(
     its dimensions is drawn. When the filters name exactly one variable, its dimensions the
     filters leave open are set to their first value. ``StdTime`` is left open when the
     request has a ``time`` (items intersecting it are eligible).
+
+    Dimensions need not combine freely (a GRIB ``StdZ`` of 2 m exists only for the level type
+    "height above ground"): with ``probe`` (the first item matching some filters, or None),
+    when no item has every first value, the open dimensions take the values of the first item
+    matching the given filters instead.
     """
     if not summary.variables:
         return rule.dimensions
@@ -191,13 +197,26 @@ def effective_dimensions(
         for f in out
         if f.dimension and (not f.variable or f.variable.lower() == variable.name.lower())
     }
-    for dim in variable.dimensions:
-        if dim.name.lower() in constrained or not dim.values:
-            continue
-        if time_given and dim.name.lower() == "stdtime":
-            continue
-        out.append(DimensionFilter(variable.name, dim.name, (dim.values[0],)))
-    return tuple(out)
+    given = tuple(out)
+    opened = [
+        dim
+        for dim in variable.dimensions
+        if dim.name.lower() not in constrained
+        and dim.values
+        and not (time_given and dim.name.lower() == "stdtime")
+    ]
+    out.extend(DimensionFilter(variable.name, d.name, (d.values[0],)) for d in opened)
+    if probe is None or not opened or probe(tuple(out)) is not None:
+        return tuple(out)
+    first = probe(given)
+    if first is None:
+        return tuple(out)
+    completed = list(given)
+    for dim in opened:
+        value = first.time if dim.name.lower() == "stdtime" else first.dimensions.get(dim.name)
+        if value is not None:
+            completed.append(DimensionFilter(variable.name, dim.name, (float(value),)))
+    return tuple(completed)
 
 
 # --- item priority -------------------------------------------------------------------------
