@@ -111,7 +111,7 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
         (5, "signin_attempts"),
         (6, "time_field"),
     ]
-    assert again.schema_version == 5
+    assert again.schema_version == 6
     assert mode == "wal"
 
 
