@@ -89,7 +89,7 @@ def read_arrays(ds: Any, path: str, confine: Confinement) -> Arrays:
     return lon, lat, crs
 
 
-def geolocated_geo(ds: Any, path: str, dataset_crs: str | None, arrays: Arrays) -> Geo:
+def geolocated_geo(path: str, dataset_crs: str | None, arrays: Arrays) -> Geo:
     """Footprint, extents and cell sizes of a curvilinear grid."""
     lon, lat, native = arrays
     ok = np.isfinite(lon) & np.isfinite(lat)

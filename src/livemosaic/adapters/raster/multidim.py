@@ -110,7 +110,7 @@ def _variable_items(
     override = None
     if has_geolocation(sub):  # curvilinear: 2-D lat/lon arrays (see geoloc.py)
         arrays = read_arrays(sub, info.path, info.confine)
-        geo = geolocated_geo(sub, info.path, options.dataset_crs, arrays)
+        geo = geolocated_geo(info.path, options.dataset_crs, arrays)
     else:
         if sub.crs is None:
             if looks_lonlat(tags, sub):
