@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from livemosaic.adapters.raster import RasterioSource
+from livemosaic.adapters.raster import RasterioSource, geoloc
 from livemosaic.core.models import Extent
 from livemosaic.core.ports import InspectOptions, ReadRequest
 from livemosaic.errors import RasterRejected
@@ -89,4 +89,16 @@ def test_subsampled_geolocation_is_refused_with_the_reason(
     with pytest.raises(RasterRejected) as caught:
         source.inspect(str(path), InspectOptions(None))
     assert "do not match the grid" in caught.value.reason
+    assert "gdalwarp -geoloc" in caught.value.next_step
+
+
+def test_too_large_a_curvilinear_grid_is_refused(
+    tmp_path: Path, source: RasterioSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit, lowered below the test grid's 12 x 16 cells."""
+    monkeypatch.setattr(geoloc, "MAX_GEOLOCATED_CELLS", 100)
+    path = gen.curvilinear_nc(tmp_path)
+    with pytest.raises(RasterRejected) as caught:
+        source.inspect(str(path), InspectOptions(None))
+    assert "16x12 cells" in caught.value.reason
     assert "gdalwarp -geoloc" in caught.value.next_step

@@ -40,8 +40,11 @@ from livemosaic.core.ports import ReadRequest
 from livemosaic.errors import RasterRejected
 
 GEOLOCATION = "geolocation"  # item attribute: located by geolocation arrays
+# The whole variable is warped for each request: curvilinear grids are limited to this many
+# cells (2048 x 2048; larger ones are refused at ingest with a gdalwarp command).
+MAX_GEOLOCATED_CELLS = 2048 * 2048
 _SAMPLES = 64  # rows/columns sampled to estimate the cell size
-_CACHED = 8  # geolocation arrays kept in memory (per process)
+_CACHE_BYTES = 256 * 1024 * 1024  # geolocation arrays kept in memory (per process)
 
 Arrays = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]
 _cache: OrderedDict[tuple[str, int], Arrays] = OrderedDict()
@@ -60,6 +63,15 @@ def read_arrays(ds: Any, path: str, confine: Confinement) -> Arrays:
     """(longitudes, latitudes, CRS key) of every cell centre of ``ds`` (RasterRejected if the
     arrays cannot be used)."""
     md = ds.tags(ns="GEOLOCATION")
+    if ds.width * ds.height > MAX_GEOLOCATED_CELLS:
+        raise RasterRejected(
+            path,
+            f"its curvilinear grid ({ds.width}x{ds.height} cells, located by 2-D longitude/"
+            f"latitude arrays) is larger than the {MAX_GEOLOCATED_CELLS} cells served by "
+            "warping on the fly.",
+            next_step="Warp it to a regular grid first, e.g. `gdalwarp -geoloc -t_srs "
+            "EPSG:4326 in.nc out.tif`, and add that file.",
+        )
     steps = (md.get("PIXEL_STEP", "1"), md.get("LINE_STEP", "1"))
     offsets = (md.get("PIXEL_OFFSET", "0"), md.get("LINE_OFFSET", "0"))
     if any(float(s) != 1.0 for s in steps) or any(float(o) != 0.0 for o in offsets):
@@ -176,7 +188,7 @@ def _arrays_for(ds: Any, item: RasterItem, confine: Confinement) -> Arrays:
     arrays = (lon, lat, native)
     with _lock:
         _cache[key] = arrays
-        while len(_cache) > _CACHED:
+        while len(_cache) > 1 and sum(a[0].nbytes * 2 for a in _cache.values()) > _CACHE_BYTES:
             _cache.popitem(last=False)
     return arrays
 
