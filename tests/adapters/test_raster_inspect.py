@@ -463,15 +463,18 @@ def test_grib_messages(shared_data: Path) -> None:
     assert len(items) == 181
     assert len({i.name for i in items}) == 181
     assert {i.time for i in items} == {ms("2018-09-17T00:00")}
-    variables = collections.Counter(i.variable for i in items)
-    assert variables["TMP_ISBL"] == 19 and variables["TMP_HTGL"] == 1
-    assert variables["VVEL"] == 19  # one level type only: no suffix
-    isobaric = [i for i in items if i.variable == "TMP_ISBL"]
+    # variables named as the file names them; the level type is a dimension (code table 4.5)
+    variables = collections.Counter((i.variable, i.dimensions.get("LevelType")) for i in items)
+    assert variables[("TMP", 100.0)] == 19 and variables[("TMP", 103.0)] == 1
+    assert variables[("VVEL", 100.0)] == 19
+    assert not any("_" in (i.variable or "") for i in items)
+    isobaric = [i for i in items if i.variable == "TMP" and i.dimensions["LevelType"] == 100]
     assert {i.dimensions["StdZ"] for i in isobaric} >= {85000.0, 50000.0, 100000.0}
     assert isobaric[0].attributes["dimension_units"] == {"StdZ": "Pa"}
     assert isobaric[0].attributes["description"].startswith("Temperature")
     prmsl = next(i for i in items if i.variable == "PRMSL")
     assert "StdZ" not in prmsl.dimensions and prmsl.bands == (1,)
+    assert prmsl.dimensions["LevelType"] == 101.0  # mean sea level
     assert "Lambert_Conformal_Conic" in prmsl.native_crs
     keys = {(i.variable, i.time, tuple(sorted(i.dimensions.items()))) for i in items}
     assert len(keys) == 181

@@ -109,8 +109,9 @@ def test_migrations_are_recorded_once(tmp_path: Path) -> None:
         (3, "ingest_journal"),
         (4, "rtree_time"),
         (5, "signin_attempts"),
+        (6, "time_field"),
     ]
-    assert again.schema_version == 5
+    assert again.schema_version == 6
     assert mode == "wal"
 
 

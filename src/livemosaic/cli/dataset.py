@@ -10,11 +10,12 @@ import click
 from tqdm import tqdm
 
 from livemosaic.cli.context import CliState, echo_json, fail, pass_state
+from livemosaic.core.ingest import validate_time_field
 from livemosaic.core.missing import missing_files
 from livemosaic.core.models import DatasetSummary
 from livemosaic.core.objects import gdal_name
 from livemosaic.core.ports import RemoveFilter
-from livemosaic.core.where import parse_where
+from livemosaic.core.where import parse_date, parse_where
 from livemosaic.errors import InvalidParameter, LiveMosaicError
 
 
@@ -25,14 +26,12 @@ def _parse_when(value: str) -> int:
     if value and value[-1] in units and value[:-1].isdigit():
         moment = now - dt.timedelta(**{units[value[-1]]: int(value[:-1])})
     else:
-        try:
-            moment = dt.datetime.fromisoformat(value)
-        except ValueError:
+        ms = parse_date(value)  # the REST API's date parser
+        if ms is None:
             raise click.BadParameter(
                 f"'{value}' is neither an ISO date (2024-05-01) nor an age (30d, 12h, 2w)."
             ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
+        return ms
     return int(moment.timestamp() * 1000)
 
 
@@ -82,6 +81,17 @@ class RasterLocation(click.ParamType["Path | str"]):
 RASTER_LOCATION = RasterLocation()
 
 
+TIME_FIELD_HELP = (
+    "Metadata item holding each file's acquisition time, [DOMAIN:]NAME: a NetCDF global "
+    "attribute (time_coverage_start), a TIFF tag (TIFFTAG_DATETIME) or any GDAL metadata "
+    "item (IMAGERY:ACQUISITIONDATETIME). Used before --time-pattern."
+)
+TIME_FORMAT_HELP = (
+    "strftime format of the time field's value, e.g. %Y%m%d%H%M (%z for an offset). "
+    "Default: ISO 8601 and the other date forms the REST API reads."
+)
+
+
 @click.group()
 def dataset() -> None:
     """Mosaic datasets: catalogs of rasters referenced in place."""
@@ -101,6 +111,8 @@ def dataset() -> None:
     "--no-history", is_flag=True, help="Do not keep geoprocessing history for this dataset."
 )
 @click.option("--description", default="", help="Free text shown in service descriptions.")
+@click.option("--time-field", default=None, help=TIME_FIELD_HELP)
+@click.option("--time-format", default=None, help=TIME_FORMAT_HELP)
 @pass_state
 def create(
     state: CliState,
@@ -109,6 +121,8 @@ def create(
     time_pattern: str | None,
     no_history: bool,
     description: str,
+    time_field: str | None,
+    time_format: str | None,
 ) -> None:
     """Create an empty mosaic dataset NAME."""
     try:
@@ -117,7 +131,13 @@ def create(
         if crs is not None:
             crs = _checked_crs(state, crs)
         ds = state.ingestor().create_dataset(
-            name, crs, time_pattern=time_pattern, history=not no_history, description=description
+            name,
+            crs,
+            time_pattern=time_pattern,
+            history=not no_history,
+            description=description,
+            time_field=time_field,
+            time_format=time_format,
         )
     except LiveMosaicError as exc:
         fail(exc)
@@ -344,6 +364,8 @@ def info(state: CliState, name: str, show_history: bool) -> None:
             "name": ds.name,
             "crs": ds.crs,
             "timePattern": ds.time_pattern,
+            "timeField": ds.time_field,
+            "timeFormat": ds.time_format,
             "history": ds.history_enabled,
             "summary": summary_json(state.catalog.summary(ds.name)),
         }
@@ -366,6 +388,10 @@ def info(state: CliState, name: str, show_history: bool) -> None:
 )
 @click.option("--time-pattern", default=None, help="New file-name time pattern for future adds.")
 @click.option("--description", default=None, help="New description.")
+@click.option(
+    "--time-field", default=None, help=TIME_FIELD_HELP + " Empty text removes it (future adds)."
+)
+@click.option("--time-format", default=None, help=TIME_FORMAT_HELP)
 @pass_state
 def set_(
     state: CliState,
@@ -373,6 +399,8 @@ def set_(
     history: bool | None,
     time_pattern: str | None,
     description: str | None,
+    time_field: str | None,
+    time_format: str | None,
 ) -> None:
     """Change a dataset's settings."""
     from dataclasses import replace
@@ -384,7 +412,12 @@ def set_(
             history_enabled=ds.history_enabled if history is None else history,
             time_pattern=ds.time_pattern if time_pattern is None else time_pattern,
             description=ds.description if description is None else description,
+            time_field=ds.time_field if time_field is None else (time_field or None),
+            time_format=ds.time_format if time_format is None else (time_format or None),
         )
+        if time_field == "":  # removing the field removes its format
+            ds = replace(ds, time_format=None)
+        validate_time_field(ds.time_field, ds.time_format)
         ds = state.catalog.update_dataset(ds)
     except LiveMosaicError as exc:
         fail(exc)

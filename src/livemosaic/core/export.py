@@ -56,6 +56,7 @@ from livemosaic.core.pixels import (
 )
 from livemosaic.core.ports import (
     CatalogStore,
+    DimensionFilter,
     EncodedImage,
     ImageEncoder,
     ImageFormat,
@@ -348,8 +349,15 @@ class ImageExporter:
             ids = tuple(i for i in lock if ids is None or i in ids)
             if not ids:
                 return [], True
+
+        def probe(filters: tuple[DimensionFilter, ...]) -> RasterItem | None:
+            found = self.catalog.find_items(
+                snapshot.dataset.name, ItemQuery(dimensions=filters, limit=1)
+            )
+            return found[0] if found else None
+
         dims = effective_dimensions(
-            rule, snapshot.summary, snapshot.definition, time_given=time is not None
+            rule, snapshot.summary, snapshot.definition, time_given=time is not None, probe=probe
         )
         where = rule.where if extra is None else and_where(rule.where, extra)
         base = ItemQuery(object_ids=ids, extent=extent, time=time, where=where, dimensions=dims)

@@ -71,6 +71,45 @@ class IngestReport:
     item_ids: list[int] = field(default_factory=list)
 
 
+MAX_TIME_FIELD = 200  # characters of a time field name or format
+
+
+def validate_time_field(time_field: str | None, time_format: str | None) -> None:
+    """InvalidParameter for a malformed time-field mapping (``[DOMAIN:]NAME`` and a strftime
+    format such as ``%Y-%m-%dT%H:%M:%S%z``)."""
+    if time_field is not None:
+        name = time_field.rpartition(":")[2].strip()
+        if not name or len(time_field) > MAX_TIME_FIELD or any(c in time_field for c in "\r\n"):
+            raise InvalidParameter(
+                "time_field",
+                f"'{time_field[:60]}' is not a metadata item name.",
+                accepted="[DOMAIN:]NAME such as time_coverage_start, TIFFTAG_DATETIME or "
+                f"IMAGERY:ACQUISITIONDATETIME (at most {MAX_TIME_FIELD} characters)",
+            )
+    if time_format is not None:
+        if "%" not in time_format or len(time_format) > MAX_TIME_FIELD:
+            raise InvalidParameter(
+                "time_format",
+                f"'{time_format[:60]}' is not a date format.",
+                accepted="a strftime format such as %Y-%m-%dT%H:%M:%SZ or %Y%m%d",
+            )
+        if time_field is None:
+            raise InvalidParameter(
+                "time_format", "a time format needs a time field.", accepted="--time-field NAME"
+            )
+
+
+def inspect_options(ds: MosaicDataset, *, compute_stats: bool = True) -> InspectOptions:
+    """How files are inspected for dataset ``ds``: its CRS, time pattern and time field."""
+    return InspectOptions(
+        dataset_crs=ds.crs,
+        time_pattern=ds.time_pattern,
+        time_field=ds.time_field,
+        time_format=ds.time_format,
+        compute_stats=compute_stats,
+    )
+
+
 def is_candidate(path: Path) -> bool:
     """True for a file that may be a raster (not a sidecar, not temporary or hidden)."""
     name = path.name
@@ -186,9 +225,12 @@ class Ingestor:
         time_pattern: str | None = None,
         history: bool = True,
         description: str = "",
+        time_field: str | None = None,
+        time_format: str | None = None,
     ) -> MosaicDataset:
         """Create an empty mosaic dataset; ``crs`` None means "from the first raster added"."""
         validate_name("dataset", name)
+        validate_time_field(time_field, time_format)
         return self.catalog.create_dataset(
             MosaicDataset(
                 name=name,
@@ -196,6 +238,8 @@ class Ingestor:
                 time_pattern=time_pattern,
                 history_enabled=history,
                 description=description,
+                time_field=time_field or None,
+                time_format=time_format or None,
             )
         )
 
@@ -245,7 +289,7 @@ class Ingestor:
                     report.rejected.append((path, rejection_reason(exc, path)))
                     continue
                 ds = self.catalog.update_dataset(replace(ds, crs=crs))
-            options = InspectOptions(dataset_crs=ds.crs, time_pattern=ds.time_pattern)
+            options = inspect_options(ds)
             try:
                 items = self.source.inspect(path, options)
             except LiveMosaicError as exc:

@@ -26,6 +26,13 @@ PixelType = Literal[
 ]
 MaskKind = Literal["none", "nodata", "alpha", "mask", "nan"]
 
+# Item attributes holding per-band unpacking factors when a file's bands are packed
+# differently (``RasterItem.scale``/``offset`` then hold the first band's).
+BAND_SCALES = "band_scales"
+BAND_OFFSETS = "band_offsets"
+# Item attribute of a file without a CRS of its own: the CRS it was assumed to be in.
+ASSUMED_CRS = "assumed_crs"
+
 
 @dataclass(frozen=True, slots=True)
 class Extent:
@@ -210,6 +217,28 @@ class RasterItem:
         return len(self.bands)
 
     @property
+    def is_packed(self) -> bool:
+        """True when stored values are unpacked with a scale and an offset."""
+        return self.scale is not None or self.offset is not None
+
+    def unpack_factors(self, positions: Iterable[int]) -> tuple[list[float], list[float]]:
+        """(scales, offsets) of the bands at 0-based ``positions`` of ``bands``.
+
+        Each band uses its own factors (attributes :data:`BAND_SCALES`/:data:`BAND_OFFSETS`)
+        when the file packs its bands differently, else the item's ``scale``/``offset``.
+        """
+        scale = 1.0 if self.scale is None else self.scale
+        offset = 0.0 if self.offset is None else self.offset
+        scales = self.attributes.get(BAND_SCALES) or ()
+        offsets = self.attributes.get(BAND_OFFSETS) or ()
+        out_s: list[float] = []
+        out_o: list[float] = []
+        for pos in positions:
+            out_s.append(float(scales[pos]) if pos < len(scales) else scale)
+            out_o.append(float(offsets[pos]) if pos < len(offsets) else offset)
+        return out_s, out_o
+
+    @property
     def min_ps(self) -> float:
         """ArcGIS MinPS: the finest cell size the item is displayed at (0 = no limit)."""
         return 0.0
@@ -235,6 +264,11 @@ class MosaicDataset:
     description: str = ""
     id: int | None = None
     created: int | None = None
+    # Time-field mapping: the metadata item holding a file's acquisition time
+    # ("[DOMAIN:]NAME", e.g. "time_coverage_start" or "IMAGERY:ACQUISITIONDATETIME") and the
+    # strftime format of its value (None: ISO 8601 and the other date forms of the REST API).
+    time_field: str | None = None
+    time_format: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

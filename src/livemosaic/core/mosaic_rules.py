@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from livemosaic.core.fields import CATALOG_FIELDS, item_attributes, resolve_field
 from livemosaic.core.models import DatasetSummary, Extent, RasterItem, ServiceDefinition
 from livemosaic.core.ports import DimensionFilter, ItemQuery
 from livemosaic.core.rendering import RenderingRule
+from livemosaic.core.where import parse_date
 from livemosaic.core.where_ast import And, Compare, Condition, Const, Field, IsNull, Literal_
 
 MosaicMethod = Literal[
@@ -97,19 +97,11 @@ def operation_from_name(name: str | None, default: MosaicOperation = "First") ->
     return OPERATION_BY_WIRE.get(key, default)
 
 
-_DATE_FORMATS = (
-    "%Y/%m/%d",
-    "%Y-%m-%d",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%Y-%m-%d %H:%M",
-)
-
-
 def parse_sort_value(value: object) -> float | None:
-    """A sortValue as a number: numbers as-is, dates (``yyyy/mm/dd [hh:mm:ss]``) as epoch ms (UTC).
+    """A sortValue as a number: numbers as-is, dates as epoch ms (UTC).
+
+    Dates are read by :func:`livemosaic.core.where.parse_date`, the one date parser of the
+    REST API (``yyyy/mm/dd [hh:mm:ss]``, ISO 8601 with ``Z`` or an offset, US dates).
 
     Returns None for empty input; raises ValueError for text that is neither.
     """
@@ -129,12 +121,9 @@ def parse_sort_value(value: object) -> float | None:
         return float(text)
     except ValueError:
         pass
-    for fmt in _DATE_FORMATS:
-        try:
-            moment = datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-        return float(int(moment.timestamp() * 1000))
+    moment = parse_date(text)
+    if moment is not None:
+        return float(moment)
     raise ValueError(f"sortValue {value!r} is neither a number nor a date like 2024/09/12")
 
 
@@ -173,6 +162,7 @@ def effective_dimensions(
     definition: ServiceDefinition,
     *,
     time_given: bool,
+    probe: Callable[[tuple[DimensionFilter, ...]], RasterItem | None] | None = None,
 ) -> tuple[DimensionFilter, ...]:
     """Dimension filters of a request, completed so a multidimensional service draws one slice.
 
@@ -181,6 +171,11 @@ def effective_dimensions(
     its dimensions is drawn. When the filters name exactly one variable, its dimensions the
     filters leave open are set to their first value. ``StdTime`` is left open when the
     request has a ``time`` (items intersecting it are eligible).
+
+    Dimensions need not combine freely (a GRIB ``StdZ`` of 2 m exists only for the level type
+    "height above ground"): with ``probe`` (the first item matching some filters, or None),
+    when no item has every first value, the open dimensions take the values of the first item
+    matching the given filters instead.
     """
     if not summary.variables:
         return rule.dimensions
@@ -204,13 +199,26 @@ def effective_dimensions(
         for f in out
         if f.dimension and (not f.variable or f.variable.lower() == variable.name.lower())
     }
-    for dim in variable.dimensions:
-        if dim.name.lower() in constrained or not dim.values:
-            continue
-        if time_given and dim.name.lower() == "stdtime":
-            continue
-        out.append(DimensionFilter(variable.name, dim.name, (dim.values[0],)))
-    return tuple(out)
+    given = tuple(out)
+    opened = [
+        dim
+        for dim in variable.dimensions
+        if dim.name.lower() not in constrained
+        and dim.values
+        and not (time_given and dim.name.lower() == "stdtime")
+    ]
+    out.extend(DimensionFilter(variable.name, d.name, (d.values[0],)) for d in opened)
+    if probe is None or not opened or probe(tuple(out)) is not None:
+        return tuple(out)
+    first = probe(given)
+    if first is None:
+        return tuple(out)
+    completed = list(given)
+    for dim in opened:
+        value = first.time if dim.name.lower() == "stdtime" else first.dimensions.get(dim.name)
+        if value is not None:
+            completed.append(DimensionFilter(variable.name, dim.name, (float(value),)))
+    return tuple(completed)
 
 
 # --- item priority -------------------------------------------------------------------------

@@ -32,12 +32,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from livemosaic.core.ingest import Ingestor, rejection_reason
+from livemosaic.core.ingest import Ingestor, inspect_options, rejection_reason
 from livemosaic.core.models import MosaicDataset, RasterItem, ServiceDefinition, ServiceSnapshot
 from livemosaic.core.ports import (
     CatalogStore,
     IngestJournal,
-    InspectOptions,
     JournalEntry,
     JournalState,
     RasterSource,
@@ -349,11 +348,7 @@ class IngestPipeline:
                     report.overviews.append(path)
             except LiveMosaicError as exc:
                 report.notes.append(f"{path}: overviews not built: {exc.reason}")
-        options = InspectOptions(
-            dataset_crs=ds.crs,
-            time_pattern=ds.time_pattern,
-            compute_stats=rule.compute_statistics,
-        )
+        options = inspect_options(ds, compute_stats=rule.compute_statistics)
         try:
             found = self.source.inspect(path, options)
         except LiveMosaicError as exc:

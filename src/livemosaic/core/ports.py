@@ -189,6 +189,8 @@ class InspectOptions:
 
     dataset_crs: str | None  # "EPSG:n"/WKT; None = keep the file's own CRS
     time_pattern: str | None = None  # regex with named groups Y m d H M S, applied to file names
+    time_field: str | None = None  # metadata item with the acquisition time ([DOMAIN:]NAME)
+    time_format: str | None = None  # strftime format of its value (None: ISO 8601 & co.)
     validate_pixels: bool = True  # read pixels (overview-accelerated) to reject truncated files
     compute_stats: bool = True
 

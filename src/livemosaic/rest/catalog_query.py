@@ -169,7 +169,7 @@ def parse_query(request: Request, params: Params, snapshot: ServiceSnapshot) -> 
     dims: tuple[DimensionFilter, ...] = ()
     md = params.json("multidimensionalDefinition", "a JSON array of dimension definitions")
     if md is not None:
-        dims = parse_md_definition(md)
+        dims = parse_md_definition(md, snapshot=snapshot)
     if object_ids is not None:
         items = ItemQuery(object_ids=object_ids)
     else:

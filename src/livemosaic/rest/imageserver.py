@@ -190,7 +190,8 @@ async def slices(request: Request) -> Response:
         raise NotSupported(
             "This service has no multidimensional information (hasMultidimensions is false)."
         )
-    filters = list(parse_md_definition(params.json("multidimensionalDefinition", MD_ACCEPTED)))
+    md = params.json("multidimensionalDefinition", MD_ACCEPTED)
+    filters = list(parse_md_definition(md, snapshot=snapshot))
     return _simple(request, params, snapshot, "slices", slices_json(snapshot, filters))
 
 

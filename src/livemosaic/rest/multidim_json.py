@@ -102,7 +102,7 @@ def multidimensional_info(snapshot: ServiceSnapshot, policy: str) -> dict[str, A
     }
 
 
-__all__ = ["multidimensional_info", "time_regularity"]
+__all__ = ["check_definition", "multidimensional_info", "time_regularity"]
 
 
 def enumerate_slices(snapshot: ServiceSnapshot) -> list[list[dict[str, Any]]]:
@@ -172,3 +172,84 @@ def slice_filters(snapshot: ServiceSnapshot, slice_id: int) -> tuple[DimensionFi
         DimensionFilter(e["variableName"], e["dimensionName"], (float(e["values"][0]),))
         for e in slices[slice_id]
     )
+
+
+_LISTED = 40  # valid values named in an error, at most
+
+
+def _value_text(dim: DimensionSummary, value: float) -> str:
+    if dim.name.lower() == "stdtime":
+        return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+    return f"{value:g}"
+
+
+def _listing(dim: DimensionSummary) -> str:
+    values = sorted(dim.values)
+    shown = ", ".join(_value_text(dim, v) for v in values[:_LISTED])
+    more = f" … ({len(values)} values, see multidimensionalInfo)" if len(values) > _LISTED else ""
+    return f"{dim.name}: {shown}{more}" if values else f"{dim.name}: no values"
+
+
+def _has_value(dim: DimensionSummary, value: float | tuple[float, float]) -> bool:
+    """A point matches a value; a range holds at least one value. Any time is accepted: time
+    is continuous and live data grows (a time without data draws nothing, as ``time`` does)."""
+    if dim.name.lower() == "stdtime":
+        return True
+    values = dim.values
+    if isinstance(value, tuple):
+        lo, hi = value
+        return any(lo <= v <= hi for v in values)
+    return any(v == value or abs(v - value) <= 1e-9 * max(1.0, abs(v)) for v in values)
+
+
+def check_definition(
+    snapshot: ServiceSnapshot, filters: tuple[DimensionFilter, ...], name: str
+) -> None:
+    """InvalidParameter (400) naming the valid ones for an unknown variable, dimension or
+    dimension value of a multidimensionalDefinition (nothing to check without filters)."""
+    if not filters:
+        return
+    variables = {v.name.casefold(): v for v in snapshot.summary.variables}
+    if not variables:
+        raise InvalidParameter(
+            name,
+            "this service has no variables (it is not multidimensional).",
+            accepted="no multidimensionalDefinition",
+        )
+    for f in filters:
+        chosen = list(variables.values())
+        if f.variable:
+            found = variables.get(f.variable.strip().casefold())
+            if found is None:
+                raise InvalidParameter(
+                    name,
+                    f"variable '{f.variable[:60]}' is not a variable of this service.",
+                    accepted="one of " + ", ".join(v.name for v in snapshot.summary.variables),
+                )
+            chosen = [found]
+        if not f.dimension:
+            continue
+        dims = [
+            d for v in chosen for d in v.dimensions if d.name.casefold() == f.dimension.casefold()
+        ]
+        if not dims:
+            known = sorted({d.name for v in chosen for d in v.dimensions})
+            where = f"variable '{chosen[0].name}'" if f.variable else "any variable"
+            raise InvalidParameter(
+                name,
+                f"dimension '{f.dimension[:60]}' is not a dimension of {where}.",
+                accepted="one of " + (", ".join(known) or "no dimensions"),
+            )
+        for value in f.values:
+            if not any(_has_value(d, value) for d in dims):
+                shown = (
+                    f"{_value_text(dims[0], value[0])}..{_value_text(dims[0], value[1])}"
+                    if isinstance(value, tuple)
+                    else _value_text(dims[0], value)
+                )
+                raise InvalidParameter(
+                    name,
+                    f"{dims[0].name} {shown} is not a value of "
+                    f"{chosen[0].name if f.variable else 'this service'}.",
+                    accepted=_listing(dims[0]),
+                )

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from livemosaic.core.models import MAX_CATALOG_INT, MAX_TIME_MS, MIN_TIME_MS, Extent, SpatialRef
+from livemosaic.core.where import parse_date
 from livemosaic.errors import InvalidParameter, LiveMosaicError
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -341,11 +342,13 @@ def parse_size(text: str | None, name: str = "size") -> tuple[int, int] | None:
     return width, height
 
 
-TIME_ACCEPTED = "epoch milliseconds: t, or t1,t2 where either end may be null"
+TIME_ACCEPTED = (
+    "epoch milliseconds or dates (2024-05-01T12:00:00Z): t, or t1,t2 where either end may be null"
+)
 
 
 def parse_time(text: str | None, name: str = "time") -> tuple[int | None, int | None] | None:
-    """``t`` or ``t1,t2`` in epoch ms (``null`` = open end; decimals truncated)."""
+    """``t`` or ``t1,t2`` in epoch ms or as dates (``null`` = open end; decimals truncated)."""
     if text is None:
         return None
     parts = [p.strip() for p in text.split(",")]
@@ -361,9 +364,12 @@ def parse_time(text: str | None, name: str = "time") -> tuple[int | None, int | 
         try:
             number = float(part)
         except ValueError:
-            raise InvalidParameter(
-                name, f"'{part[:40]}' is not a time.", accepted=TIME_ACCEPTED
-            ) from None
+            moment = parse_date(part)  # the one date parser: ISO 8601 with Z/offset, …
+            if moment is None:
+                raise InvalidParameter(
+                    name, f"'{part[:40]}' is not a time.", accepted=TIME_ACCEPTED
+                ) from None
+            number = float(moment)
         if not math.isfinite(number):
             raise InvalidParameter(name, f"'{part[:40]}' is not a time.", accepted=TIME_ACCEPTED)
         if not MIN_TIME_MS <= number <= MAX_TIME_MS:

@@ -29,6 +29,7 @@ from livemosaic.core.service_properties import service_properties
 from livemosaic.core.where import parse_where
 from livemosaic.errors import InvalidParameter, LiveMosaicError
 from livemosaic.rest.image_params import parse_pixel_type
+from livemosaic.rest.multidim_json import check_definition
 from livemosaic.rest.params import parse_json, sr_from_json
 
 MOSAIC_ACCEPTED = (
@@ -84,12 +85,23 @@ def _bool(value: Any, name: str, key: str) -> bool:
 
 
 def parse_md_definition(
-    value: Any, name: str = "multidimensionalDefinition"
+    value: Any,
+    name: str = "multidimensionalDefinition",
+    snapshot: ServiceSnapshot | None = None,
 ) -> tuple[DimensionFilter, ...]:
     """A decoded multidimensionalDefinition array as dimension filters.
 
     Entries with neither a variable nor a dimension name are ignored (as js strips them).
+    With ``snapshot``, an unknown variable, dimension or value is refused (400) with the
+    valid ones (:func:`~livemosaic.rest.multidim_json.check_definition`).
     """
+    filters = _md_filters(value, name)
+    if snapshot is not None:
+        check_definition(snapshot, filters, name)
+    return filters
+
+
+def _md_filters(value: Any, name: str) -> tuple[DimensionFilter, ...]:
     if value is None:
         return ()
     if isinstance(value, dict):
@@ -244,7 +256,8 @@ def parse_mosaic_rule(
         rule = replace(rule, item_rendering_rule=rendering_rule_from_json(item_rule, name))
     if obj.get("multidimensionaldefinition") is not None:
         rule = replace(
-            rule, dimensions=parse_md_definition(obj["multidimensionaldefinition"], name)
+            rule,
+            dimensions=parse_md_definition(obj["multidimensionaldefinition"], name, snapshot),
         )
     problem = sort_field_problem(rule.sort_field) if rule.method == "Attribute" else None
     if problem is not None:

@@ -47,6 +47,8 @@ def _dataset_from_row(row: sqlite3.Row) -> MosaicDataset:
         name=row["name"],
         crs=row["crs"],
         time_pattern=row["time_pattern"],
+        time_field=row["time_field"],
+        time_format=row["time_format"],
         history_enabled=bool(row["history_enabled"]),
         description=row["description"],
         id=row["id"],
@@ -140,7 +142,7 @@ class SqliteCatalog(ServiceTables):
             created = now_ms()
             cur = conn.execute(
                 "INSERT INTO datasets (name, crs, time_pattern, history_enabled, description, "
-                "created) VALUES (?, ?, ?, ?, ?, ?)",
+                "created, time_field, time_format) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name,
                     dataset.crs,
@@ -148,6 +150,8 @@ class SqliteCatalog(ServiceTables):
                     int(dataset.history_enabled),
                     dataset.description,
                     created,
+                    dataset.time_field,
+                    dataset.time_format,
                 ),
             )
             out = replace(dataset, name=name, id=cur.lastrowid, created=created)
@@ -197,19 +201,29 @@ class SqliteCatalog(ServiceTables):
             new = replace(dataset, name=name, id=old.id, created=old.created)
             conn.execute(
                 "UPDATE datasets SET name = ?, crs = ?, time_pattern = ?, history_enabled = ?, "
-                "description = ? WHERE id = ?",
+                "description = ?, time_field = ?, time_format = ? WHERE id = ?",
                 (
                     new.name,
                     new.crs,
                     new.time_pattern,
                     int(new.history_enabled),
                     new.description,
+                    new.time_field,
+                    new.time_format,
                     new.id,
                 ),
             )
             changed = {
                 k: getattr(new, k)
-                for k in ("name", "crs", "time_pattern", "history_enabled", "description")
+                for k in (
+                    "name",
+                    "crs",
+                    "time_pattern",
+                    "time_field",
+                    "time_format",
+                    "history_enabled",
+                    "description",
+                )
                 if getattr(new, k) != getattr(old, k)
             }
             if changed:

@@ -1,5 +1,8 @@
 """Georeferencing facts of an open dataset: CRS key, extents, footprint, cell sizes.
 
+A file with a geotransform but no CRS (ESRI ASCII grids, some GeoTIFFs) is taken to be in
+the mosaic dataset's CRS, when the dataset has one (``Geo.crs_assumed``).
+
 The footprint is the raster's boundary (its bounds, densified with 21 points per edge)
 transformed into the dataset CRS as a closed clockwise ring; points that cannot be
 transformed are dropped (see :func:`projector.transform_ring`).
@@ -27,7 +30,9 @@ from livemosaic.errors import RasterRejected
 
 GEOREF_NEXT_STEP = (
     "Add georeferencing (a CRS and a geotransform), e.g. with `gdal_translate -a_srs EPSG:<n> "
-    "-a_ullr <ulx> <uly> <lrx> <lry>` or a world file plus .prj, then add the file again."
+    "-a_ullr <ulx> <uly> <lrx> <lry>` or a world file plus .prj, then add the file again. "
+    "A file with a geotransform but no CRS is added to a dataset created with a CRS "
+    "(`dataset create --crs`), whose CRS it is then assumed to be in."
 )
 
 PIXEL_TYPES: dict[str, PixelType] = {
@@ -58,6 +63,7 @@ class Geo:
     cell_size_y: float
     low_ps: float
     high_ps: float
+    crs_assumed: bool = False  # the file has no CRS: the dataset's was taken
 
 
 def pixel_type(dtype: str, *, packed: bool = False, nbits: int | None = None) -> PixelType:
@@ -79,6 +85,9 @@ def compute_geo(
 ) -> Geo:
     """Georeferencing of ``ds`` (RasterRejected when it is not georeferenced)."""
     transform: Affine = ds.transform
+    assumed = ds.crs is None and crs_override is None and bool(dataset_crs)
+    if assumed and not is_identity(transform):
+        crs_override = key_of(dataset_crs or "")  # a geotransform without a CRS
     if (ds.crs is None and crs_override is None) or is_identity(transform):
         gcps = ds.gcps[0] if ds.gcps else []
         reason = (
@@ -115,7 +124,7 @@ def compute_geo(
     low = _pixel_size_in(native, target, native_extent, extent, cell_x, cell_y)
     overviews = ds.overviews(1) if ds.count else []
     high = low * float(overviews[-1]) if overviews else low
-    return Geo(native, native_extent, footprint, extent, cell_x, cell_y, low, high)
+    return Geo(native, native_extent, footprint, extent, cell_x, cell_y, low, high, assumed)
 
 
 def _pixel_size_in(

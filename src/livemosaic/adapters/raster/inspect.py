@@ -8,8 +8,14 @@ Validity (``mask_kind``), in order: an alpha band (``alpha``; the item's bands e
 per-dataset mask, internal or an external ``.msk`` (``mask``), a nodata value (``nodata``),
 NaN in float data without nodata (``nan``), else ``none``.
 
-Time of a single-image item: the configured file-name pattern, else the TIFF
-``TIFFTAG_DATETIME`` tag, else a date found in the file name by the default patterns.
+Time of a single-image item (and of the slices of a multidimensional file without a time
+dimension): the dataset's time field (a metadata item such as a NetCDF global attribute
+``time_coverage_start`` or a TIFF tag, read with its format), else the configured file-name
+pattern, else the TIFF ``TIFFTAG_DATETIME`` tag, else a date found in the file name by the
+default patterns. ``attributes["time_source"]`` says which gave it.
+
+A file with a geotransform but no CRS is taken to be in the dataset's CRS;
+``attributes["assumed_crs"]`` says so.
 """
 
 from __future__ import annotations
@@ -26,8 +32,19 @@ from livemosaic.adapters.raster.georef import band_names, compute_geo, pixel_typ
 from livemosaic.adapters.raster.multidim import FileInfo, inspect_multidim, is_multidim
 from livemosaic.adapters.raster.stats import ScanPlan, scan
 from livemosaic.adapters.raster.thematic import thematic_attributes
-from livemosaic.adapters.raster.timeparse import time_from_name, time_from_tiff_tag
-from livemosaic.core.models import BandStats, MaskKind, RasterItem
+from livemosaic.adapters.raster.timeparse import (
+    time_from_name,
+    time_from_text,
+    time_from_tiff_tag,
+)
+from livemosaic.core.models import (
+    ASSUMED_CRS,
+    BAND_OFFSETS,
+    BAND_SCALES,
+    BandStats,
+    MaskKind,
+    RasterItem,
+)
 from livemosaic.core.ports import InspectOptions
 from livemosaic.errors import RasterRefused, RasterRejected
 
@@ -88,6 +105,10 @@ def inspect_file(path: str, options: InspectOptions, confine: Confinement) -> li
 
 
 def _file_time(ds: Any, path: str, options: InspectOptions) -> tuple[int | None, str | None]:
+    if options.time_field:
+        value = time_from_text(metadata_value(ds, options.time_field), options.time_format)
+        if value is not None:
+            return value, options.time_field
     if options.time_pattern:
         value = time_from_name(path, options.time_pattern)
         if value is not None:
@@ -97,6 +118,27 @@ def _file_time(ds: Any, path: str, options: InspectOptions) -> tuple[int | None,
         return value, "TIFFTAG_DATETIME"
     value = time_from_name(path, None)
     return (value, "file name") if value is not None else (None, None)
+
+
+def metadata_value(ds: Any, field: str) -> str | None:
+    """The value of metadata item ``[DOMAIN:]NAME`` of a dataset (None when absent).
+
+    Looked up in the dataset's metadata of that domain (default domain without one), then as
+    a NetCDF global attribute (``NC_GLOBAL#NAME``), then in the first band's metadata; names
+    match case-insensitively.
+    """
+    domain, _, name = field.rpartition(":")
+    name = name.strip()
+    sources = [ds.tags(ns=domain) if domain else ds.tags()]
+    if ds.count:
+        sources.append(ds.tags(1, ns=domain) if domain else ds.tags(1))
+    wanted = (name.casefold(), f"nc_global#{name}".casefold())
+    for key in wanted:
+        for tags in sources:
+            for k, v in tags.items():
+                if k.casefold() == key:
+                    return str(v)
+    return None
 
 
 def _single_item(
@@ -155,8 +197,13 @@ def _single_item(
         attrs["time_source"] = time_source
     if alpha is not None:
         attrs["alpha_band"] = alpha
+    if geo.crs_assumed:
+        attrs[ASSUMED_CRS] = geo.native_crs  # the file has none: the dataset's was taken
     if ds.units and ds.units[bands[0] - 1]:
         attrs["unit"] = ds.units[bands[0] - 1]
+    if packed and (len(set(scales)) > 1 or len(set(offsets)) > 1):
+        attrs[BAND_SCALES] = list(scales)
+        attrs[BAND_OFFSETS] = list(offsets)
     if len(bands) == 1:  # palette, attribute table and classes of a thematic raster
         attrs.update(thematic_attributes(ds, path, bands[0]))
     return RasterItem(

@@ -5,8 +5,11 @@ grid is a subdataset whose bands are its slices. Helper variables are skipped: c
 (``lat``, ``lon``, anything named in another variable's ``coordinates`` attribute), bounds
 (``time_bnds``, anything named by a ``bounds``/``climatology`` attribute), grid mappings,
 land/sea masks (``mask``, ``mask_*``, standard names ``land_binary_mask``/``sea_binary_mask``)
-and variables without an x/y grid. Static 2-D fields (bathymetry ``h``) are kept as items
-without time. Each band gives one item: ``uri`` = ``netcdf:"<file>":<var>``,
+and variables without an x/y grid. A variable on x/y coordinates without a grid mapping (no
+CRS) takes the dataset's CRS, when the dataset has one (``attributes["assumed_crs"]``).
+Curvilinear grids (2-D latitude/longitude arrays, GDAL geolocation arrays) are kept too: their
+footprint comes from the arrays (see :mod:`.geoloc`). Static 2-D fields (bathymetry ``h``) are
+kept as items without time. Each band gives one item: ``uri`` = ``netcdf:"<file>":<var>``,
 ``bands = (band,)``, ``variable`` = the variable name, ``time`` from the band's
 ``NETCDF_DIM_<time>`` value decoded with the CF units and calendar, ``end_time`` from CF time
 bounds, ``dimensions["StdZ"]`` from the vertical dimension (depth, z, lev, level, height,
@@ -14,25 +17,24 @@ plev, s_rho, …, or ``axis=Z``/``positive``). Depths (``positive="down"``) beco
 StdZ values (elevation convention, as ArcGIS shows them); ``attributes["z_positive"]`` keeps
 the file's convention. Any other extra dimension is kept under its own name.
 
-GRIB: every band (message) is one item. ``variable`` is ``GRIB_ELEMENT`` when that element
-occurs at a single level type in the file, else ``<ELEMENT>_<LEVELTYPE>`` (``TMP_ISBL``,
-``TMP_HTGL``). ``StdZ`` is the numeric level GDAL reports with a unit in the band description
-(``85000[Pa] ISBL`` -> 85000, unit ``Pa``; ``2[m] HTGL`` -> 2, unit ``m``; for a layer
-``3000-0[Pa] SPDL`` the first value, with both in ``attributes["level_range"]``); levels
-without a unit (surface, mean sea level, tropopause, …) have no StdZ. ``time`` is
-``GRIB_VALID_TIME``; ``description`` is ``GRIB_COMMENT``.
+GRIB files: see :mod:`.grib`.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from livemosaic.adapters.raster.cf_time import CFTimeError, CFTimeUnits, parse_units
-from livemosaic.adapters.raster.confine import Confinement
 from livemosaic.adapters.raster.dataset import open_dataset
-from livemosaic.adapters.raster.georef import Geo, compute_geo, pixel_type
+from livemosaic.adapters.raster.geoloc import (
+    GEOLOCATION,
+    geolocated_geo,
+    has_geolocation,
+    read_arrays,
+)
+from livemosaic.adapters.raster.georef import compute_geo
+from livemosaic.adapters.raster.grib import grib_items
 from livemosaic.adapters.raster.ncmeta import (
     TimeBounds,
     dim_roles,
@@ -43,29 +45,13 @@ from livemosaic.adapters.raster.ncmeta import (
     parse_list,
     subdataset_uri,
 )
-from livemosaic.adapters.raster.stats import ScanPlan, ScanResult, scan
+from livemosaic.adapters.raster.slices import FileInfo, scan_all, slice_item
 from livemosaic.adapters.raster.timeparse import iso
-from livemosaic.core.models import BandStats, MaskKind, RasterItem
+from livemosaic.core.models import ASSUMED_CRS, RasterItem
 from livemosaic.core.ports import InspectOptions
 from livemosaic.errors import RasterRejected
 
-_GRIB_LEVEL = re.compile(
-    r"^\s*(?P<a>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?:-(?P<b>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?))?"
-    r"\[(?P<unit>[^\]]*)\]\s*(?P<type>[^=\s]+)"
-)
-_GRIB_SHORT = re.compile(r"^(?P<levels>-?[\d.]+(?:--?[\d.]+)?)-(?P<type>.+)$")
-
-
-@dataclass(frozen=True, slots=True)
-class FileInfo:
-    """The file being inspected."""
-
-    path: str
-    uri: str
-    size: int
-    mtime_ns: int
-    fallback_time: int | None  # from the file name, for slices without a time dimension
-    confine: Confinement  # what the file (and its subdatasets) may read
+__all__ = ["FileInfo", "inspect_multidim", "is_multidim"]
 
 
 def is_multidim(ds: Any) -> bool:
@@ -75,12 +61,14 @@ def is_multidim(ds: Any) -> bool:
 
 def inspect_multidim(ds: Any, info: FileInfo, options: InspectOptions) -> list[RasterItem]:
     """Every slice item of a multidimensional file."""
-    items = _grib_items(ds, info, options) if ds.driver == "GRIB" else _container(ds, info, options)
+    items = grib_items(ds, info, options) if ds.driver == "GRIB" else _container(ds, info, options)
     if not items:
         raise RasterRejected(
             info.path,
             "no data variable on a georeferenced grid was found in this file.",
-            next_step="Check that its variables have x/y (or lon/lat) coordinates.",
+            next_step="Check that its variables have x/y (or lon/lat) coordinates; variables on "
+            "x/y coordinates without a grid mapping are added to a dataset created with a CRS "
+            "(`dataset create --crs`).",
         )
     return _unique_names(items)
 
@@ -120,11 +108,17 @@ def _variable_items(
 ) -> list[RasterItem]:
     tags = sub.tags()
     override = None
-    if sub.crs is None:
-        if not looks_lonlat(tags, sub):
-            return []  # no x/y grid (bounds, static helper arrays)
-        override = "EPSG:4326"
-    geo = compute_geo(sub, info.path, options.dataset_crs, crs_override=override)
+    if has_geolocation(sub):  # curvilinear: 2-D lat/lon arrays (see geoloc.py)
+        arrays = read_arrays(sub, info.path, info.confine)
+        geo = geolocated_geo(info.path, options.dataset_crs, arrays)
+    else:
+        if sub.crs is None:
+            if looks_lonlat(tags, sub):
+                override = "EPSG:4326"
+            elif sub.transform.is_identity or not options.dataset_crs:
+                return []  # no x/y grid (bounds, static helper arrays)
+            # else: x/y coordinates without a grid mapping: the dataset's CRS is assumed
+        geo = compute_geo(sub, info.path, options.dataset_crs, crs_override=override)
     dims = parse_list(tags.get("NETCDF_DIM_EXTRA", ""))
     roles = dim_roles(dims, tags)
     units: dict[str, CFTimeUnits] = {}
@@ -138,7 +132,7 @@ def _variable_items(
                     f"the time dimension '{d}' of variable '{var}' cannot be decoded: {exc}.",
                     next_step="Fix the CF 'units'/'calendar' attributes of the time variable.",
                 ) from exc
-    result, plan = _scan_all(sub, info, options)
+    result, plan = scan_all(sub, info, options)
     dim_units: dict[str, str] = {}
     for d, role in roles.items():
         key = "StdZ" if role == "z" else d
@@ -150,6 +144,10 @@ def _variable_items(
         "dimension_units": dim_units,
         "driver": sub.driver,
     }
+    if has_geolocation(sub):
+        base_attrs[GEOLOCATION] = True
+    if geo.crs_assumed:
+        base_attrs[ASSUMED_CRS] = geo.native_crs  # no grid mapping: the dataset's CRS
     z_dims = [d for d, r in roles.items() if r == "z"]
     if z_dims:
         base_attrs["z_positive"] = tags.get(f"{z_dims[0]}#positive", "up").lower()
@@ -187,7 +185,7 @@ def _variable_items(
         if time is None:
             time = info.fallback_time
         items.append(
-            _slice_item(
+            slice_item(
                 sub,
                 uri,
                 name,
@@ -205,155 +203,6 @@ def _variable_items(
             )
         )
     return items
-
-
-def _scan_all(sub: Any, info: FileInfo, options: InspectOptions) -> tuple[ScanResult, ScanPlan]:
-    indexes = tuple(range(1, sub.count + 1))
-    scales = tuple(float(s) for s in sub.scales)
-    offsets = tuple(float(o) for o in sub.offsets)
-    packed = any(s != 1.0 for s in scales) or any(o != 0.0 for o in offsets)
-    plan = ScanPlan(
-        indexes=indexes,
-        nodata=tuple(sub.nodatavals),
-        scales=scales if packed else (),
-        offsets=offsets if packed else (),
-    )
-    result = scan(
-        sub,
-        plan,
-        path=info.path,
-        validate=options.validate_pixels,
-        stats=options.compute_stats,
-        confine=info.confine,
-    )
-    return result, plan
-
-
-def _slice_item(
-    sub: Any,
-    uri: str,
-    name: str,
-    band: int,
-    variable: str,
-    geo: Geo,
-    info: FileInfo,
-    result: ScanResult,
-    plan: ScanPlan,
-    pos: int,
-    time: int | None,
-    end: int | None,
-    dims: dict[str, float],
-    attrs: dict[str, Any],
-) -> RasterItem:
-    dtype = sub.dtypes[band - 1]
-    nodata = plan.nodata[pos]
-    packed = bool(plan.scales)
-    is_float = dtype.startswith("float") or packed
-    mask: MaskKind = "nodata" if nodata is not None else ("nan" if is_float else "none")
-    stat = result.stats[pos] if result.stats else None
-    return RasterItem(
-        path=info.path,
-        uri=uri,
-        name=name,
-        bands=(band,),
-        footprint=geo.footprint,
-        extent=geo.extent,
-        native_crs=geo.native_crs,
-        native_extent=geo.native_extent,
-        width=int(sub.width),
-        height=int(sub.height),
-        cell_size_x=geo.cell_size_x,
-        cell_size_y=geo.cell_size_y,
-        low_ps=geo.low_ps,
-        high_ps=geo.high_ps,
-        pixel_type=pixel_type(dtype, packed=packed),
-        band_names=(variable,),
-        nodata=None if nodata is None else float(nodata),
-        mask_kind=mask,
-        stats=(stat,) if isinstance(stat, BandStats) else (),
-        file_size=info.size,
-        file_mtime_ns=info.mtime_ns,
-        time=time,
-        end_time=end,
-        variable=variable,
-        dimensions=dims,
-        attributes=attrs,
-        scale=plan.scales[pos] if packed else None,
-        offset=plan.offsets[pos] if packed else None,
-        overview_count=len(sub.overviews(band)),
-    )
-
-
-def _grib_items(ds: Any, info: FileInfo, options: InspectOptions) -> list[RasterItem]:
-    geo = compute_geo(ds, info.path, options.dataset_crs)
-    result, plan = _scan_all(ds, info, options)
-    metas = [ds.tags(b) for b in range(1, ds.count + 1)]
-    types: dict[str, set[str]] = {}
-    for t in metas:
-        types.setdefault(t.get("GRIB_ELEMENT", "Band"), set()).add(_level_type(t))
-    items: list[RasterItem] = []
-    for b, t in enumerate(metas, start=1):
-        element = t.get("GRIB_ELEMENT", "Band")
-        ltype = _level_type(t)
-        variable = element if len(types[element]) == 1 else f"{element}_{ltype}"
-        time = _grib_seconds(t.get("GRIB_VALID_TIME"))
-        ref = _grib_seconds(t.get("GRIB_REF_TIME"))
-        attrs: dict[str, Any] = {
-            "unit": t.get("GRIB_UNIT", "").strip("[]"),
-            "description": t.get("GRIB_COMMENT", element),
-            "dimension_units": {},
-            "driver": "GRIB",
-            "grib_element": element,
-            "grib_level": t.get("GRIB_SHORT_NAME", ""),
-        }
-        if ref is not None:
-            attrs["reference_time"] = ref
-        if t.get("GRIB_FORECAST_SECONDS", "").split(" ")[0].lstrip("-").isdigit():
-            attrs["forecast_seconds"] = int(t["GRIB_FORECAST_SECONDS"].split(" ")[0])
-        dims: dict[str, float] = {}
-        name = variable + (f"_{iso(time)}" if time is not None else "")
-        level = _GRIB_LEVEL.match(ds.descriptions[b - 1] or "")
-        if level and level["unit"] not in ("", "-"):
-            dims["StdZ"] = float(level["a"])
-            attrs["dimension_units"] = {"StdZ": level["unit"]}
-            name += f"_Z{level['a']}"
-            if level["b"] is not None:
-                attrs["level_range"] = [float(level["a"]), float(level["b"])]
-                name += f"-{level['b']}"
-        items.append(
-            _slice_item(
-                ds,
-                info.uri,
-                name,
-                b,
-                variable,
-                geo,
-                info,
-                result,
-                plan,
-                b - 1,
-                time if time is not None else info.fallback_time,
-                None,
-                dims,
-                attrs,
-            )
-        )
-    return items
-
-
-def _level_type(tags: dict[str, str]) -> str:
-    match = _GRIB_SHORT.match(tags.get("GRIB_SHORT_NAME", ""))
-    return match["type"] if match else tags.get("GRIB_SHORT_NAME", "") or "LEVEL"
-
-
-def _grib_seconds(value: str | None) -> int | None:
-    if not value:
-        return None
-    head = value.strip().split(" ")[0]
-    try:
-        return int(float(head)) * 1000
-    except ValueError:
-        return None
 
 
 def _unique_names(items: list[RasterItem]) -> list[RasterItem]:

@@ -36,6 +36,7 @@ from rasterio.windows import Window
 from livemosaic.adapters.raster.confine import Confinement
 from livemosaic.adapters.raster.crs import crs_from_key, quiet_env, same_crs
 from livemosaic.adapters.raster.dataset import open_dataset, read_error
+from livemosaic.adapters.raster.geoloc import geolocated_pixels, is_geolocated
 from livemosaic.adapters.raster.projector import ring_extent, transform_ring
 from livemosaic.adapters.raster.stats import band_valid
 from livemosaic.core.models import Extent, RasterItem
@@ -136,6 +137,10 @@ def read_item(item: RasterItem, request: ReadRequest, confine: Confinement) -> P
             base = cache.get(item)
             level = _overview_level(base, item, footprint, request)
             src = base if level < 0 else cache.get(item, level)
+            if is_geolocated(item):  # curvilinear grid: warped through its geolocation arrays
+                resampling = _RESAMPLING[request.resampling]
+                data, valid = geolocated_pixels(src, item, sel, request, confine, resampling)
+                return _finish(item, sel, data, valid)
             block = _aligned_read(src, item, sel, request)
             if block is None:
                 block = _warped_read(src, item, sel, request)
@@ -285,10 +290,11 @@ def _finish(
         if nodata is not None or np.issubdtype(data.dtype, np.floating):
             valid &= band_valid(data[i], nodata)
     names = tuple(item.band_names[i] for i in sel) if item.band_names else ()
-    if item.scale is not None or item.offset is not None:
+    if item.is_packed:
         out_type = np.dtype(np.float64 if data.dtype == np.float64 else np.float32)
-        scale = np.asarray(item.scale if item.scale is not None else 1.0, dtype=out_type)
-        offset = np.asarray(item.offset if item.offset is not None else 0.0, dtype=out_type)
+        scales, offsets = item.unpack_factors(sel)  # each band its own factors
+        scale = np.asarray(scales, dtype=out_type).reshape(-1, 1, 1)
+        offset = np.asarray(offsets, dtype=out_type).reshape(-1, 1, 1)
         unpacked: npt.NDArray[np.floating[Any]] = data.astype(out_type) * scale + offset
         unpacked[:, ~valid] = np.nan
         return PixelBlock(data=unpacked, valid=valid, band_names=names, nodata=None)

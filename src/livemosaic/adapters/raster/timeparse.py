@@ -19,6 +19,7 @@ import os
 import re
 from functools import lru_cache
 
+from livemosaic.core.where import parse_date
 from livemosaic.errors import InvalidParameter
 
 _STRFTIME = {
@@ -140,3 +141,22 @@ def iso(ms: int) -> str:
     """ISO 8601 text (seconds precision, no zone suffix) of an epoch-ms instant."""
     when = dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=ms)
     return when.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def time_from_text(value: str | None, fmt: str | None = None) -> int | None:
+    """Epoch ms of a metadata value: with ``fmt`` (strftime, ``%z`` for an offset) exactly;
+    without, any date form of the REST API (ISO 8601 with ``Z`` or an offset, …) or a TIFF
+    ``YYYY:MM:DD HH:MM:SS``. A value without a zone is UTC; None when it is not a date."""
+    if not value:
+        return None
+    text = value.strip()
+    if fmt:
+        try:
+            when = dt.datetime.strptime(text, fmt)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+    parsed = parse_date(text.removesuffix("UTC").strip())  # "… 10:30:00 UTC" is UTC too
+    return parsed if parsed is not None else time_from_tiff_tag(text)
