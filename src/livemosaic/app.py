@@ -38,9 +38,11 @@ from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh
 from livemosaic.core.ports import (
     CatalogStore,
     ImageEncoder,
+    IngestJournal,
     JobStore,
     Projector,
     RasterSource,
+    ServiceStore,
     UserStore,
 )
 from livemosaic.core.publishing import Publisher
@@ -90,6 +92,7 @@ class AppContext:
     gate: MemoryGate
     jobs: JobStore
     users: UserStore
+    journal: IngestJournal
     signer: TokenSigner
     refresher: Refresher
     throttle: SigninThrottle
@@ -163,6 +166,7 @@ def build_context(settings: Settings) -> AppContext:
         gate=admission_gate(settings),
         jobs=stores.jobs,
         users=stores.users,
+        journal=stores.journal,
         signer=TokenSigner(load_or_create_secret(settings.data_dir)),
         refresher=refresher,
         throttle=SigninThrottle(
@@ -265,7 +269,7 @@ def start_ingest(ctx: AppContext, loop: asyncio.AbstractEventLoop) -> IngestPipe
 
     trigger = InProcessRefresh(ctx.jobs, wake, owner="watcher")
     ctx.pipeline = build_pipeline(
-        ctx.catalog, ctx.source, ctx.settings.data_folders, trigger, ctx.registry
+        ctx.catalog, ctx.journal, ctx.source, ctx.settings.data_folders, trigger, ctx.registry
     )
     return ctx.pipeline
 
@@ -302,7 +306,7 @@ async def _cleanup_loop(ctx: AppContext) -> None:
             log.exception("cleaning export outputs failed")
 
 
-def sync_snapshots(catalog: CatalogStore, registry: ServiceRegistry) -> int:
+def sync_snapshots(catalog: ServiceStore, registry: ServiceRegistry) -> int:
     """Swap in snapshots stored by other processes, drop services deleted elsewhere.
 
     Returns how many services changed. Services published by this process while the versions

@@ -55,11 +55,11 @@ from livemosaic.core.pixels import (
     numpy_dtype,
 )
 from livemosaic.core.ports import (
-    CatalogStore,
     EncodedImage,
     ImageEncoder,
     ImageFormat,
     ItemQuery,
+    ItemStore,
     PixelBlock,
     Projector,
     RasterSource,
@@ -206,7 +206,7 @@ class ImageExporter:
 
     def __init__(
         self,
-        catalog: CatalogStore,
+        catalog: ItemStore,
         source: RasterSource,
         projector: Projector,
         encoder: ImageEncoder,

@@ -9,7 +9,8 @@ from typing import Any, cast
 
 from livemosaic.adapters.catalog import codec
 from livemosaic.core.fields import item_attributes
-from livemosaic.core.models import Extent, MaskKind, PixelType, RasterItem
+from livemosaic.core.models import Extent, MaskKind, MosaicDataset, PixelType, RasterItem
+from livemosaic.errors import DatasetNotFound
 
 ITEM_COLUMNS = (
     "dataset_id",
@@ -225,3 +226,32 @@ def dimension_rows(item: RasterItem, oid: int) -> list[tuple[Any, ...]]:
         for name, value in item.dimensions.items()
         if name.lower() not in ("stdz", "stdtime") and math.isfinite(float(value))
     ]
+
+
+def dataset_from_row(row: sqlite3.Row) -> MosaicDataset:
+    """The dataset a ``datasets`` row stores."""
+    return MosaicDataset(
+        name=row["name"],
+        crs=row["crs"],
+        time_pattern=row["time_pattern"],
+        history_enabled=bool(row["history_enabled"]),
+        description=row["description"],
+        id=row["id"],
+        created=row["created"],
+    )
+
+
+def dataset_not_found(name: str) -> DatasetNotFound:
+    """The error for an unknown dataset name."""
+    return DatasetNotFound(
+        f"Mosaic dataset '{name}' does not exist.",
+        next_step=f"Create it with `livemosaic dataset create {name}`.",
+    )
+
+
+def load_dataset(conn: sqlite3.Connection, name: str) -> MosaicDataset:
+    """The dataset with this name, case-insensitive (DatasetNotFound otherwise)."""
+    row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
+    if row is None:
+        raise dataset_not_found(name)
+    return dataset_from_row(row)
