@@ -10,6 +10,7 @@ from typing import Any, cast
 from livemosaic.adapters.catalog import codec
 from livemosaic.core.fields import item_attributes
 from livemosaic.core.models import Extent, MaskKind, MosaicDataset, PixelType, RasterItem
+from livemosaic.core.summary import y_cell_size
 from livemosaic.errors import DatasetNotFound
 
 ITEM_COLUMNS = (
@@ -88,13 +89,6 @@ def _scalar(value: Any) -> Any:
     return str(value)
 
 
-def _y_size(size: float, item: RasterItem) -> float:
-    """A dataset-unit cell size along y, keeping the native x/y aspect of the cells."""
-    if item.cell_size_x > 0 and item.cell_size_y > 0:
-        return size * item.cell_size_y / item.cell_size_x
-    return size
-
-
 def item_row(item: RasterItem, dataset_id: int, date_added: int) -> dict[str, Any]:
     """The column values of one item."""
     attrs = item_attributes(item)
@@ -118,8 +112,8 @@ def item_row(item: RasterItem, dataset_id: int, date_added: int) -> dict[str, An
         "cell_size_y": item.cell_size_y,
         "low_ps": item.low_ps,
         "high_ps": item.high_ps,
-        "low_ps_y": _y_size(item.low_ps, item),
-        "high_ps_y": _y_size(item.high_ps, item),
+        "low_ps_y": y_cell_size(item.low_ps, item),
+        "high_ps_y": y_cell_size(item.high_ps, item),
         "min_ps": item.min_ps,
         "max_ps": item.max_ps,
         "pixel_type": item.pixel_type,
