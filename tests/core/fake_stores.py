@@ -7,21 +7,23 @@ every method one atomic step, and a failing call changes nothing.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from livemosaic.adapters.catalog.jobs import MAX_RESTARTS, RESTARTED
 from livemosaic.adapters.catalog.users import user_not_found, validate_role, validate_username
 from livemosaic.core import jobs
-from livemosaic.core.fields import item_attributes, resolve_field
+from livemosaic.core.fields import NUMERIC_FIELDS, item_attributes, resolve_field
 from livemosaic.core.jobs import ALLOWED, InvalidTransition, Job, transition
 from livemosaic.core.models import (
     SERVICE_NAME_PATTERN,
     DatasetSummary,
+    Extent,
     HistoryEntry,
     MosaicDataset,
     RasterItem,
@@ -31,6 +33,7 @@ from livemosaic.core.models import (
 from livemosaic.core.ports import (
     AddResult,
     DimensionFilter,
+    FieldStatistic,
     ItemQuery,
     JournalEntry,
     JournalState,
@@ -51,6 +54,7 @@ from livemosaic.errors import (
     StoreError,
 )
 
+T = TypeVar("T")
 HISTORY_PATHS = 20
 JOURNAL_STATES = ("pending", "added", "quarantined")
 
@@ -140,6 +144,37 @@ def ordered(items: list[RasterItem], query: ItemQuery) -> list[RasterItem]:
 
         items.sort(key=dist)  # stable: field order and OBJECTID break ties
     return items
+
+
+def _nulls_first(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    return tuple((0, 0) if v is None else (1, v) for v in key)
+
+
+def _page(rows: list[T], query: ItemQuery) -> list[T]:
+    end = None if query.limit is None else query.offset + max(query.limit, 0)
+    return rows[max(query.offset, 0) : end]
+
+
+def statistic(stat: FieldStatistic, values: Sequence[Any]) -> Any:
+    """One statistic over the field values of a group, as the port documents it."""
+    if stat.kind == "count":
+        return sum(1 for v in values if v is not None)
+    if stat.field not in NUMERIC_FIELDS:
+        return None
+    nums = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not nums:
+        return None
+    if stat.kind == "min":
+        return min(nums)
+    if stat.kind == "max":
+        return max(nums)
+    if stat.kind == "sum":
+        return sum(nums)
+    mean = sum(nums) / len(nums)
+    if stat.kind == "avg":
+        return mean
+    var = sum((v - mean) ** 2 for v in nums) / (len(nums) - 1) if len(nums) > 1 else 0.0
+    return var if stat.kind == "var" else math.sqrt(var)
 
 
 # --- catalog: datasets, items, services --------------------------------------------------------
@@ -376,6 +411,51 @@ class InMemoryCatalog:
     def count_items(self, dataset: str, query: ItemQuery) -> int:
         with self.lock:
             return sum(1 for it in self.ds(dataset).items if matches(it, query))
+
+    def item_ids(self, dataset: str, query: ItemQuery) -> list[int]:
+        return [it.id for it in self.find_items(dataset, query) if it.id is not None]
+
+    def item_extent(self, dataset: str, query: ItemQuery) -> Extent | None:
+        return Extent.union_all(it.extent for it in self._matching(dataset, query))
+
+    def item_statistics(
+        self,
+        dataset: str,
+        query: ItemQuery,
+        statistics: Sequence[FieldStatistic],
+        group_by: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for it in self._matching(dataset, query):
+            attrs = item_attributes(it)
+            groups.setdefault(tuple(attrs.get(g) for g in group_by), []).append(attrs)
+        if not group_by:
+            groups.setdefault((), [])
+        rows = []
+        for key in sorted(groups, key=_nulls_first):
+            row: dict[str, Any] = dict(zip(group_by, key, strict=True))
+            for stat in statistics:
+                row[stat.out_name] = statistic(stat, [a.get(stat.field) for a in groups[key]])
+            rows.append(row)
+        return _page(rows, query)
+
+    def distinct_values(
+        self, dataset: str, query: ItemQuery, fields: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        found = {
+            tuple(item_attributes(it).get(f) for f in fields)
+            for it in self._matching(dataset, query)
+        }
+        rows = sorted(found, key=_nulls_first)
+        for name, ascending in reversed(query.order_by):
+            if name in fields:
+                at = list(fields).index(name)
+
+                def by_field(row: tuple[Any, ...], at: int = at) -> tuple[tuple[int, Any], ...]:
+                    return _nulls_first((row[at],))
+
+                rows.sort(key=by_field, reverse=not ascending)
+        return _page(rows, query)
 
     def get_item(self, dataset: str, object_id: int) -> RasterItem:
         with self.lock:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -87,6 +87,25 @@ class RemoveFilter:
     where: Condition | None = None
     path: str | None = None  # exact file path, or a folder prefix ending in "/"
     older_than: int | None = None  # items whose time is before this epoch ms
+
+
+StatisticType = Literal["count", "min", "max", "avg", "sum", "stddev", "var"]
+STATISTIC_TYPES: tuple[StatisticType, ...] = ("count", "min", "max", "avg", "sum", "stddev", "var")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStatistic:
+    """One statistic over a catalog field (ArcGIS ``outStatistics``).
+
+    ``count`` counts the items whose field is not null (any field); the others take the
+    numeric values of numeric fields (:data:`livemosaic.core.fields.NUMERIC_FIELD_TYPES`) and
+    are None without any, or for other fields. ``stddev`` and ``var`` are the sample ones
+    (n - 1; 0.0 for one value).
+    """
+
+    kind: StatisticType
+    field: str  # canonical catalog field name
+    out_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +185,41 @@ class ItemStore(Protocol):
 
     def get_item(self, dataset: str, object_id: int) -> RasterItem:
         """One item (ItemNotFound otherwise)."""
+        ...
+
+    def item_ids(self, dataset: str, query: ItemQuery) -> list[int]:
+        """The OBJECTIDs :meth:`find_items` would return, in its order and page."""
+        ...
+
+    def item_extent(self, dataset: str, query: ItemQuery) -> Extent | None:
+        """The union of the matching items' extents (None when none match), aggregated by
+        the store; offset and limit are ignored."""
+        ...
+
+    def item_statistics(
+        self,
+        dataset: str,
+        query: ItemQuery,
+        statistics: Sequence[FieldStatistic],
+        group_by: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Statistics of the matching items, aggregated by the store.
+
+        One row per distinct combination of the ``group_by`` fields (canonical names),
+        ordered by them ascending (nulls first), each holding those fields and every
+        statistic under its ``out_name``. Without ``group_by`` one row, even when no item
+        matches. The query's offset and limit page the rows; its order_by is ignored.
+        """
+        ...
+
+    def distinct_values(
+        self, dataset: str, query: ItemQuery, fields: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        """The distinct combinations of ``fields`` (canonical names) among matching items.
+
+        Ordered by the query's order_by fields that are among ``fields``, then by ``fields``
+        ascending (nulls first); the query's offset and limit page the rows.
+        """
         ...
 
     def summary(self, dataset: str) -> DatasetSummary:
@@ -359,6 +413,7 @@ __all__ = [
     "DatasetStore",
     "DimensionFilter",
     "EncodedImage",
+    "FieldStatistic",
     "ImageEncoder",
     "ImageFormat",
     "IngestJournal",
@@ -375,8 +430,10 @@ __all__ = [
     "ReadRequest",
     "RemoveFilter",
     "Resampling",
+    "STATISTIC_TYPES",
     "ServiceStore",
     "SigninAttempts",
+    "StatisticType",
     "UserStore",
 ]
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from livemosaic.adapters.catalog.aggregates import distinct_of, extent_of, statistics_of
 from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
 from livemosaic.adapters.catalog.item_writes import (
     add_items_in,
@@ -31,8 +32,14 @@ from livemosaic.adapters.catalog.rows import (
 from livemosaic.adapters.catalog.services import ServiceTables
 from livemosaic.adapters.catalog.sqlwhere import compile_where, item_query_sql, order_clause
 from livemosaic.adapters.catalog.summary import SummaryDelta, apply_delta, read_summary
-from livemosaic.core.models import DatasetSummary, HistoryEntry, MosaicDataset, RasterItem
-from livemosaic.core.ports import AddResult, ItemQuery, RemoveFilter
+from livemosaic.core.models import (
+    DatasetSummary,
+    Extent,
+    HistoryEntry,
+    MosaicDataset,
+    RasterItem,
+)
+from livemosaic.core.ports import AddResult, FieldStatistic, ItemQuery, RemoveFilter
 from livemosaic.errors import AlreadyExists, InvalidParameter, ItemNotFound
 
 
@@ -270,7 +277,7 @@ class SqliteCatalog(ServiceTables):
         return item_query_sql(ds, query, max_duration)
 
     def _find_sql(
-        self, conn: sqlite3.Connection, dataset: str, query: ItemQuery
+        self, conn: sqlite3.Connection, dataset: str, query: ItemQuery, columns: str = "i.*"
     ) -> tuple[str, list[Any]]:
         ds = self._ds_id(conn, dataset)
         from_where, params = self._select(conn, ds, query)
@@ -278,7 +285,7 @@ class SqliteCatalog(ServiceTables):
         order, order_params = order_clause(
             query.order_by, nearest_to=query.nearest_to, nearest_ascending=query.nearest_ascending
         )
-        sql = f"SELECT i.* {from_where} {order} LIMIT ? OFFSET ?"
+        sql = f"SELECT {columns} {from_where} {order} LIMIT ? OFFSET ?"
         return sql, [*params, *order_params, limit, max(int(query.offset), 0)]
 
     def find_items(self, dataset: str, query: ItemQuery) -> list[RasterItem]:
@@ -301,6 +308,42 @@ class SqliteCatalog(ServiceTables):
             ds = self._ds_id(conn, dataset)
             from_where, params = self._select(conn, ds, query)
             return int(conn.execute(f"SELECT count(*) {from_where}", params).fetchone()[0])
+
+    def item_ids(self, dataset: str, query: ItemQuery) -> list[int]:
+        """The OBJECTIDs ``find_items`` would return, in its order and page."""
+        with self._pool.read() as conn:
+            sql, params = self._find_sql(conn, dataset, query, "i.id")
+            return [int(r[0]) for r in conn.execute(sql, params).fetchall()]
+
+    def item_extent(self, dataset: str, query: ItemQuery) -> Extent | None:
+        """The union of the matching items' extents, by MIN/MAX over the bounds columns."""
+        with self._pool.read() as conn:
+            from_where, params = self._select(conn, self._ds_id(conn, dataset), query)
+            return extent_of(conn, from_where, params)
+
+    def item_statistics(
+        self,
+        dataset: str,
+        query: ItemQuery,
+        statistics: Sequence[FieldStatistic],
+        group_by: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Grouped statistics of the matching items, aggregated in SQL."""
+        with self._pool.read() as conn:
+            from_where, params = self._select(conn, self._ds_id(conn, dataset), query)
+            return statistics_of(
+                conn, from_where, params, statistics, group_by, query.offset, query.limit
+            )
+
+    def distinct_values(
+        self, dataset: str, query: ItemQuery, fields: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        """Distinct combinations of fields among the matching items (SQL DISTINCT)."""
+        with self._pool.read() as conn:
+            from_where, params = self._select(conn, self._ds_id(conn, dataset), query)
+            return distinct_of(
+                conn, from_where, params, fields, query.order_by, query.offset, query.limit
+            )
 
     def get_item(self, dataset: str, object_id: int) -> RasterItem:
         """One item (ItemNotFound otherwise)."""
