@@ -413,7 +413,8 @@ class InMemoryCatalog:
             return sum(1 for it in self.ds(dataset).items if matches(it, query))
 
     def item_ids(self, dataset: str, query: ItemQuery) -> list[int]:
-        return [it.id for it in self.find_items(dataset, query) if it.id is not None]
+        found = _page(ordered(self._matching(dataset, query), query), query)
+        return [it.id for it in found if it.id is not None]
 
     def item_extent(self, dataset: str, query: ItemQuery) -> Extent | None:
         return Extent.union_all(it.extent for it in self._matching(dataset, query))
