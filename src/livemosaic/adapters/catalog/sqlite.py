@@ -43,6 +43,19 @@ from livemosaic.core.ports import AddResult, FieldStatistic, ItemQuery, RemoveFi
 from livemosaic.errors import AlreadyExists, InvalidParameter, ItemNotFound
 
 
+def _unfiltered(query: ItemQuery) -> bool:
+    """True when a query selects every item of its dataset (paging and order aside)."""
+    q = query
+    return (
+        q.object_ids is None
+        and q.extent is None
+        and q.time is None
+        and q.where is None
+        and not q.dimensions
+        and q.pixel_size is None
+    )
+
+
 class SqliteCatalog(ServiceTables):
     """A :class:`~livemosaic.core.ports.CatalogStore` in one SQLite file (WAL mode)."""
 
@@ -303,9 +316,14 @@ class SqliteCatalog(ServiceTables):
         return [str(r[3]) for r in rows]
 
     def count_items(self, dataset: str, query: ItemQuery) -> int:
-        """How many items match (offset and limit ignored)."""
+        """How many items match (offset and limit ignored); O(1) without filters."""
         with self._pool.read() as conn:
             ds = self._ds_id(conn, dataset)
+            if _unfiltered(query):
+                row = conn.execute(
+                    "SELECT item_count FROM summary WHERE dataset_id = ?", (ds,)
+                ).fetchone()
+                return 0 if row is None else int(row[0])
             from_where, params = self._select(conn, ds, query)
             return int(conn.execute(f"SELECT count(*) {from_where}", params).fetchone()[0])
 
@@ -316,9 +334,17 @@ class SqliteCatalog(ServiceTables):
             return [int(r[0]) for r in conn.execute(sql, params).fetchall()]
 
     def item_extent(self, dataset: str, query: ItemQuery) -> Extent | None:
-        """The union of the matching items' extents, by MIN/MAX over the bounds columns."""
+        """The union of the matching items' extents: the summary's without filters, else
+        MIN/MAX over the bounds columns of the matching rows."""
         with self._pool.read() as conn:
-            from_where, params = self._select(conn, self._ds_id(conn, dataset), query)
+            ds = self._ds_id(conn, dataset)
+            if _unfiltered(query):  # the summary keeps it: O(1)
+                row = conn.execute(
+                    "SELECT item_count, xmin, ymin, xmax, ymax FROM summary WHERE dataset_id = ?",
+                    (ds,),
+                ).fetchone()
+                return None if row is None or row[0] <= 0 else Extent(*map(float, row[1:]))
+            from_where, params = self._select(conn, ds, query)
             return extent_of(conn, from_where, params)
 
     def item_statistics(
