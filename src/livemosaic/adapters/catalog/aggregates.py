@@ -16,7 +16,20 @@ from typing import Any
 from livemosaic.adapters.catalog.sqlwhere import column
 from livemosaic.core.fields import NUMERIC_FIELDS
 from livemosaic.core.models import Extent
-from livemosaic.core.ports import FieldStatistic
+from livemosaic.core.ports import FieldStatistic, ItemQuery
+
+
+def selects_everything(query: ItemQuery) -> bool:
+    """True when a query selects every item of its dataset (paging and order aside)."""
+    q = query
+    return (
+        q.object_ids is None
+        and q.extent is None
+        and q.time is None
+        and q.where is None
+        and not q.dimensions
+        and q.pixel_size is None
+    )
 
 
 def extent_of(conn: sqlite3.Connection, from_where: str, params: list[Any]) -> Extent | None:
@@ -115,4 +128,4 @@ def distinct_of(
     return [tuple(r) for r in rows.fetchall()]
 
 
-__all__ = ["distinct_of", "extent_of", "statistics_of"]
+__all__ = ["distinct_of", "extent_of", "selects_everything", "statistics_of"]

@@ -15,7 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from livemosaic.adapters.catalog.aggregates import distinct_of, extent_of, statistics_of
+from livemosaic.adapters.catalog.aggregates import (
+    distinct_of,
+    extent_of,
+    selects_everything,
+    statistics_of,
+)
 from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
 from livemosaic.adapters.catalog.item_writes import (
     add_items_in,
@@ -41,19 +46,6 @@ from livemosaic.core.models import (
 )
 from livemosaic.core.ports import AddResult, FieldStatistic, ItemQuery, RemoveFilter
 from livemosaic.errors import AlreadyExists, InvalidParameter, ItemNotFound
-
-
-def _unfiltered(query: ItemQuery) -> bool:
-    """True when a query selects every item of its dataset (paging and order aside)."""
-    q = query
-    return (
-        q.object_ids is None
-        and q.extent is None
-        and q.time is None
-        and q.where is None
-        and not q.dimensions
-        and q.pixel_size is None
-    )
 
 
 class SqliteCatalog(ServiceTables):
@@ -319,7 +311,7 @@ class SqliteCatalog(ServiceTables):
         """How many items match (offset and limit ignored); O(1) without filters."""
         with self._pool.read() as conn:
             ds = self._ds_id(conn, dataset)
-            if _unfiltered(query):
+            if selects_everything(query):
                 row = conn.execute(
                     "SELECT item_count FROM summary WHERE dataset_id = ?", (ds,)
                 ).fetchone()
@@ -338,7 +330,7 @@ class SqliteCatalog(ServiceTables):
         MIN/MAX over the bounds columns of the matching rows."""
         with self._pool.read() as conn:
             ds = self._ds_id(conn, dataset)
-            if _unfiltered(query):  # the summary keeps it: O(1)
+            if selects_everything(query):  # the summary keeps it: O(1)
                 row = conn.execute(
                     "SELECT item_count, xmin, ymin, xmax, ymax FROM summary WHERE dataset_id = ?",
                     (ds,),
