@@ -143,16 +143,18 @@ def inspect_floor(paths: list[Path]) -> Latency:
 
 def pipeline_floor(work: Path, files: list[Path]) -> float:
     """In-process: seconds for one pipeline batch of ``files`` into a scratch catalog."""
-    from livemosaic.adapters.catalog import open_catalog
+    from livemosaic.adapters.catalog import open_stores
     from livemosaic.adapters.raster import RasterioSource
     from livemosaic.adapters.watch import build_pipeline
     from livemosaic.core.models import MosaicDataset
     from livemosaic.core.watch_rules import WatchRule
 
-    catalog = open_catalog(f"sqlite:///{work / 'floor' / 'catalog.db'}")
+    stores = open_stores(f"sqlite:///{work / 'floor' / 'catalog.db'}")
+    catalog = stores.catalog
     try:
         catalog.create_dataset(MosaicDataset("floor", "EPSG:3857"))
-        pipeline = build_pipeline(catalog, RasterioSource([files[0].parent]), [files[0].parent])
+        folder = files[0].parent
+        pipeline = build_pipeline(catalog, stores.journal, RasterioSource([folder]), [folder])
         t0 = time.perf_counter()
         report = pipeline.process(WatchRule.adhoc("floor"), files)
         took = time.perf_counter() - t0

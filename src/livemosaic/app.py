@@ -34,9 +34,7 @@ from livemosaic.core.admission import MemoryGate
 from livemosaic.core.export import ExportLimits, ImageExporter
 from livemosaic.core.notify import Authorizer, Credentials, NotificationHub, TokenCheck
 from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh
-from livemosaic.core.ports import (
-    CatalogStore,
-)
+from livemosaic.core.ports import ServiceStore
 from livemosaic.core.publishing import Publisher
 from livemosaic.core.refresh import Refresher
 from livemosaic.core.registry import ServiceRegistry, service_key
@@ -112,6 +110,7 @@ def build_context(settings: Settings) -> AppContext:
         gate=admission_gate(settings),
         jobs=stores.jobs,
         users=stores.users,
+        journal=stores.journal,
         signer=TokenSigner(load_or_create_secret(settings.data_dir)),
         refresher=refresher,
         throttle=SigninThrottle(
@@ -214,7 +213,7 @@ def start_ingest(ctx: AppContext, loop: asyncio.AbstractEventLoop) -> IngestPipe
 
     trigger = InProcessRefresh(ctx.jobs, wake, owner="watcher")
     ctx.pipeline = build_pipeline(
-        ctx.catalog, ctx.source, ctx.settings.data_folders, trigger, ctx.registry
+        ctx.catalog, ctx.journal, ctx.source, ctx.settings.data_folders, trigger, ctx.registry
     )
     return ctx.pipeline
 
@@ -251,7 +250,7 @@ async def _cleanup_loop(ctx: AppContext) -> None:
             log.exception("cleaning export outputs failed")
 
 
-def sync_snapshots(catalog: CatalogStore, registry: ServiceRegistry) -> int:
+def sync_snapshots(catalog: ServiceStore, registry: ServiceRegistry) -> int:
     """Swap in snapshots stored by other processes, drop services deleted elsewhere.
 
     Returns how many services changed. Services published by this process while the versions

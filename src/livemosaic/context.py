@@ -17,6 +17,7 @@ from livemosaic.core.pipeline import IngestPipeline
 from livemosaic.core.ports import (
     CatalogStore,
     ImageEncoder,
+    IngestJournal,
     JobStore,
     Projector,
     RasterSource,
@@ -62,6 +63,7 @@ class AppContext:
     gate: MemoryGate
     jobs: JobStore
     users: UserStore
+    journal: IngestJournal
     signer: TokenSigner
     refresher: Refresher
     throttle: SigninThrottle

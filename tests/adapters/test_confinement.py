@@ -98,7 +98,7 @@ def test_each_hostile_raster_is_refused_by_the_ingestor_and_the_pipeline(
             report = ing.add_paths("d", [path])
             assert report.added == 0 and len(report.rejected) == 1, (name, report)
             assert_clean_reason(w, path, report.rejected[0][1])
-        pipeline = build_pipeline(stores.catalog, source, [w.data])
+        pipeline = build_pipeline(stores.catalog, stores.journal, source, [w.data])
         report = pipeline.process(WatchRule.adhoc("p"), list(w.hostile.values()), explicit=True)
         assert report.items_added == 0, report
         refused = dict(report.quarantined + report.rejected)

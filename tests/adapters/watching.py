@@ -112,7 +112,8 @@ def watch_env(tmp_path: Path, writers: WriterCheck | None = open_for_writing) ->
     source = RasterioSource([data])
     registry = ServiceRegistry()
     publisher = Publisher(catalog, registry, RasterioProjector())
-    journal = SqliteIngestJournal(catalog)
+    journal = stores.journal
+    assert isinstance(journal, SqliteIngestJournal)
     ingestor = Ingestor(catalog, source, [data])
     pipeline = IngestPipeline(
         catalog, source, journal, ingestor, InProcessRefresh(stores.jobs), registry, writers=writers

@@ -1,7 +1,7 @@
 """In-memory implementations of the core ports for unit tests of the domain core.
 
-These are honest, small implementations, not mocks: a catalog that filters items the way
-``CatalogStore.find_items`` documents, a numpy-backed raster source on a simple north-up
+These are honest, small implementations, not mocks: the stores of :mod:`tests.core.fake_stores`
+(each passes the store contract tests), a numpy-backed raster source on a simple north-up
 grid in one CRS ("EPSG:3857"), an identity projector for that CRS and an encoder that returns
 the raw bytes of a block.
 """
@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from livemosaic.core.fields import item_attributes, resolve_field
 from livemosaic.core.models import (
     BandStats,
     DatasetSummary,
@@ -28,145 +27,11 @@ from livemosaic.core.models import (
     SpatialRef,
     VariableSummary,
 )
-from livemosaic.core.ports import (
-    DimensionFilter,
-    EncodedImage,
-    InspectOptions,
-    ItemQuery,
-    PixelBlock,
-    ReadRequest,
-)
-from livemosaic.errors import DatasetNotFound, ItemNotFound, NotSupported
+from livemosaic.core.ports import EncodedImage, InspectOptions, PixelBlock, ReadRequest
+from livemosaic.errors import NotSupported
+from tests.core.fake_stores import InMemoryCatalog, InMemorySigninAttempts
 
 CRS = "EPSG:3857"
-
-
-# --- catalog ---------------------------------------------------------------------------------
-
-
-def _matches_value(value: float | None, wanted: Sequence[float | tuple[float, float]]) -> bool:
-    if not wanted:
-        return True
-    if value is None:
-        return False
-    for w in wanted:
-        if isinstance(w, tuple):
-            if w[0] <= value <= w[1]:
-                return True
-        elif value == w:
-            return True
-    return False
-
-
-def _dimension_ok(item: RasterItem, f: DimensionFilter) -> bool:
-    if f.variable and (item.variable or "").lower() != f.variable.lower():
-        return False
-    if not f.dimension:
-        return True
-    if f.dimension.lower() == "stdtime":
-        return _matches_value(None if item.time is None else float(item.time), f.values)
-    dims = {k.lower(): v for k, v in item.dimensions.items()}
-    return _matches_value(dims.get(f.dimension.lower()), f.values)
-
-
-def _time_ok(item: RasterItem, window: tuple[int | None, int | None]) -> bool:
-    if item.time is None:
-        return False
-    start = item.time
-    end = item.end_time if item.end_time is not None else item.time
-    lo, hi = window
-    return (hi is None or start <= hi) and (lo is None or end >= lo)
-
-
-class InMemoryCatalog:
-    """A dict-backed catalog: datasets and their items (the find_items part of CatalogStore)."""
-
-    def __init__(self) -> None:
-        self.datasets: dict[str, MosaicDataset] = {}
-        self.items: dict[str, list[RasterItem]] = {}
-        self.queries: list[ItemQuery] = []
-
-    def create_dataset(self, dataset: MosaicDataset) -> MosaicDataset:
-        self.datasets[dataset.name.lower()] = dataset
-        self.items.setdefault(dataset.name.lower(), [])
-        return dataset
-
-    def get_dataset(self, name: str) -> MosaicDataset:
-        try:
-            return self.datasets[name.lower()]
-        except KeyError:
-            raise DatasetNotFound(f"Dataset '{name}' does not exist.") from None
-
-    def add(self, dataset: str, items: Sequence[RasterItem]) -> None:
-        """Add items that already carry their OBJECTIDs."""
-        self.items.setdefault(dataset.lower(), []).extend(items)
-
-    def _matching(self, dataset: str, query: ItemQuery) -> list[RasterItem]:
-        from livemosaic.core.where import evaluate
-
-        out = []
-        for item in self.items.get(dataset.lower(), []):
-            if query.object_ids is not None and item.id not in query.object_ids:
-                continue
-            if query.extent is not None and not item.extent.intersects(query.extent):
-                continue
-            if query.time is not None and not _time_ok(item, query.time):
-                continue
-            if not all(_dimension_ok(item, f) for f in query.dimensions):
-                continue
-            if query.where is not None and not evaluate(query.where, item_attributes(item)):
-                continue
-            if query.pixel_size is not None and not (
-                item.low_ps <= query.pixel_size * 2
-                and (item.max_ps <= 0 or item.max_ps >= query.pixel_size)
-            ):
-                continue
-            out.append(item)
-        return out
-
-    def find_items(self, dataset: str, query: ItemQuery) -> list[RasterItem]:
-        self.queries.append(query)
-        items = sorted(self._matching(dataset, query), key=lambda it: it.id or 0)
-        for name, ascending in reversed(query.order_by):
-            known = resolve_field(name)
-            key = known.name if known else name
-
-            def sort_key(it: RasterItem, key: str = key) -> tuple[int, Any]:
-                value = item_attributes(it).get(key)
-                return (1, 0) if value is None else (0, value)
-
-            present = [it for it in items if sort_key(it)[0] == 0]
-            missing = [it for it in items if sort_key(it)[0] == 1]
-            present.sort(key=sort_key, reverse=not ascending)
-            items = present + missing
-        if query.nearest_to is not None:
-            px, py = query.nearest_to
-            sign = 1.0 if query.nearest_ascending else -1.0
-
-            def dist(it: RasterItem) -> float:
-                cx, cy = it.extent.center
-                return sign * ((cx - px) ** 2 + (cy - py) ** 2)
-
-            items.sort(key=dist)  # stable: field order and OBJECTID break ties
-        end = None if query.limit is None else query.offset + query.limit
-        return items[query.offset : end]
-
-    def count_items(self, dataset: str, query: ItemQuery) -> int:
-        return len(self._matching(dataset, query))
-
-    def get_item(self, dataset: str, object_id: int) -> RasterItem:
-        for item in self.items.get(dataset.lower(), []):
-            if item.id == object_id:
-                return item
-        raise ItemNotFound(f"Item {object_id} does not exist.")
-
-    def summary(self, dataset: str) -> DatasetSummary:
-        items = self.items.get(dataset.lower(), [])
-        return DatasetSummary(
-            item_count=len(items),
-            extent=Extent.union_all(it.extent for it in items),
-            band_count=max((it.band_count for it in items), default=0),
-        )
 
 
 # --- raster source -----------------------------------------------------------------------------
@@ -385,21 +250,14 @@ def variable(name: str, **dims: Sequence[float]) -> VariableSummary:
     )
 
 
-# --- sign-in attempts ------------------------------------------------------------------------
-@dataclass
-class InMemorySigninAttempts:
-    """A :class:`~livemosaic.core.ports.SigninAttempts` in a dict (one process only)."""
-
-    rows: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-
-    def begin(self, username: str, address: str, now_ms: int, window_ms: int, limit: int) -> int:
-        for key in list(self.rows):
-            self.rows[key] = [t for t in self.rows[key] if t > now_ms - window_ms]
-        times = self.rows.setdefault((username, address), [])
-        if len(times) >= limit:
-            return max(1, times[len(times) - limit] + window_ms - now_ms)
-        times.append(now_ms)
-        return 0
-
-    def succeeded(self, username: str, address: str) -> None:
-        self.rows.pop((username, address), None)
+__all__ = [
+    "CRS",
+    "GridRasterSource",
+    "IdentityProjector",
+    "InMemoryCatalog",
+    "InMemorySigninAttempts",
+    "RawEncoder",
+    "World",
+    "make_item",
+    "variable",
+]

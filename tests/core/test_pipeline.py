@@ -81,7 +81,8 @@ def env(tmp_path: Path) -> Iterator[Env]:
     registry = ServiceRegistry()
     publisher = Publisher(catalog, registry, RasterioProjector())
     trigger = InProcessRefresh(stores.jobs)
-    journal = SqliteIngestJournal(catalog)
+    journal = stores.journal
+    assert isinstance(journal, SqliteIngestJournal)
     pipeline = IngestPipeline(
         catalog,
         source,

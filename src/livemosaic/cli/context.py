@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -17,36 +17,39 @@ from livemosaic.core.registry import ServiceRegistry
 from livemosaic.errors import LiveMosaicError
 from livemosaic.settings import Settings
 
+if TYPE_CHECKING:
+    from livemosaic.adapters.catalog import Stores
+
 
 @dataclass
 class CliState:
     """Settings and lazily opened adapters for one CLI invocation."""
 
     settings: Settings
-    _catalog: CatalogStore | None = None
-    _jobs: JobStore | None = None
+    _stores: Stores | None = None
     _source: RasterSource | None = None
     _projector: Projector | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def catalog(self) -> CatalogStore:
-        """The catalog store named by the settings (opened on first use)."""
-        if self._catalog is None:
+    def stores(self) -> Stores:
+        """The stores of the catalog database named by the settings (opened on first use)."""
+        if self._stores is None:
             from livemosaic.adapters.catalog import open_stores
 
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            stores = open_stores(self.settings.effective_catalog_url)
-            self._catalog, self._jobs = stores.catalog, stores.jobs
-        return self._catalog
+            self._stores = open_stores(self.settings.effective_catalog_url)
+        return self._stores
+
+    @property
+    def catalog(self) -> CatalogStore:
+        """The catalog store named by the settings (opened on first use)."""
+        return self.stores.catalog
 
     @property
     def jobs(self) -> JobStore:
         """The job store of the catalog database (where a server's job runner finds jobs)."""
-        if self._jobs is None:
-            _ = self.catalog
-        assert self._jobs is not None
-        return self._jobs
+        return self.stores.jobs
 
     @property
     def source(self) -> RasterSource:
@@ -92,8 +95,8 @@ class CliState:
 
     def close(self) -> None:
         """Close the catalog if it was opened."""
-        if self._catalog is not None:
-            self._catalog.close()
+        if self._stores is not None:
+            self._stores.close()
 
 
 def build_settings(data_dir: Path | None, data_folders: tuple[Path, ...]) -> Settings:

@@ -313,7 +313,7 @@ def serving_context(settings: Settings, demo: bool) -> AppContext:
     try:
         if ctx.watch_rules:
             check_rules(ctx.watch_rules)
-            pipeline = build_pipeline(ctx.catalog, ctx.source, settings.data_folders)
+            pipeline = build_pipeline(ctx.catalog, ctx.journal, ctx.source, settings.data_folders)
             FolderWatcher(ctx.watch_rules, pipeline).check()
     except LiveMosaicError as exc:
         ctx.close()

@@ -42,19 +42,14 @@ from livemosaic.errors import LiveMosaicError
 
 
 def _journal(state: CliState) -> IngestJournal:
-    from livemosaic.adapters.catalog.journal import open_journal
-
-    return open_journal(state.catalog)
+    return state.stores.journal
 
 
 def _trigger(state: CliState, server: dict[str, Any]) -> RefreshTrigger:
     """Refresh over HTTP when a server URL is configured, else straight into the job table."""
     url = server.get("url") or os.environ.get(URL_ENV)
     if not url:
-        from livemosaic.adapters.catalog.jobs import SqliteJobStore
-        from livemosaic.adapters.catalog.journal import open_journal
-
-        return InProcessRefresh(SqliteJobStore(open_journal(state.catalog).catalog.pool))
+        return InProcessRefresh(state.stores.jobs)
     from livemosaic.adapters.watch.http_refresh import HttpRefresh
 
     user, password = credentials(server.get("username"), bool(server.get("password_stdin")))
@@ -77,7 +72,10 @@ def _pipeline(
     from livemosaic.adapters.watch import build_pipeline
 
     trigger = _trigger(state, server or {}) if refresh else None
-    return build_pipeline(state.catalog, state.source, state.settings.data_folders, trigger)
+    stores = state.stores
+    return build_pipeline(
+        stores.catalog, stores.journal, state.source, state.settings.data_folders, trigger
+    )
 
 
 def server_options(command: Callable[..., Any]) -> Callable[..., Any]:

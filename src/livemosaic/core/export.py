@@ -55,12 +55,12 @@ from livemosaic.core.pixels import (
     numpy_dtype,
 )
 from livemosaic.core.ports import (
-    CatalogStore,
     DimensionFilter,
     EncodedImage,
     ImageEncoder,
     ImageFormat,
     ItemQuery,
+    ItemStore,
     PixelBlock,
     Projector,
     RasterSource,
@@ -209,7 +209,7 @@ class ImageExporter:
 
     def __init__(
         self,
-        catalog: CatalogStore,
+        catalog: ItemStore,
         source: RasterSource,
         projector: Projector,
         encoder: ImageEncoder,

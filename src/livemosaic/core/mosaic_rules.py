@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from livemosaic.core.fields import CATALOG_FIELDS, item_attributes, resolve_field
 from livemosaic.core.models import DatasetSummary, Extent, RasterItem, ServiceDefinition
+from livemosaic.core.planar import point_in_ring
 from livemosaic.core.ports import DimensionFilter, ItemQuery
 from livemosaic.core.rendering import RenderingRule
 from livemosaic.core.where import parse_date
@@ -244,7 +245,7 @@ def fits_resolution(item: RasterItem, pixel_size: float) -> bool:
 
 def item_contains_point(item: RasterItem, x: float, y: float) -> bool:
     """True when (x, y) lies in the item's extent and, for non-rectangular footprints, inside
-    the footprint ring (ray casting)."""
+    the footprint ring (a point on an edge is inside, as everywhere: core.planar)."""
     ext = item.extent
     if not (ext.xmin <= x <= ext.xmax and ext.ymin <= y <= ext.ymax):
         return False
@@ -257,11 +258,7 @@ def item_contains_point(item: RasterItem, x: float, y: float) -> bool:
     }
     if len(ring) < 4 or {(p[0], p[1]) for p in ring} == corners:
         return True
-    inside = False
-    for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
-        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside
+    return point_in_ring(x, y, ring)
 
 
 def _oid(item: RasterItem) -> int:

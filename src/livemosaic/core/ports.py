@@ -1,7 +1,19 @@
 """Interfaces the domain core needs from the outside world (implemented in ``adapters``).
 
-* :class:`CatalogStore` — mosaic datasets, their items, summaries, history, services and
-  published snapshots (SQLite by default; PostgreSQL later).
+Stores, split by what they hold (one database holds them all; SQLite by default):
+
+* :class:`DatasetStore` — mosaic datasets.
+* :class:`ItemStore` — items of the datasets, with each dataset's summary and history.
+* :class:`ServiceStore` — service definitions and published snapshots.
+* :class:`CatalogStore` — the three above together (and ``close``).
+* :class:`JobStore` — geoprocessing jobs, claimed once across processes.
+* :class:`UserStore` — users.
+* :class:`SigninAttempts` — failed sign-in attempts, for throttling.
+* :class:`IngestJournal` — per-file ingest states; :meth:`IngestJournal.commit` is the unit of
+  work that adds items and journals them in one transaction.
+
+Other ports:
+
 * :class:`RasterSource` — inspect a file into items; read warped pixel blocks; sample points.
 * :class:`Projector` — spatial reference resolution and coordinate transformation.
 * :class:`ImageEncoder` — pixel blocks to PNG/JPEG/TIFF/LERC bytes.
@@ -11,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +89,25 @@ class RemoveFilter:
     older_than: int | None = None  # items whose time is before this epoch ms
 
 
+StatisticType = Literal["count", "min", "max", "avg", "sum", "stddev", "var"]
+STATISTIC_TYPES: tuple[StatisticType, ...] = ("count", "min", "max", "avg", "sum", "stddev", "var")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStatistic:
+    """One statistic over a catalog field (ArcGIS ``outStatistics``).
+
+    ``count`` counts the items whose field is not null (any field); the others take the
+    numeric values of numeric fields (:data:`livemosaic.core.fields.NUMERIC_FIELD_TYPES`) and
+    are None without any, or for other fields. ``stddev`` and ``var`` are the sample ones
+    (n - 1; 0.0 for one value).
+    """
+
+    kind: StatisticType
+    field: str  # canonical catalog field name
+    out_name: str
+
+
 @dataclass(frozen=True, slots=True)
 class AddResult:
     """Outcome of adding the items of one or more files."""
@@ -86,15 +117,15 @@ class AddResult:
     replaced_paths: tuple[str, ...] = ()  # same path with a new size/mtime: old items replaced
 
 
-class CatalogStore(Protocol):
-    """Persistent catalog of mosaic datasets, services and snapshots.
-
-    Implementations keep the dataset summary current in the same transaction as every add
-    and remove, so :meth:`summary` is a constant-time read; readers never see half a write.
-    """
+class DatasetStore(Protocol):
+    """Mosaic datasets: their names, spatial reference and settings."""
 
     def create_dataset(self, dataset: MosaicDataset) -> MosaicDataset:
-        """Create a dataset (AlreadyExists if the name is taken); returns it with its id."""
+        """Create a dataset (AlreadyExists if the name is taken); returns it with its id.
+
+        The new dataset has an empty summary, and a "create" history entry when its history
+        is enabled.
+        """
         ...
 
     def get_dataset(self, name: str) -> MosaicDataset:
@@ -106,19 +137,38 @@ class CatalogStore(Protocol):
         ...
 
     def update_dataset(self, dataset: MosaicDataset) -> MosaicDataset:
-        """Change settings of a dataset (crs only while it is empty)."""
+        """Change settings of a dataset, found by id (else by name).
+
+        The crs changes only while the dataset is empty (InvalidParameter otherwise); a
+        rename or delete is refused while a service publishes the dataset.
+        """
         ...
 
     def delete_dataset(self, name: str) -> None:
-        """Delete a dataset, its items and history (never the files)."""
+        """Delete a dataset, its items, summary, history and journal (never the files)."""
         ...
+
+
+class ItemStore(Protocol):
+    """The items of every dataset, with each dataset's summary and history.
+
+    Implementations keep the dataset summary current in the same transaction as every add
+    and remove, so :meth:`summary` is a constant-time read; readers never see half a write.
+    Every method raises DatasetNotFound for an unknown dataset.
+    """
 
     def file_state(self, dataset: str, path: str) -> tuple[int, int] | None:
         """(size, mtime_ns) recorded for a path in a dataset, or None when absent."""
         ...
 
     def add_items(self, dataset: str, items: Sequence[RasterItem]) -> AddResult:
-        """Add items in one transaction, idempotent per (path, size, mtime)."""
+        """Add items in one transaction, idempotent per (path, size, mtime).
+
+        Items of a path already stored with the same size and mtime are skipped; with another
+        size or mtime the stored items of that path are replaced. Items whose extent is not a
+        valid rectangle are refused (RasterRejected) and nothing is added. To write the
+        ingest journal's rows in the same transaction use :meth:`IngestJournal.commit`.
+        """
         ...
 
     def remove_items(self, dataset: str, where: RemoveFilter) -> int:
@@ -137,16 +187,58 @@ class CatalogStore(Protocol):
         """One item (ItemNotFound otherwise)."""
         ...
 
+    def item_ids(self, dataset: str, query: ItemQuery) -> list[int]:
+        """The OBJECTIDs :meth:`find_items` would return, in its order and page."""
+        ...
+
+    def item_extent(self, dataset: str, query: ItemQuery) -> Extent | None:
+        """The union of the matching items' extents (None when none match), aggregated by
+        the store; offset and limit are ignored."""
+        ...
+
+    def item_statistics(
+        self,
+        dataset: str,
+        query: ItemQuery,
+        statistics: Sequence[FieldStatistic],
+        group_by: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Statistics of the matching items, aggregated by the store.
+
+        One row per distinct combination of the ``group_by`` fields (canonical names),
+        ordered by them ascending (nulls first), each holding those fields and every
+        statistic under its ``out_name``. Without ``group_by`` one row, even when no item
+        matches. The query's offset and limit page the rows; its order_by is ignored.
+        """
+        ...
+
+    def distinct_values(
+        self, dataset: str, query: ItemQuery, fields: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        """The distinct combinations of ``fields`` (canonical names) among matching items.
+
+        Ordered by the query's order_by fields that are among ``fields``, then by ``fields``
+        ascending (nulls first); the query's offset and limit page the rows.
+        """
+        ...
+
     def summary(self, dataset: str) -> DatasetSummary:
-        """The current dataset summary, O(1)."""
+        """The current dataset summary, O(1); its version grows with every change."""
         ...
 
     def history(self, dataset: str, limit: int = 100) -> list[HistoryEntry]:
-        """Most recent geoprocessing-history entries first."""
+        """Most recent geoprocessing-history entries first (when the dataset keeps them)."""
         ...
 
+
+class ServiceStore(Protocol):
+    """Image service definitions and their published snapshots."""
+
     def save_service(self, definition: ServiceDefinition, *, create: bool) -> None:
-        """Create (create=True, AlreadyExists if present) or replace a service definition."""
+        """Create (create=True, AlreadyExists if present) or replace a service definition.
+
+        The dataset must exist (DatasetNotFound); names follow SERVICE_NAME_PATTERN.
+        """
         ...
 
     def get_service(self, folder: str, name: str) -> ServiceDefinition:
@@ -162,15 +254,15 @@ class CatalogStore(Protocol):
         ...
 
     def save_snapshot(self, snapshot: ServiceSnapshot) -> ServiceSnapshot:
-        """Persist a published snapshot; its version must exceed the stored one."""
+        """Persist a published snapshot; its version must exceed the stored one.
+
+        ServiceNotFound when the service is not defined; AlreadyExists when the version is
+        not newer than the stored one. Only the newest few snapshots are kept.
+        """
         ...
 
     def latest_snapshot(self, folder: str, name: str) -> ServiceSnapshot | None:
         """The last persisted snapshot of a service, if any."""
-        ...
-
-    def close(self) -> None:
-        """Release connections."""
         ...
 
     def snapshot_versions(self) -> dict[str, int]:
@@ -180,6 +272,19 @@ class CatalogStore(Protocol):
         are absent. One cheap indexed query, polled by every server process to notice
         refreshes done elsewhere.
         """
+        ...
+
+
+class CatalogStore(DatasetStore, ItemStore, ServiceStore, Protocol):
+    """The catalog database as a whole: datasets, items and services (SQLite by default).
+
+    Use cases that need one part depend on that port alone (:class:`DatasetStore`,
+    :class:`ItemStore`, :class:`ServiceStore`); this union is for those that span them and
+    for whoever owns the connections.
+    """
+
+    def close(self) -> None:
+        """Release connections."""
         ...
 
 
@@ -307,8 +412,10 @@ ProgressCallback = Callable[[int, int, str], None]  # (done, total, current path
 __all__ = [
     "AddResult",
     "CatalogStore",
+    "DatasetStore",
     "DimensionFilter",
     "EncodedImage",
+    "FieldStatistic",
     "ImageEncoder",
     "ImageFormat",
     "IngestJournal",
@@ -316,8 +423,8 @@ __all__ = [
     "JournalEntry",
     "JournalState",
     "JobStore",
-    "UserStore",
     "ItemQuery",
+    "ItemStore",
     "PixelBlock",
     "ProgressCallback",
     "Projector",
@@ -325,7 +432,11 @@ __all__ = [
     "ReadRequest",
     "RemoveFilter",
     "Resampling",
+    "STATISTIC_TYPES",
+    "ServiceStore",
     "SigninAttempts",
+    "StatisticType",
+    "UserStore",
 ]
 
 
@@ -447,8 +558,14 @@ class JournalEntry:
 class IngestJournal(Protocol):
     """Durable per-file ingest states, written with the items they describe.
 
-    ``commit`` stores items and their journal rows in ONE catalog transaction, so after a
-    crash at any point a file is either fully added and journaled, or neither.
+    The journal lives in the catalog database. :meth:`commit` is the unit of work of
+    exactly-once ingest: it adds items exactly as :meth:`ItemStore.add_items` does (summary,
+    history, idempotence) and writes their journal rows in ONE transaction, so after a crash
+    or an error at any point a file is either fully added and journaled, or neither. An
+    implementation therefore shares the item store's database and transactions; it is
+    opened together with it (``adapters.catalog.open_stores``), never derived from it.
+    Every method naming a dataset raises DatasetNotFound for an unknown one; deleting a
+    dataset deletes its entries.
     """
 
     def lookup(self, dataset: str, paths: Sequence[str]) -> dict[str, JournalEntry]:
@@ -462,7 +579,12 @@ class IngestJournal(Protocol):
     def commit(
         self, dataset: str, items: Sequence[RasterItem], entries: Sequence[JournalEntry]
     ) -> AddResult:
-        """Add items (idempotent per path, size, mtime) and write entries in one transaction."""
+        """Add items and write ``entries`` (all of ``dataset``) in one transaction.
+
+        Items are added as by :meth:`ItemStore.add_items`; entries are upserted as by
+        :meth:`record`. If anything fails (a rejected item, a database error), neither the
+        items nor the entries are stored.
+        """
         ...
 
     def entries(

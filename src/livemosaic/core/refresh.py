@@ -19,7 +19,7 @@ from typing import Any
 
 from livemosaic.core.jobs import SUBMITTED, Job, new_job_id
 from livemosaic.core.models import DatasetSummary, ServiceSnapshot
-from livemosaic.core.ports import CatalogStore
+from livemosaic.core.ports import ServiceStore
 from livemosaic.core.publishing import Publisher
 from livemosaic.errors import InvalidParameter, LiveMosaicError, NotFound
 
@@ -174,7 +174,7 @@ class Refresher:
 
     def __init__(
         self,
-        catalog: CatalogStore,
+        catalog: ServiceStore,
         publisher: Publisher,
         *,
         on_refreshed: Callable[[RefreshOutcome], None] | None = None,

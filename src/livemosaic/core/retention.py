@@ -6,14 +6,14 @@ when no new file arrives. Each limit is one indexed removal in the catalog.
 
 from __future__ import annotations
 
-from livemosaic.core.ports import CatalogStore, ItemQuery, RemoveFilter
+from livemosaic.core.ports import ItemQuery, ItemStore, RemoveFilter
 from livemosaic.core.watch_rules import DAY_MS, Retention
 from livemosaic.core.where_ast import Compare, Field, Literal_
 
 PAGE = 500  # items looked up per round when enforcing keep_last
 
 
-def apply_retention(catalog: CatalogStore, dataset: str, retention: Retention, now: int) -> int:
+def apply_retention(catalog: ItemStore, dataset: str, retention: Retention, now: int) -> int:
     """Remove the items a retention policy no longer keeps; returns how many.
 
     ``keep_days`` counts back from the newest item's acquisition time; ``max_age_days`` from

@@ -1,10 +1,10 @@
-"""``query`` on the raster catalog (spec 6.3).
+"""``query`` on the raster catalog (spec 6.3): parse, call, format.
 
-Attribute, time, dimension and pixel-size filters and paging go to the catalog store; a
-query geometry selects candidates by bounding box through the store's spatial index and is
-then tested against each footprint polygon here. Results are FeatureSets with footprints in
-the service SR or ``outSR``; counts, ids, extents, distinct values and statistics are
-computed from the same selection.
+The request becomes a :class:`~livemosaic.core.catalog_search.CatalogSelection` (filters,
+order and an optional geometry); :class:`~livemosaic.core.catalog_search.CatalogSearch`
+answers counts, pages, ids, extents, distinct values and statistics through the catalog
+store's indexes and SQL aggregates. This module turns the answers into FeatureSets with
+footprints in the service SR or ``outSR``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from livemosaic.core.catalog_search import CatalogSearch, CatalogSelection
 from livemosaic.core.fields import CATALOG_FIELDS, OBJECTID, item_attributes, resolve_field
 from livemosaic.core.models import Extent, Geometry, RasterItem, ServiceSnapshot, SpatialRef
-from livemosaic.core.ports import DimensionFilter, ItemQuery
+from livemosaic.core.ports import STATISTIC_TYPES, DimensionFilter, FieldStatistic, ItemQuery
 from livemosaic.core.where import parse_where
 from livemosaic.errors import InvalidParameter
 from livemosaic.rest.context import (
@@ -34,7 +35,6 @@ from livemosaic.rest.context import (
 from livemosaic.rest.formats import json_response
 from livemosaic.rest.geometry import (
     clockwise,
-    intersects_footprint,
     parse_geometry,
     parse_geometry_type,
     transform_geometry,
@@ -54,7 +54,6 @@ SPATIAL_RELS = (
     "esriSpatialRelEnvelopeIntersects",
     "esriSpatialRelIndexIntersects",
 )
-STATISTIC_TYPES = ("count", "min", "max", "avg", "sum", "stddev", "var")
 FIELD_NAMES = [f.name for f in CATALOG_FIELDS]
 
 
@@ -75,7 +74,7 @@ class CatalogQuery:
     count_only: bool
     extent_only: bool
     distinct: bool
-    statistics: tuple[tuple[str, str, str], ...]  # (type, field, out name)
+    statistics: tuple[FieldStatistic, ...]
     group_by: tuple[str, ...]
 
 
@@ -119,7 +118,7 @@ def parse_order_by(text: str | None) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
-def parse_statistics(params: Params) -> tuple[tuple[str, str, str], ...]:
+def parse_statistics(params: Params) -> tuple[FieldStatistic, ...]:
     """``outStatistics`` JSON: [{statisticType, onStatisticField, outStatisticFieldName}]."""
     accepted = '[{"statisticType": "count|min|max|avg|sum|stddev|var", "onStatisticField": "LowPS", "outStatisticFieldName": "n"}]'
     value = params.json("outStatistics", accepted)
@@ -129,21 +128,22 @@ def parse_statistics(params: Params) -> tuple[tuple[str, str, str], ...]:
         raise InvalidParameter(
             "outStatistics", "it must be a non-empty JSON array.", accepted=accepted
         )
-    out: list[tuple[str, str, str]] = []
+    out: list[FieldStatistic] = []
     for entry in value:
         if not isinstance(entry, dict):
             raise InvalidParameter(
                 "outStatistics", "each entry must be an object.", accepted=accepted
             )
         e = {str(k).lower(): v for k, v in entry.items()}
-        kind = str(e.get("statistictype", "")).strip().lower()
-        if kind not in STATISTIC_TYPES:
+        text = str(e.get("statistictype", "")).strip().lower()
+        kind = next((k for k in STATISTIC_TYPES if k == text), None)
+        if kind is None:
             raise InvalidParameter(
-                "outStatistics", f"statisticType '{kind}' is not supported.", accepted=accepted
+                "outStatistics", f"statisticType '{text}' is not supported.", accepted=accepted
             )
         field = _field_name(str(e.get("onstatisticfield", "")), "outStatistics")
         name = str(e.get("outstatisticfieldname") or f"{kind}_{field}")
-        out.append((kind, field, name))
+        out.append(FieldStatistic(kind, field, name))
     return tuple(out)
 
 
@@ -210,15 +210,6 @@ def parse_query(request: Request, params: Params, snapshot: ServiceSnapshot) -> 
     )
 
 
-def _select_all(request: Request, snapshot: ServiceSnapshot, q: CatalogQuery) -> list[RasterItem]:
-    catalog = app_context(request).catalog
-    items = catalog.find_items(snapshot.dataset.name, q.items)
-    if q.geometry is not None:
-        geom = q.geometry
-        items = [it for it in items if intersects_footprint(geom, it.footprint)]
-    return items
-
-
 def _footprint_json(request: Request, item: RasterItem, src: str, dst: str) -> dict[str, Any]:
     ring = list(item.footprint)
     if src != dst:
@@ -246,96 +237,53 @@ def field_json(names: tuple[str, ...]) -> list[dict[str, Any]]:
     return [by_name[n].to_json() for n in names if n in by_name]
 
 
-def _statistics(items: list[RasterItem], q: CatalogQuery) -> dict[str, Any]:
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for it in items:
-        attrs = item_attributes(it)
-        groups.setdefault(tuple(attrs.get(g) for g in q.group_by), []).append(attrs)
-    if not q.group_by and not groups:
-        groups[()] = []
-    features = []
-    for key, rows in groups.items():
-        out: dict[str, Any] = dict(zip(q.group_by, key, strict=True))
-        for kind, field, name in q.statistics:
-            values = [r[field] for r in rows if r.get(field) is not None]
-            out[name] = _statistic(kind, values)
-        features.append({"attributes": out})
-    page = features[q.offset : q.offset + q.count]
+def _statistics(rows: list[dict[str, Any]], q: CatalogQuery) -> dict[str, Any]:
     fields = field_json(q.group_by) + [
         {
-            "name": name,
-            "type": "esriFieldTypeInteger" if kind == "count" else "esriFieldTypeDouble",
-            "alias": name,
+            "name": s.out_name,
+            "type": "esriFieldTypeInteger" if s.kind == "count" else "esriFieldTypeDouble",
+            "alias": s.out_name,
         }
-        for kind, _f, name in q.statistics
+        for s in q.statistics
     ]
-    result: dict[str, Any] = {"displayFieldName": "", "fields": fields, "features": page}
-    if len(features) > q.offset + q.count:  # one row per group, paged like any query
+    features = [{"attributes": row} for row in rows[: q.count]]
+    result: dict[str, Any] = {"displayFieldName": "", "fields": fields, "features": features}
+    if len(rows) > q.count:  # one row per group, paged like any query
         result["exceededTransferLimit"] = True
     return result
 
 
-def _statistic(kind: str, values: list[Any]) -> Any:
-    if kind == "count":
-        return len(values)
-    nums = [float(v) for v in values if isinstance(v, int | float)]
-    if not nums:
-        return None
-    if kind == "min":
-        return min(nums)
-    if kind == "max":
-        return max(nums)
-    if kind == "sum":
-        return sum(nums)
-    mean = sum(nums) / len(nums)
-    if kind == "avg":
-        return mean
-    var = sum((v - mean) ** 2 for v in nums) / (len(nums) - 1) if len(nums) > 1 else 0.0
-    return var if kind == "var" else var**0.5
-
-
 def run_query(request: Request, snapshot: ServiceSnapshot, q: CatalogQuery) -> dict[str, Any]:
     """Execute a parsed query against the catalog (blocking; runs on the read pool)."""
-    catalog = app_context(request).catalog
-    dataset = snapshot.dataset.name
+    search = CatalogSearch(app_context(request).catalog)
+    sel = CatalogSelection(snapshot.dataset.name, q.items, q.geometry)
     src = service_crs(snapshot)
-    needs_all = (
-        q.geometry is not None or q.ids_only or q.extent_only or q.distinct or bool(q.statistics)
-    )
-    if q.count_only and q.geometry is None:
-        return {"count": catalog.count_items(dataset, q.items)}
-    if needs_all:
-        items = _select_all(request, snapshot, q)
-        if q.count_only:
-            return {"count": len(items)}
-        if q.statistics:
-            return _statistics(items, q)
-        if q.ids_only:
-            chosen = items[q.offset : q.offset + q.count] if q.count_given or q.offset else items
-            return {"objectIdFieldName": OBJECTID, "objectIds": [it.id for it in chosen]}
-        if q.extent_only:
-            return {"extent": _extent_json(request, items, src, q), "count": len(items)}
-        if q.distinct:
-            seen: dict[tuple[Any, ...], dict[str, Any]] = {}
-            for it in items:
-                attrs = item_attributes(it)
-                key = tuple(attrs.get(f) for f in q.out_fields)
-                seen.setdefault(key, {"attributes": dict(zip(q.out_fields, key, strict=True))})
-            rows = list(seen.values())
-            page = rows[q.offset : q.offset + q.count]
-            return _feature_set(
-                snapshot, q, page, len(rows) > q.offset + q.count, with_geometry=False
-            )
-        page_items = items[q.offset : q.offset + q.count]
-        more = len(items) > q.offset + q.count
-    else:
-        found = catalog.find_items(dataset, replace(q.items, offset=q.offset, limit=q.count + 1))
-        more = len(found) > q.count
-        page_items = found[: q.count]
+    if q.count_only:
+        return {"count": search.count(sel)}
+    if q.statistics:
+        rows = search.statistics(sel, q.statistics, q.group_by, q.offset, q.count + 1)
+        return _statistics(rows, q)
+    if q.ids_only:
+        paged = q.count_given or q.offset
+        ids = search.ids(sel, q.offset, q.count if paged else None)
+        return {"objectIdFieldName": OBJECTID, "objectIds": ids}
+    if q.extent_only:
+        extent, count = search.extent(sel)
+        return {"extent": _extent_json(request, extent, src, q), "count": count}
+    if q.distinct:
+        values = search.distinct(sel, q.out_fields, q.offset, q.count + 1)
+        page = [
+            {"attributes": dict(zip(q.out_fields, row, strict=True))} for row in values[: q.count]
+        ]
+        return _feature_set(snapshot, q, page, len(values) > q.count, with_geometry=False)
+    found = search.find(sel, q.offset, q.count + 1)
     features = [
-        feature(request, it, q.out_fields, q.return_geometry, src, q.out_crs) for it in page_items
+        feature(request, it, q.out_fields, q.return_geometry, src, q.out_crs)
+        for it in found[: q.count]
     ]
-    return _feature_set(snapshot, q, features, more, with_geometry=q.return_geometry)
+    return _feature_set(
+        snapshot, q, features, len(found) > q.count, with_geometry=q.return_geometry
+    )
 
 
 def _feature_set(
@@ -360,10 +308,7 @@ def _feature_set(
     return out
 
 
-def _extent_json(
-    request: Request, items: list[RasterItem], src: str, q: CatalogQuery
-) -> dict[str, Any]:
-    ext = Extent.union_all(it.extent for it in items)
+def _extent_json(request: Request, ext: Extent | None, src: str, q: CatalogQuery) -> dict[str, Any]:
     if ext is not None and src != q.out_crs:
         ext = app_context(request).projector.transform_extent(ext, src, q.out_crs)
     sr = q.out_sr.to_json()

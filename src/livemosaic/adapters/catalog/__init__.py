@@ -1,7 +1,7 @@
 """Catalog stores: open one from a URL (``sqlite:///path/catalog.db``).
 
-:func:`open_catalog` gives the catalog alone; :func:`open_stores` gives the catalog, job,
-user and sign-in attempt stores of one database, sharing its connections.
+:func:`open_catalog` gives the catalog alone; :func:`open_stores` gives every store of one
+database (catalog, jobs, users, sign-in attempts, ingest journal), sharing its connections.
 """
 
 from __future__ import annotations
@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from livemosaic.core.ports import CatalogStore, JobStore, SigninAttempts, UserStore
+from livemosaic.core.ports import (
+    CatalogStore,
+    IngestJournal,
+    JobStore,
+    SigninAttempts,
+    UserStore,
+)
 from livemosaic.errors import InvalidParameter, NotSupported
 
 SQLITE_PREFIX = "sqlite://"
@@ -18,12 +24,17 @@ ACCEPTED_URLS = "sqlite:///absolute/path/catalog.db"
 
 @dataclass(frozen=True, slots=True)
 class Stores:
-    """The catalog, job, user and sign-in stores of one database (closing it closes all)."""
+    """Every store of one database (closing it closes all).
+
+    ``journal`` shares the catalog's transactions: :meth:`IngestJournal.commit` adds items
+    and journals them as one unit of work.
+    """
 
     catalog: CatalogStore
     jobs: JobStore
     users: UserStore
     signins: SigninAttempts
+    journal: IngestJournal
 
     def close(self) -> None:
         """Release the shared connections."""
@@ -62,17 +73,23 @@ def open_catalog(url: str) -> CatalogStore:
 
 
 def open_stores(url: str) -> Stores:
-    """The catalog, job, user and sign-in stores of the database a URL names, on shared
-    connections."""
+    """Every store of the database a URL names, on shared connections."""
     path = _sqlite_path(url)
     from livemosaic.adapters.catalog.jobs import SqliteJobStore
+    from livemosaic.adapters.catalog.journal import SqliteIngestJournal
     from livemosaic.adapters.catalog.signin import SqliteSigninAttempts
     from livemosaic.adapters.catalog.sqlite import SqliteCatalog
     from livemosaic.adapters.catalog.users import SqliteUserStore
 
     catalog = SqliteCatalog(path)
     pool = catalog.pool
-    return Stores(catalog, SqliteJobStore(pool), SqliteUserStore(pool), SqliteSigninAttempts(pool))
+    return Stores(
+        catalog,
+        SqliteJobStore(pool),
+        SqliteUserStore(pool),
+        SqliteSigninAttempts(pool),
+        SqliteIngestJournal(pool),
+    )
 
 
 __all__ = ["Stores", "open_catalog", "open_stores"]

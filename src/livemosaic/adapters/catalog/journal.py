@@ -1,10 +1,10 @@
 """The ingest journal in the SQLite catalog database (table ``ingest_journal``).
 
 Each row says which version (size, mtime) of a file a dataset has seen and what became of it:
-``pending`` (taken, not finished), ``added`` or ``quarantined`` (with the reason). The rows of
-a batch's added files are written by :meth:`SqliteCatalog.add_items` in the same transaction
-as their items (:func:`write_entries` is called inside it), which is what makes ingest
-exactly-once across crashes.
+``pending`` (taken, not finished), ``added`` or ``quarantined`` (with the reason).
+:meth:`SqliteIngestJournal.commit` adds a batch's items (through the same transaction body as
+the item store, :func:`~livemosaic.adapters.catalog.item_writes.add_items_in`) and writes
+their rows in one transaction, which is what makes ingest exactly-once across crashes.
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from livemosaic.adapters.catalog.connection import now_ms
+from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
+from livemosaic.adapters.catalog.item_writes import add_items_in, group_by_path
+from livemosaic.adapters.catalog.rows import dataset_not_found, load_dataset
 from livemosaic.core.models import RasterItem
-from livemosaic.core.ports import AddResult, CatalogStore, JournalEntry, JournalState
-from livemosaic.errors import DatasetNotFound, NotSupported
-
-if TYPE_CHECKING:
-    from livemosaic.adapters.catalog.sqlite import SqliteCatalog
+from livemosaic.core.ports import AddResult, JournalEntry, JournalState
 
 _UPSERT = (
     "INSERT INTO ingest_journal (dataset_id, path, size, mtime_ns, state, reason, item_count, "
@@ -38,10 +36,7 @@ _SELECT = (
 def _dataset_id(conn: sqlite3.Connection, name: str) -> int:
     row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
     if row is None:
-        raise DatasetNotFound(
-            f"Mosaic dataset '{name}' does not exist.",
-            next_step=f"Create it with `livemosaic dataset create {name}`.",
-        )
+        raise dataset_not_found(name)
     return int(row[0])
 
 
@@ -86,11 +81,10 @@ def _entry(row: sqlite3.Row) -> JournalEntry:
 
 
 class SqliteIngestJournal:
-    """An :class:`~livemosaic.core.ports.IngestJournal` sharing the catalog's connections."""
+    """An :class:`~livemosaic.core.ports.IngestJournal` on the catalog's connection pool."""
 
-    def __init__(self, catalog: SqliteCatalog) -> None:
-        self.catalog = catalog
-        self._pool = catalog.pool
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
 
     def lookup(self, dataset: str, paths: Sequence[str]) -> dict[str, JournalEntry]:
         """The entries of these paths in a dataset (absent paths are left out)."""
@@ -120,8 +114,15 @@ class SqliteIngestJournal:
     def commit(
         self, dataset: str, items: Sequence[RasterItem], entries: Sequence[JournalEntry]
     ) -> AddResult:
-        """Add items (idempotent per path, size, mtime) and write entries in one transaction."""
-        return self.catalog.add_items(dataset, items, journal=entries)
+        """Add items and write ``entries`` (all of ``dataset``) in one transaction."""
+        group_by_path(items)  # refuse a bad extent before taking the write lock
+        with self._pool.write() as conn:
+            ds = load_dataset(conn, dataset)
+            assert ds.id is not None
+            result = add_items_in(conn, ds, items)
+            if entries:
+                write_entries(conn, ds.id, entries)
+        return result
 
     def entries(
         self,
@@ -177,16 +178,4 @@ class SqliteIngestJournal:
         return int(cur.rowcount)
 
 
-def open_journal(catalog: CatalogStore) -> SqliteIngestJournal:
-    """The ingest journal of a catalog store's database."""
-    from livemosaic.adapters.catalog.sqlite import SqliteCatalog
-
-    if not isinstance(catalog, SqliteCatalog):
-        raise NotSupported(
-            f"The ingest journal is not available for {type(catalog).__name__} catalogs.",
-            next_step="Use an SQLite catalog (LIVEMOSAIC_CATALOG_URL=sqlite:///…) for watching.",
-        )
-    return SqliteIngestJournal(catalog)
-
-
-__all__ = ["SqliteIngestJournal", "open_journal", "write_entries"]
+__all__ = ["SqliteIngestJournal", "write_entries"]

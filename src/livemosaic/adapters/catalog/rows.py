@@ -9,7 +9,9 @@ from typing import Any, cast
 
 from livemosaic.adapters.catalog import codec
 from livemosaic.core.fields import item_attributes
-from livemosaic.core.models import Extent, MaskKind, PixelType, RasterItem
+from livemosaic.core.models import Extent, MaskKind, MosaicDataset, PixelType, RasterItem
+from livemosaic.core.summary import y_cell_size
+from livemosaic.errors import DatasetNotFound
 
 ITEM_COLUMNS = (
     "dataset_id",
@@ -87,13 +89,6 @@ def _scalar(value: Any) -> Any:
     return str(value)
 
 
-def _y_size(size: float, item: RasterItem) -> float:
-    """A dataset-unit cell size along y, keeping the native x/y aspect of the cells."""
-    if item.cell_size_x > 0 and item.cell_size_y > 0:
-        return size * item.cell_size_y / item.cell_size_x
-    return size
-
-
 def item_row(item: RasterItem, dataset_id: int, date_added: int) -> dict[str, Any]:
     """The column values of one item."""
     attrs = item_attributes(item)
@@ -117,8 +112,8 @@ def item_row(item: RasterItem, dataset_id: int, date_added: int) -> dict[str, An
         "cell_size_y": item.cell_size_y,
         "low_ps": item.low_ps,
         "high_ps": item.high_ps,
-        "low_ps_y": _y_size(item.low_ps, item),
-        "high_ps_y": _y_size(item.high_ps, item),
+        "low_ps_y": y_cell_size(item.low_ps, item),
+        "high_ps_y": y_cell_size(item.high_ps, item),
         "min_ps": item.min_ps,
         "max_ps": item.max_ps,
         "pixel_type": item.pixel_type,
@@ -225,3 +220,34 @@ def dimension_rows(item: RasterItem, oid: int) -> list[tuple[Any, ...]]:
         for name, value in item.dimensions.items()
         if name.lower() not in ("stdz", "stdtime") and math.isfinite(float(value))
     ]
+
+
+def dataset_from_row(row: sqlite3.Row) -> MosaicDataset:
+    """The dataset a ``datasets`` row stores."""
+    return MosaicDataset(
+        name=row["name"],
+        crs=row["crs"],
+        time_pattern=row["time_pattern"],
+        time_field=row["time_field"],
+        time_format=row["time_format"],
+        history_enabled=bool(row["history_enabled"]),
+        description=row["description"],
+        id=row["id"],
+        created=row["created"],
+    )
+
+
+def dataset_not_found(name: str) -> DatasetNotFound:
+    """The error for an unknown dataset name."""
+    return DatasetNotFound(
+        f"Mosaic dataset '{name}' does not exist.",
+        next_step=f"Create it with `livemosaic dataset create {name}`.",
+    )
+
+
+def load_dataset(conn: sqlite3.Connection, name: str) -> MosaicDataset:
+    """The dataset with this name, case-insensitive (DatasetNotFound otherwise)."""
+    row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
+    if row is None:
+        raise dataset_not_found(name)
+    return dataset_from_row(row)

@@ -15,66 +15,37 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from livemosaic.adapters.catalog.aggregates import (
+    distinct_of,
+    extent_of,
+    selects_everything,
+    statistics_of,
+)
 from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
-from livemosaic.adapters.catalog.journal import write_entries
+from livemosaic.adapters.catalog.item_writes import (
+    add_items_in,
+    delete_item_rows,
+    group_by_path,
+    record_history,
+)
 from livemosaic.adapters.catalog.rows import (
-    INSERT_ITEM,
-    INSERT_RTREE,
-    band_stat_rows,
-    dimension_rows,
+    dataset_from_row,
+    dataset_not_found,
     item_from_row,
-    item_row,
-    rtree_row,
+    load_dataset,
 )
 from livemosaic.adapters.catalog.services import ServiceTables
 from livemosaic.adapters.catalog.sqlwhere import compile_where, item_query_sql, order_clause
 from livemosaic.adapters.catalog.summary import SummaryDelta, apply_delta, read_summary
-from livemosaic.core.models import DatasetSummary, HistoryEntry, MosaicDataset, RasterItem
-from livemosaic.core.ports import AddResult, ItemQuery, JournalEntry, RemoveFilter
-from livemosaic.errors import (
-    AlreadyExists,
-    DatasetNotFound,
-    InvalidParameter,
-    ItemNotFound,
-    RasterRejected,
+from livemosaic.core.models import (
+    DatasetSummary,
+    Extent,
+    HistoryEntry,
+    MosaicDataset,
+    RasterItem,
 )
-
-HISTORY_PATHS = 20  # paths listed in one history entry
-
-
-def _dataset_from_row(row: sqlite3.Row) -> MosaicDataset:
-    return MosaicDataset(
-        name=row["name"],
-        crs=row["crs"],
-        time_pattern=row["time_pattern"],
-        time_field=row["time_field"],
-        time_format=row["time_format"],
-        history_enabled=bool(row["history_enabled"]),
-        description=row["description"],
-        id=row["id"],
-        created=row["created"],
-    )
-
-
-def _not_found(name: str) -> DatasetNotFound:
-    return DatasetNotFound(
-        f"Mosaic dataset '{name}' does not exist.",
-        next_step=f"Create it with `livemosaic dataset create {name}`.",
-    )
-
-
-def _delete_items(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
-    """Delete items and their index rows (the summary is the caller's job)."""
-    ids_json = json.dumps(list(ids))
-    for table, key in (
-        ("items_rtree", "id"),
-        ("item_dims", "item_id"),
-        ("item_band_stats", "item_id"),
-        ("items", "id"),
-    ):
-        conn.execute(
-            f"DELETE FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))", (ids_json,)
-        )
+from livemosaic.core.ports import AddResult, FieldStatistic, ItemQuery, RemoveFilter
+from livemosaic.errors import AlreadyExists, InvalidParameter, ItemNotFound
 
 
 class SqliteCatalog(ServiceTables):
@@ -93,24 +64,12 @@ class SqliteCatalog(ServiceTables):
 
     # -- datasets ------------------------------------------------------------------------
     def _dataset(self, conn: sqlite3.Connection, name: str) -> MosaicDataset:
-        row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
-        if row is None:
-            raise _not_found(name)
-        return _dataset_from_row(row)
+        return load_dataset(conn, name)
 
     def _ds_id(self, conn: sqlite3.Connection, name: str) -> int:
         oid = self._dataset(conn, name).id
         assert oid is not None
         return oid
-
-    def _record(
-        self, conn: sqlite3.Connection, ds: MosaicDataset, operation: str, details: dict[str, Any]
-    ) -> None:
-        if ds.history_enabled:
-            conn.execute(
-                "INSERT INTO history (dataset_id, time, operation, details) VALUES (?, ?, ?, ?)",
-                (ds.id, now_ms(), operation, json.dumps(details)),
-            )
 
     @staticmethod
     def _refuse_if_published(conn: sqlite3.Connection, ds: MosaicDataset, action: str) -> None:
@@ -156,7 +115,7 @@ class SqliteCatalog(ServiceTables):
             )
             out = replace(dataset, name=name, id=cur.lastrowid, created=created)
             conn.execute("INSERT INTO summary (dataset_id) VALUES (?)", (out.id,))
-            self._record(conn, out, "create", {"name": name, "crs": dataset.crs})
+            record_history(conn, out, "create", {"name": name, "crs": dataset.crs})
         return out
 
     def get_dataset(self, name: str) -> MosaicDataset:
@@ -168,7 +127,7 @@ class SqliteCatalog(ServiceTables):
         """All datasets by name."""
         with self._pool.read() as conn:
             rows = conn.execute("SELECT * FROM datasets ORDER BY name").fetchall()
-        return [_dataset_from_row(r) for r in rows]
+        return [dataset_from_row(r) for r in rows]
 
     def update_dataset(self, dataset: MosaicDataset) -> MosaicDataset:
         """Change settings of a dataset (crs only while it is empty); found by id or name."""
@@ -176,8 +135,8 @@ class SqliteCatalog(ServiceTables):
             if dataset.id is not None:
                 row = conn.execute("SELECT * FROM datasets WHERE id = ?", (dataset.id,)).fetchone()
                 if row is None:
-                    raise _not_found(dataset.name)
-                old = _dataset_from_row(row)
+                    raise dataset_not_found(dataset.name)
+                old = dataset_from_row(row)
             else:
                 old = self._dataset(conn, dataset.name)
             name = dataset.name.strip() or old.name
@@ -227,7 +186,7 @@ class SqliteCatalog(ServiceTables):
                 if getattr(new, k) != getattr(old, k)
             }
             if changed:
-                self._record(conn, new if new.history_enabled else old, "update", changed)
+                record_history(conn, new if new.history_enabled else old, "update", changed)
         return new
 
     def delete_dataset(self, name: str) -> None:
@@ -251,6 +210,7 @@ class SqliteCatalog(ServiceTables):
                 "summary_dimensions",
                 "summary_dimension_values",
                 "history",
+                "ingest_journal",
             ):
                 conn.execute(f"DELETE FROM {table} WHERE dataset_id = ?", (ds.id,))
             conn.execute("DELETE FROM datasets WHERE id = ?", (ds.id,))
@@ -267,81 +227,11 @@ class SqliteCatalog(ServiceTables):
             ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
 
-    def add_items(
-        self,
-        dataset: str,
-        items: Sequence[RasterItem],
-        *,
-        journal: Sequence[JournalEntry] = (),
-    ) -> AddResult:
-        """Add items in one transaction, idempotent per (path, size, mtime).
-
-        ``journal`` rows (the ingest journal's record of these files) are written in the same
-        transaction, so items and their ``added`` state are committed together or not at all.
-        """
-        by_path: dict[str, list[RasterItem]] = {}
-        for item in items:
-            if not item.extent.is_valid():
-                raise RasterRejected(
-                    item.path,
-                    f"its extent {item.extent} is not a valid rectangle.",
-                    next_step="Check the file's georeferencing.",
-                )
-            by_path.setdefault(item.path, []).append(item)
-        added: list[int] = []
-        skipped: list[str] = []
-        replaced: list[str] = []
+    def add_items(self, dataset: str, items: Sequence[RasterItem]) -> AddResult:
+        """Add items in one transaction, idempotent per (path, size, mtime)."""
+        group_by_path(items)  # refuse a bad extent before taking the write lock
         with self._pool.write() as conn:
-            ds = self._dataset(conn, dataset)
-            assert ds.id is not None
-            delta = SummaryDelta()
-            date_added = now_ms()
-            for path, group in by_path.items():
-                old = conn.execute(
-                    "SELECT * FROM items WHERE dataset_id = ? AND path = ?", (ds.id, path)
-                ).fetchall()
-                if old:
-                    first = group[0]
-                    state = (first.file_size, first.file_mtime_ns)
-                    if all((r["file_size"], r["file_mtime_ns"]) == state for r in old):
-                        skipped.append(path)
-                        continue
-                    for r in old:
-                        delta.add(item_from_row(r), -1)
-                    _delete_items(conn, [r["id"] for r in old])
-                    replaced.append(path)
-                for item in group:
-                    oid = self._insert(conn, ds.id, item, date_added)
-                    delta.add(item, 1)
-                    added.append(oid)
-            if not delta.empty:
-                apply_delta(conn, ds.id, delta)
-                paths = list(by_path)
-                self._record(
-                    conn,
-                    ds,
-                    "add",
-                    {
-                        "added": len(added),
-                        "skipped": len(skipped),
-                        "replaced": len(replaced),
-                        "path_count": len(paths),
-                        "paths": paths[:HISTORY_PATHS],
-                    },
-                )
-            if journal:
-                write_entries(conn, ds.id, journal)
-        return AddResult(tuple(added), tuple(skipped), tuple(replaced))
-
-    def _insert(self, conn: sqlite3.Connection, ds: int, item: RasterItem, added: int) -> int:
-        oid = conn.execute(INSERT_ITEM, item_row(item, ds, added)).lastrowid
-        assert oid is not None
-        conn.execute(INSERT_RTREE, rtree_row(oid, item, ds))
-        conn.executemany("INSERT INTO item_dims VALUES (?, ?, ?)", dimension_rows(item, oid))
-        conn.executemany(
-            "INSERT INTO item_band_stats VALUES (?, ?, ?, ?, ?, ?)", band_stat_rows(item, oid, ds)
-        )
-        return oid
+            return add_items_in(conn, self._dataset(conn, dataset), items)
 
     def remove_items(self, dataset: str, where: RemoveFilter) -> int:
         """Remove matching items in one transaction; returns how many."""
@@ -383,7 +273,7 @@ class SqliteCatalog(ServiceTables):
             delta = SummaryDelta()
             for r in rows:
                 delta.add(item_from_row(r), -1)
-            _delete_items(conn, [r["id"] for r in rows])
+            delete_item_rows(conn, [r["id"] for r in rows])
             apply_delta(conn, ds.id, delta)
             filt = {
                 "object_ids": len(f.object_ids) if f.object_ids is not None else None,
@@ -391,7 +281,7 @@ class SqliteCatalog(ServiceTables):
                 "path": f.path,
                 "older_than": f.older_than,
             }
-            self._record(conn, ds, "remove", {"removed": len(rows), "filter": filt})
+            record_history(conn, ds, "remove", {"removed": len(rows), "filter": filt})
         return len(rows)
 
     def _select(self, conn: sqlite3.Connection, ds: int, query: ItemQuery) -> tuple[str, list[Any]]:
@@ -404,7 +294,7 @@ class SqliteCatalog(ServiceTables):
         return item_query_sql(ds, query, max_duration)
 
     def _find_sql(
-        self, conn: sqlite3.Connection, dataset: str, query: ItemQuery
+        self, conn: sqlite3.Connection, dataset: str, query: ItemQuery, columns: str = "i.*"
     ) -> tuple[str, list[Any]]:
         ds = self._ds_id(conn, dataset)
         from_where, params = self._select(conn, ds, query)
@@ -412,7 +302,7 @@ class SqliteCatalog(ServiceTables):
         order, order_params = order_clause(
             query.order_by, nearest_to=query.nearest_to, nearest_ascending=query.nearest_ascending
         )
-        sql = f"SELECT i.* {from_where} {order} LIMIT ? OFFSET ?"
+        sql = f"SELECT {columns} {from_where} {order} LIMIT ? OFFSET ?"
         return sql, [*params, *order_params, limit, max(int(query.offset), 0)]
 
     def find_items(self, dataset: str, query: ItemQuery) -> list[RasterItem]:
@@ -430,11 +320,60 @@ class SqliteCatalog(ServiceTables):
         return [str(r[3]) for r in rows]
 
     def count_items(self, dataset: str, query: ItemQuery) -> int:
-        """How many items match (offset and limit ignored)."""
+        """How many items match (offset and limit ignored); O(1) without filters."""
         with self._pool.read() as conn:
             ds = self._ds_id(conn, dataset)
+            if selects_everything(query):
+                row = conn.execute(
+                    "SELECT item_count FROM summary WHERE dataset_id = ?", (ds,)
+                ).fetchone()
+                return 0 if row is None else int(row[0])
             from_where, params = self._select(conn, ds, query)
             return int(conn.execute(f"SELECT count(*) {from_where}", params).fetchone()[0])
+
+    def item_ids(self, dataset: str, query: ItemQuery) -> list[int]:
+        """The OBJECTIDs ``find_items`` would return, in its order and page."""
+        with self._pool.read() as conn:
+            sql, params = self._find_sql(conn, dataset, query, "i.id")
+            return [int(r[0]) for r in conn.execute(sql, params).fetchall()]
+
+    def item_extent(self, dataset: str, query: ItemQuery) -> Extent | None:
+        """The union of the matching items' extents: the summary's without filters, else
+        MIN/MAX over the bounds columns of the matching rows."""
+        with self._pool.read() as conn:
+            ds = self._ds_id(conn, dataset)
+            if selects_everything(query):  # the summary keeps it: O(1)
+                row = conn.execute(
+                    "SELECT item_count, xmin, ymin, xmax, ymax FROM summary WHERE dataset_id = ?",
+                    (ds,),
+                ).fetchone()
+                return None if row is None or row[0] <= 0 else Extent(*map(float, row[1:]))
+            from_where, params = self._select(conn, ds, query)
+            return extent_of(conn, from_where, params)
+
+    def item_statistics(
+        self,
+        dataset: str,
+        query: ItemQuery,
+        statistics: Sequence[FieldStatistic],
+        group_by: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Grouped statistics of the matching items, aggregated in SQL."""
+        with self._pool.read() as conn:
+            from_where, params = self._select(conn, self._ds_id(conn, dataset), query)
+            return statistics_of(
+                conn, from_where, params, statistics, group_by, query.offset, query.limit
+            )
+
+    def distinct_values(
+        self, dataset: str, query: ItemQuery, fields: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        """Distinct combinations of fields among the matching items (SQL DISTINCT)."""
+        with self._pool.read() as conn:
+            from_where, params = self._select(conn, self._ds_id(conn, dataset), query)
+            return distinct_of(
+                conn, from_where, params, fields, query.order_by, query.offset, query.limit
+            )
 
     def get_item(self, dataset: str, object_id: int) -> RasterItem:
         """One item (ItemNotFound otherwise)."""

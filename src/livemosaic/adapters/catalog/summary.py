@@ -4,116 +4,36 @@ A :class:`SummaryDelta` collects what adding (+1) or removing (-1) items changes
 running sums for pooled statistics, distinct-value counters. :func:`apply_delta` writes it in
 the caller's transaction and then recomputes every bound (extent, cell sizes, time extent,
 statistics minima and maxima) with indexed ``MIN()``/``MAX()`` lookups, so an add or remove
-costs O(log n) per bound and :func:`read_summary` is a handful of small indexed reads.
+costs O(log n) per bound and :func:`read_summary` is a handful of small indexed reads. The
+rules (pooling, pixel type, band names, nodata) are :mod:`livemosaic.core.summary`'s, and the
+result equals its ``summarize`` of the dataset's items.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, cast
 
-import numpy as np
-
-from livemosaic.adapters.catalog.codec import float_from_text, float_to_text
 from livemosaic.core.models import (
     BandStats,
     DatasetSummary,
     DimensionSummary,
     Extent,
-    PixelType,
     RasterItem,
     VariableSummary,
 )
-
-STD_TIME = "StdTime"
-STD_Z = "StdZ"
-
-_NUMPY_TYPES: dict[str, str] = {
-    "U1": "uint8",
-    "U2": "uint8",
-    "U4": "uint8",
-    "U8": "uint8",
-    "S8": "int8",
-    "U16": "uint16",
-    "S16": "int16",
-    "U32": "uint32",
-    "S32": "int32",
-    "F32": "float32",
-    "F64": "float64",
-    "C64": "complex64",
-    "C128": "complex128",
-}
-_FROM_NUMPY: dict[str, PixelType] = {
-    "uint8": "U8",
-    "int8": "S8",
-    "uint16": "U16",
-    "int16": "S16",
-    "uint32": "U32",
-    "int32": "S32",
-    "int64": "F64",
-    "float32": "F32",
-    "float64": "F64",
-    "complex64": "C64",
-    "complex128": "C128",
-}
-_SUB_BYTE = ("U1", "U2", "U4")
-
-
-def widest_pixel_type(types: Iterable[str]) -> PixelType:
-    """The pixel type that holds every value of all given types (U8 + S8 → S16)."""
-    known = sorted({t for t in types if t in _NUMPY_TYPES})
-    if not known:
-        return "UNKNOWN"
-    if len(known) == 1:
-        return cast(PixelType, known[0])
-    if all(t in _SUB_BYTE for t in known):
-        return cast(PixelType, max(known, key=_SUB_BYTE.index))
-    dtype = np.dtype(_NUMPY_TYPES[known[0]])
-    for t in known[1:]:
-        dtype = np.promote_types(dtype, np.dtype(_NUMPY_TYPES[t]))
-    return _FROM_NUMPY.get(dtype.name, "F64")
-
-
-@dataclass(slots=True)
-class Moments:
-    """Running sums of pooled statistics: items, pixel weight, sum and sum of squares."""
-
-    items: int = 0
-    weight: float = 0.0
-    total: float = 0.0
-    total_sq: float = 0.0
-
-    def add(self, stats: BandStats, fallback_weight: float, sign: int) -> None:
-        """Add (sign=1) or remove (sign=-1) one band's statistics."""
-        if not (math.isfinite(stats.mean) and math.isfinite(stats.std)):
-            return
-        w = float(stats.count) if stats.count > 0 else fallback_weight
-        self.weight += sign * w
-        self.total += sign * w * stats.mean
-        self.total_sq += sign * w * (stats.std * stats.std + stats.mean * stats.mean)
-
-
-def pooled(weight: float, total: float, total_sq: float, lo: Any, hi: Any) -> BandStats:
-    """BandStats from running sums and the indexed min/max (NaN where unknown)."""
-    lo_f = math.nan if lo is None else float(lo)
-    hi_f = math.nan if hi is None else float(hi)
-    if weight <= 0:
-        return BandStats(lo_f, hi_f, math.nan, math.nan, 0)
-    mean = total / weight
-    var = max(total_sq / weight - mean * mean, 0.0)
-    return BandStats(lo_f, hi_f, mean, math.sqrt(var), int(round(weight)))
-
-
-def _meta(item: RasterItem, key: str, dim: str | None = None) -> str:
-    value = item.attributes.get(key)
-    if dim is not None:
-        value = value.get(dim) if isinstance(value, dict) else None
-    return "" if value is None else str(value)
+from livemosaic.core.summary import (
+    Moments,
+    band_names_key,
+    choose_band_names,
+    choose_nodata,
+    dimension_order,
+    item_dimension_values,
+    item_meta,
+    nodata_key,
+    pooled,
+    widest_pixel_type,
+)
 
 
 class SummaryDelta:
@@ -139,9 +59,9 @@ class SummaryDelta:
         self.item_count += sign
         self.counters[("pixel_type", item.pixel_type)] += sign
         self.counters[("band_count", str(item.band_count))] += sign
-        self.counters[("band_names", json.dumps(list(item.band_names)))] += sign
+        self.counters[("band_names", band_names_key(item.band_names))] += sign
         if item.nodata is not None:
-            self.counters[("nodata", cast(str, float_to_text(item.nodata)))] += sign
+            self.counters[("nodata", nodata_key(item.nodata))] += sign
         fallback = float(item.width * item.height)
         for b, stats in enumerate(item.stats):
             m = self.bands.setdefault(b, Moments())
@@ -154,17 +74,13 @@ class SummaryDelta:
         vm.items += sign
         for stats in item.stats:
             vm.add(stats, fallback, sign)
-        if sign > 0 and (_meta(item, "unit") or _meta(item, "description")):
-            self.var_meta[var] = (_meta(item, "unit"), _meta(item, "description"))
-        values: dict[str, float] = {}
-        if item.time is not None:
-            values[STD_TIME] = float(item.time)
-        values.update({k: float(v) for k, v in item.dimensions.items()})
-        for dim, value in values.items():
+        if sign > 0 and (item_meta(item, "unit") or item_meta(item, "description")):
+            self.var_meta[var] = (item_meta(item, "unit"), item_meta(item, "description"))
+        for dim, value in item_dimension_values(item).items():
             self.dims[(var, dim)] += sign
             self.dim_values[(var, dim, value)] += sign
-            unit = _meta(item, "dimension_units", dim)
-            desc = _meta(item, "dimension_descriptions", dim)
+            unit = item_meta(item, "dimension_units", dim)
+            desc = item_meta(item, "dimension_descriptions", dim)
             if sign > 0 and (unit or desc):
                 self.dim_meta[(var, dim)] = (unit, desc)
 
@@ -256,18 +172,6 @@ def _apply_variables(conn: sqlite3.Connection, ds: int, delta: SummaryDelta) -> 
     conn.execute("DELETE FROM summary_dimension_values WHERE dataset_id = ? AND count <= 0", (ds,))
 
 
-def _dimension_order(name: str) -> tuple[int, str]:
-    return ({STD_TIME: 0, STD_Z: 1}.get(name, 2), name.lower())
-
-
-def _choose_band_names(counters: dict[str, int]) -> tuple[str, ...]:
-    if not counters:
-        return ()
-    decoded = [(tuple(json.loads(k)), n, k) for k, n in counters.items()]
-    decoded.sort(key=lambda t: (-len(t[0]), -t[1], t[2]))
-    return tuple(str(x) for x in decoded[0][0])
-
-
 def read_summary(conn: sqlite3.Connection, ds: int) -> DatasetSummary:
     """The current summary of a dataset from the summary tables."""
     row = conn.execute("SELECT * FROM summary WHERE dataset_id = ?", (ds,)).fetchone()
@@ -278,7 +182,6 @@ def read_summary(conn: sqlite3.Connection, ds: int) -> DatasetSummary:
         "SELECT kind, key, count FROM summary_counters WHERE dataset_id = ?", (ds,)
     ):
         counters.setdefault(kind, {})[key] = n
-    nodata_keys = sorted(counters.get("nodata", {}).items(), key=lambda kv: (-kv[1], kv[0]))
     band_stats: list[BandStats] = []
     for b in conn.execute(
         "SELECT * FROM summary_bands WHERE dataset_id = ? ORDER BY band", (ds,)
@@ -299,10 +202,10 @@ def read_summary(conn: sqlite3.Connection, ds: int) -> DatasetSummary:
         time_extent=time_extent,
         variables=_read_variables(conn, ds),
         band_count=max((int(k) for k in counters.get("band_count", {})), default=0),
-        band_names=_choose_band_names(counters.get("band_names", {})),
+        band_names=choose_band_names(counters.get("band_names", {})),
         pixel_type=widest_pixel_type(counters.get("pixel_type", {})),
         band_stats=tuple(band_stats),
-        nodata=float_from_text(nodata_keys[0][0]) if nodata_keys else None,
+        nodata=choose_nodata(counters.get("nodata", {})),
         version=int(row["version"]),
     )
 
@@ -327,7 +230,7 @@ def _read_variables(conn: sqlite3.Connection, ds: int) -> tuple[VariableSummary,
     for v in conn.execute(
         "SELECT * FROM summary_variables WHERE dataset_id = ? ORDER BY variable", (ds,)
     ).fetchall():
-        vdims = sorted(dims.get(v["variable"], []), key=lambda x: _dimension_order(x.name))
+        vdims = sorted(dims.get(v["variable"], []), key=lambda x: dimension_order(x.name))
         stats = None
         if v["weight"] > 0 or v["min"] is not None:
             stats = pooled(v["weight"], v["total"], v["total_sq"], v["min"], v["max"])

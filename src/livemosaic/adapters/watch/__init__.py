@@ -1,7 +1,7 @@
 """Watching folders: file events and rescans feeding the ingest pipeline.
 
 :func:`build_pipeline` assembles an :class:`~livemosaic.core.pipeline.IngestPipeline` over a
-SQLite catalog (with its ingest journal), the rasterio adapters and the open-for-writing
+catalog and its ingest journal, the rasterio adapters and the open-for-writing
 check (:mod:`.writers`); :class:`FolderWatcher` watches the rules' folders and calls it. In
 the server, start the watcher from the lifespan with an in-process refresh trigger;
 standalone (``livemosaic watch``) it asks the server for Refresh Service over HTTP with a
@@ -18,26 +18,26 @@ from livemosaic.adapters.watch.watcher import FolderWatcher
 from livemosaic.adapters.watch.writers import open_for_writing
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.pipeline import IngestPipeline, RefreshTrigger
-from livemosaic.core.ports import CatalogStore, RasterSource
+from livemosaic.core.ports import CatalogStore, IngestJournal, RasterSource
 from livemosaic.core.registry import ServiceRegistry
 
 
 def build_pipeline(
     catalog: CatalogStore,
+    journal: IngestJournal,
     source: RasterSource,
     data_folders: Sequence[Path],
     trigger: RefreshTrigger | None = None,
     registry: ServiceRegistry | None = None,
 ) -> IngestPipeline:
-    """An ingest pipeline over a SQLite catalog, its journal and the rasterio adapters."""
-    from livemosaic.adapters.catalog.journal import open_journal
+    """An ingest pipeline over a catalog, its ingest journal and the rasterio adapters."""
     from livemosaic.adapters.raster.confine import Confinement
     from livemosaic.adapters.raster.overviews import RasterioOverviewBuilder
 
     return IngestPipeline(
         catalog,
         source,
-        open_journal(catalog),
+        journal,
         Ingestor(catalog, source, data_folders),
         trigger,
         registry,

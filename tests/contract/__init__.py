@@ -1,0 +1,1 @@
+"""Contract tests: every store port against every implementation."""

@@ -1,0 +1,21 @@
+"""The ``stores`` fixture: each contract test runs once per store implementation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.contract.stores import IMPLEMENTATIONS, Implementation, StoreSet, skip_reason
+
+
+@pytest.fixture(params=IMPLEMENTATIONS, ids=lambda impl: impl.name)
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSet]:
+    """Fresh, empty stores of one implementation."""
+    impl: Implementation = request.param
+    reason = skip_reason(impl)
+    if reason is not None:
+        pytest.skip(reason)
+    with impl.open(tmp_path) as opened:
+        yield opened
