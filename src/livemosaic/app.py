@@ -8,8 +8,13 @@ on top, with the notification hub on ``app.state.notify_hub``. The lifespan load
 service's published snapshot, starts the notification hub, the job runner, the ingest
 pipeline (kept on the context for the HTTP ingest endpoint) and the folder watcher when there
 are rules, the snapshot poller (which swaps in snapshots other server processes stored, so
-every process serves a refresh within ``snapshot_poll_seconds``) and the export-output
-cleaner, and stops them on shutdown. GDAL work runs on the context's bounded thread pool,
+with the local event bus, every process serves a refresh within ``snapshot_poll_seconds``) and the export-output
+cleaner, and stops them on shutdown.
+
+Events (:mod:`livemosaic.core.events`) go over the bus named by ``event_bus``: the registry
+announces each swap (the notification hub listens), the publisher announces each stored
+snapshot and the snapshot follower of every other process installs it. A bus that reaches
+other processes replaces the poller, which then runs once after each lost connection. GDAL work runs on the context's bounded thread pool,
 never on the event loop.
 """
 
@@ -29,11 +34,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from livemosaic import __version__
+from livemosaic.adapters.events import LocalEventBus, open_event_bus
 from livemosaic.adapters.jobs.runner import JobRunner
 from livemosaic.adapters.watch import FolderWatcher, build_pipeline
 from livemosaic.core.admission import MemoryGate
+from livemosaic.core.events import EventBus
 from livemosaic.core.export import ExportLimits, ImageExporter
-from livemosaic.core.notify import Authorizer, Credentials, NotificationHub, TokenCheck
+from livemosaic.core.follow import SnapshotFollower, announce_swaps
 from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh
 from livemosaic.core.ports import (
     CatalogStore,
@@ -45,7 +52,7 @@ from livemosaic.core.ports import (
 )
 from livemosaic.core.publishing import Publisher
 from livemosaic.core.refresh import Refresher
-from livemosaic.core.registry import ServiceRegistry, service_key
+from livemosaic.core.registry import ServiceRegistry
 from livemosaic.core.security import ANONYMOUS, Principal, TokenSigner
 from livemosaic.core.signin import SigninThrottle
 from livemosaic.core.watch_rules import WatchRule, check_rules, load_rules
@@ -53,6 +60,7 @@ from livemosaic.errors import LiveMosaicError, TokenInvalid
 from livemosaic.rest.auth import Caller, authenticate, can_read_service
 from livemosaic.rest.errors import install_error_handlers
 from livemosaic.rest.middleware import install_middleware
+from livemosaic.rest.notify_hub import Authorizer, Credentials, NotificationHub, TokenCheck
 from livemosaic.rest.routes import include_routers
 from livemosaic.settings import MIB, Settings, physical_memory_bytes
 
@@ -102,9 +110,13 @@ class AppContext:
     # services of other kinds listed by the directory: (folder, name, type), e.g. GPServer
     extra_services: list[tuple[str, str, str]] = field(default_factory=list)
     cache: BoundedCache = field(default_factory=BoundedCache)
+    # the event bus (event_bus) and the follower of other processes' snapshots
+    events: EventBus = field(default_factory=LocalEventBus)
+    follower: SnapshotFollower | None = None
 
     def close(self) -> None:
-        """Stop the thread pool (waiting for running reads) and close the catalog."""
+        """Stop the bus and the thread pool (waiting for running reads); close the catalog."""
+        self.events.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.catalog.close()
 
@@ -133,7 +145,15 @@ def build_context(settings: Settings) -> AppContext:
     projector = RasterioProjector()
     encoder = RasterEncoder()
     registry = ServiceRegistry()
-    publisher = Publisher(catalog, registry, projector)
+    events = open_event_bus(
+        settings.event_bus,
+        catalog_url=settings.effective_catalog_url,
+        channel=settings.event_channel,
+    )
+    announce_swaps(registry, events)
+    follower = SnapshotFollower(catalog, registry, events)
+    follower.start()
+    publisher = Publisher(catalog, registry, projector, events=events)
     limits = ExportLimits(
         max_width=settings.max_image_width,
         max_height=settings.max_image_height,
@@ -171,6 +191,8 @@ def build_context(settings: Settings) -> AppContext:
         runner=runner,
         watch_rules=rules,
         extra_services=[GP_SERVICE],
+        events=events,
+        follower=follower,
     )
 
 
@@ -244,6 +266,7 @@ def notification_hub(ctx: AppContext) -> NotificationHub:
     """The notification hub of a server, sized by the settings."""
     return NotificationHub(
         ctx.registry,
+        events=ctx.events,
         authorize=notify_authorizer(ctx),
         check_token=notify_token_check(ctx),
         token_check_seconds=ctx.settings.notify_token_check_seconds,
@@ -265,7 +288,7 @@ def start_ingest(ctx: AppContext, loop: asyncio.AbstractEventLoop) -> IngestPipe
 
     trigger = InProcessRefresh(ctx.jobs, wake, owner="watcher")
     ctx.pipeline = build_pipeline(
-        ctx.catalog, ctx.source, ctx.settings.data_folders, trigger, ctx.registry
+        ctx.catalog, ctx.source, ctx.settings.data_folders, trigger, ctx.registry, ctx.events
     )
     return ctx.pipeline
 
@@ -302,37 +325,13 @@ async def _cleanup_loop(ctx: AppContext) -> None:
             log.exception("cleaning export outputs failed")
 
 
-def sync_snapshots(catalog: CatalogStore, registry: ServiceRegistry) -> int:
-    """Swap in snapshots stored by other processes, drop services deleted elsewhere.
-
-    Returns how many services changed. Services published by this process while the versions
-    were read are never dropped: only entries seen before the read are candidates.
-    """
-    before = {service_key(s.definition.folder, s.definition.name): s for s in registry.all()}
-    versions = catalog.snapshot_versions()
-    changed = 0
-    for key, version in versions.items():
-        current = registry.find(*key.split("/", 1))
-        if current is not None and current.version >= version:
-            continue
-        folder, name = key.split("/", 1)
-        stored = catalog.latest_snapshot(folder, name)
-        if stored is not None:
-            registry.swap(stored)
-            changed += registry.find(folder, name) is stored
-    for key, seen in before.items():
-        if key not in versions and registry.find(*key.split("/", 1)) is seen:
-            registry.remove(seen.definition.folder, seen.definition.name)
-            changed += 1
-    return changed
-
-
-async def _snapshot_poller(ctx: AppContext) -> None:
+async def _snapshot_poller(ctx: AppContext, follower: SnapshotFollower) -> None:
+    """With a bus that does not reach other processes: follow their snapshots by polling."""
     period = float(ctx.settings.snapshot_poll_seconds)
     while True:
         await asyncio.sleep(period)
         try:
-            await asyncio.to_thread(sync_snapshots, ctx.catalog, ctx.registry)
+            await asyncio.to_thread(follower.sync_all)
         except Exception:  # the poller must never stop; the cause goes to the log
             log.exception("reading published snapshot versions failed")
 
@@ -356,13 +355,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
     if ctx.runner is not None:
         await ctx.runner.start()
+    await asyncio.to_thread(ctx.events.start)  # catches up once connected (on_gap)
     cleaner = asyncio.create_task(_cleanup_loop(ctx), name="livemosaic-output-cleaner")
-    poller = asyncio.create_task(_snapshot_poller(ctx), name="livemosaic-snapshot-poller")
+    poller: asyncio.Task[None] | None = None
+    if ctx.follower is not None and not ctx.events.reaches_other_processes:
+        poller = asyncio.create_task(
+            _snapshot_poller(ctx, ctx.follower), name="livemosaic-snapshot-poller"
+        )
     try:
         try:
             pipeline = start_ingest(ctx, asyncio.get_running_loop())
-            if hub is not None:
-                pipeline.on_items_changed = hub.on_items_changed
         except LiveMosaicError as exc:  # e.g. a catalog store without an ingest journal
             if ctx.watch_rules:
                 raise
@@ -379,7 +381,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if ctx.watcher is not None:
             await ctx.watcher.stop_async()  # a batch being ingested is finished first
             ctx.watcher = None
-        await _stop(poller)
+        if poller is not None:
+            await _stop(poller)
         await _stop(cleaner)
         if ctx.runner is not None:
             await ctx.runner.stop()
@@ -423,7 +426,6 @@ def app_from_env() -> FastAPI:
 __all__ = [
     "AppContext",
     "app_from_env",
-    "sync_snapshots",
     "admission_gate",
     "build_context",
     "configure_gdal",

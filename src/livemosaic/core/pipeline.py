@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from livemosaic.core.events import EventBus, ItemsChanged
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import MosaicDataset, RasterItem, ServiceDefinition, ServiceSnapshot
 from livemosaic.core.ports import (
@@ -123,15 +124,16 @@ class IngestPipeline:
         overviews: OverviewBuilder | None = None,
         writers: WriterCheck | None = None,
         clock: Callable[[], int] = now_ms,
+        events: EventBus | None = None,
     ) -> None:
         self.catalog = catalog
         self.source = source
         self.journal = journal
         self.ingestor = ingestor
         self.refresh_trigger = refresh_trigger
-        # called (folder, name, added, removed) when a batch changed items but not the
-        # summary: no refresh is needed, yet open maps should redraw
-        self.on_items_changed: Callable[[str, str, int, int], None] | None = None
+        # told (ItemsChanged) when a batch changed items but not the summary: no refresh is
+        # needed, yet open maps should redraw
+        self.events = events
         self.registry = registry
         self.overviews = overviews
         # tells whether a file is still open for writing (None: it cannot be told)
@@ -152,6 +154,7 @@ class IngestPipeline:
             overviews=self.overviews,
             writers=self.writers,
             clock=self.clock,
+            events=self.events,
         )
         other._lock = self._lock  # batches of both still run one at a time
         return other
@@ -425,9 +428,11 @@ class IngestPipeline:
         for definition in services:
             changed = summary_changes(self.published(definition), summary)
             if not changed:
-                if self.on_items_changed is not None and (report.items_added or report.removed):
-                    self.on_items_changed(
-                        definition.folder, definition.name, report.items_added, report.removed
+                if self.events is not None and (report.items_added or report.removed):
+                    self.events.publish(
+                        ItemsChanged(
+                            definition.folder, definition.name, report.items_added, report.removed
+                        )
                     )
                 continue
             name = definition.qualified_name

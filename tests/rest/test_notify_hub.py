@@ -20,15 +20,15 @@ from livemosaic.core.models import (
     SpatialRef,
     VariableSummary,
 )
-from livemosaic.core.notify import (
+from livemosaic.core.registry import ServiceRegistry
+from livemosaic.errors import InvalidParameter, LimitExceeded
+from livemosaic.rest.notify_hub import (
     CLOSE_TOKEN_INVALID,
     Credentials,
     NotificationHub,
     parse_service_name,
     refresh_message,
 )
-from livemosaic.core.registry import ServiceRegistry
-from livemosaic.errors import InvalidParameter, LimitExceeded
 
 
 def snapshot(

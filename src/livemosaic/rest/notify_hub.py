@@ -1,11 +1,12 @@
 """Change notifications: one message per snapshot swap, fanned out to subscribed clients.
 
-:class:`NotificationHub` listens to the :class:`ServiceRegistry`. The registry calls
-:meth:`NotificationHub.on_swap` on whatever thread swapped (a job-runner worker, the snapshot
-poller that follows other processes, a CLI call in-process); the hub builds and serialises the
-``serviceRefreshed`` message there, once, and hands it to the event loop with
-``loop.call_soon_threadsafe``. Everything else — subscribers, their queues, heartbeats — lives
-on the event loop thread only, so no lock is needed.
+:class:`NotificationHub` subscribes to the event bus (:mod:`livemosaic.core.events`):
+:class:`ServiceRefreshed` (this process now serves a new snapshot: after a refresh here, or
+following one of another process) and :class:`ItemsChanged` (from any process the bus
+reaches). The bus calls the hub on whatever thread published (a job-runner worker, the
+snapshot follower, the watcher); the hub builds and serialises the message there, once, and
+hands it to the event loop with ``loop.call_soon_threadsafe``. Everything else — subscribers,
+their queues, heartbeats — lives on the event loop thread only, so no lock is needed.
 
 Each client (:class:`Subscriber`) has a bounded ``asyncio.Queue``. When it is full the oldest
 message is dropped (a newer refresh supersedes it), the client is marked *lagging* and, with
@@ -19,8 +20,8 @@ longer good (expired, revoked, bound elsewhere). A client whose token fails that
 closed with :data:`CLOSE_TOKEN_INVALID` (4498): every ``token_check_seconds``, and before any
 message of a secured service is queued for it, so a revoked token never receives one.
 
-Messages are built by :mod:`livemosaic.core.notify_messages`; the web layer
-(``livemosaic.rest.notify``) turns subscribers into WebSocket connections.
+Messages are built by :mod:`livemosaic.rest.notify_messages`;
+:mod:`livemosaic.rest.notify` turns subscribers into WebSocket connections.
 """
 
 from __future__ import annotations
@@ -34,8 +35,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from livemosaic.adapters.events import LocalEventBus
+from livemosaic.core.events import Event, EventBus, ItemsChanged, ServiceRefreshed
+from livemosaic.core.follow import announce_swaps
 from livemosaic.core.models import ServiceSnapshot
-from livemosaic.core.notify_messages import (
+from livemosaic.core.registry import ServiceRegistry, service_key
+from livemosaic.errors import InvalidParameter, LimitExceeded
+from livemosaic.rest.notify_messages import (
     CODE_BAD_NAME,
     CODE_NOT_FOUND,
     denied_message,
@@ -46,8 +52,6 @@ from livemosaic.core.notify_messages import (
     refresh_message,
     wire_name,
 )
-from livemosaic.core.registry import ServiceRegistry, service_key
-from livemosaic.errors import InvalidParameter, LimitExceeded
 
 log = logging.getLogger("livemosaic.notify")
 
@@ -150,12 +154,17 @@ class HubStats:
 
 
 class NotificationHub:
-    """Fans out ``serviceRefreshed`` messages and heartbeats to subscribed clients."""
+    """Fans out ``serviceRefreshed`` messages and heartbeats to subscribed clients.
+
+    ``events`` is the bus the hub follows; without one, the hub follows ``registry``'s swaps
+    through an in-process bus of its own.
+    """
 
     def __init__(
         self,
         registry: ServiceRegistry,
         *,
+        events: EventBus | None = None,
         authorize: Authorizer | None = None,
         check_token: TokenCheck | None = None,
         token_check_seconds: float = 10.0,
@@ -173,6 +182,10 @@ class NotificationHub:
                 "heartbeat_seconds", "max_lag_seconds and token_check_seconds must be positive."
             )
         self.registry = registry
+        if events is None:
+            events = LocalEventBus()
+            announce_swaps(registry, events)
+        self.events = events
         self.authorize: Authorizer = authorize or public_only(registry)
         self.check_token: TokenCheck = check_token or _no_token_check
         self.token_check_seconds = token_check_seconds
@@ -193,13 +206,13 @@ class NotificationHub:
 
     # -- life cycle (event loop thread) ---------------------------------------------------
     def start(self) -> None:
-        """Bind to the running event loop, listen to the registry and start heartbeats."""
+        """Bind to the running event loop, subscribe to the bus and start heartbeats."""
         loop = asyncio.get_running_loop()
         if self._loop is loop and self._heartbeat is not None:
             return
         self._loop = loop
         if not self._attached:
-            self.registry.subscribe(self.on_swap)
+            self.events.subscribe(self.on_event, ServiceRefreshed, ItemsChanged)
             self._attached = True
         self._heartbeat = loop.create_task(self._heartbeat_loop(), name="livemosaic-notify")
         self._token_checks = loop.create_task(self._token_loop(), name="livemosaic-notify-tokens")
@@ -316,9 +329,16 @@ class NotificationHub:
         """Call ``observer(service_key, version)`` on the loop after each fan-out (benchmarks)."""
         self._observers.append(observer)
 
-    # -- swaps (any thread) -----------------------------------------------------------------
+    # -- events (any thread) ----------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        """Bus subscriber: a swap or an items change becomes a message to the clients."""
+        if isinstance(event, ServiceRefreshed):
+            self.on_swap(event.old, event.new)
+        elif isinstance(event, ItemsChanged):
+            self.on_items_changed(event.folder, event.name, event.added, event.removed)
+
     def on_swap(self, old: ServiceSnapshot | None, new: ServiceSnapshot) -> None:
-        """Registry listener: build the message here and fan it out on the event loop."""
+        """A new snapshot is served: build the message here, fan it out on the event loop."""
         loop = self._loop
         if loop is None or not self._subscribers:
             return

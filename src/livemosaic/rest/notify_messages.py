@@ -2,7 +2,7 @@
 
 Pure functions: :func:`refresh_message` builds the ``serviceRefreshed`` message of a snapshot
 swap, :func:`parse_service_name` reads ``Folder/Name.ImageServer``, :func:`error_message`
-and :func:`denied_message` build ``error`` events. Used by :mod:`livemosaic.core.notify`.
+and :func:`denied_message` build ``error`` events. Used by :mod:`livemosaic.rest.notify_hub`.
 """
 
 from __future__ import annotations
