@@ -61,6 +61,7 @@ from livemosaic.rest.auth import Caller, authenticate, can_read_service
 from livemosaic.rest.errors import install_error_handlers
 from livemosaic.rest.middleware import install_middleware
 from livemosaic.rest.notify_hub import Authorizer, Credentials, NotificationHub, TokenCheck
+from livemosaic.rest.refresh_wire import GP_JOBS
 from livemosaic.rest.routes import include_routers
 from livemosaic.settings import MIB, Settings, physical_memory_bytes
 
@@ -167,7 +168,7 @@ def build_context(settings: Settings) -> AppContext:
     )
     refresher = Refresher(catalog, publisher)
     runner = JobRunner(
-        stores.jobs, refresher, retention_seconds=settings.job_retention_hours * 3600
+        stores.jobs, refresher, GP_JOBS, retention_seconds=settings.job_retention_hours * 3600
     )
     rules = load_rules(settings.watch_config) if settings.watch_config else []
     return AppContext(
@@ -286,7 +287,7 @@ def start_ingest(ctx: AppContext, loop: asyncio.AbstractEventLoop) -> IngestPipe
             with contextlib.suppress(RuntimeError):  # the loop closed: the runner is gone
                 loop.call_soon_threadsafe(runner.wake)
 
-    trigger = InProcessRefresh(ctx.jobs, wake, owner="watcher")
+    trigger = InProcessRefresh(ctx.jobs, GP_JOBS, wake, owner="watcher")
     ctx.pipeline = build_pipeline(
         ctx.catalog, ctx.source, ctx.settings.data_folders, trigger, ctx.registry, ctx.events
     )

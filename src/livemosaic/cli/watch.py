@@ -53,8 +53,9 @@ def _trigger(state: CliState, server: dict[str, Any]) -> RefreshTrigger:
     if not url:
         from livemosaic.adapters.catalog.jobs import SqliteJobStore
         from livemosaic.adapters.catalog.journal import open_journal
+        from livemosaic.rest.refresh_wire import GP_JOBS
 
-        return InProcessRefresh(SqliteJobStore(open_journal(state.catalog).catalog.pool))
+        return InProcessRefresh(SqliteJobStore(open_journal(state.catalog).catalog.pool), GP_JOBS)
     from livemosaic.adapters.watch.http_refresh import HttpRefresh
 
     user, password = credentials(server.get("username"), bool(server.get("password_stdin")))

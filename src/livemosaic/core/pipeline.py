@@ -52,6 +52,7 @@ from livemosaic.core.quarantine import (
     move_back,
     quarantine_target,
 )
+from livemosaic.core.refresh import SummaryField
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.core.retention import apply_retention
 from livemosaic.core.triggers import (
@@ -93,7 +94,7 @@ class BatchReport:
     rejected: list[tuple[str, str]] = field(default_factory=list)  # refused, not journaled
     overviews: list[str] = field(default_factory=list)  # files overviews were built for
     removed: int = 0  # items removed by retention
-    changed: dict[str, list[str]] = field(default_factory=dict)  # service -> changed fields
+    changed: dict[str, list[SummaryField]] = field(default_factory=dict)  # service -> fields
     refreshed: list[str] = field(default_factory=list)  # services a refresh was requested for
     notes: list[str] = field(default_factory=list)  # warnings worth logging
     settled: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime)
