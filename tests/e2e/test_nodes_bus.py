@@ -12,6 +12,7 @@ for a test's work folder.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from livemosaic.core.ingest import Ingestor
 from livemosaic.rest.notify import WS_PATH
 from tests.e2e.test_live_ingest import Notifications
 from tests.pgbus import postgres_or_skip, unique_channel
-from tests.rest.secure import ROOT, ServeProcess, bearer, prepare_site, refresh, sign_in, tiles
+from tests.rest.secure import BIN, ROOT, ServeProcess, bearer, prepare_site, refresh, sign_in, tiles
 
 SVC = f"{ROOT}/rest/services/Live/live/ImageServer"
 VERSION = "X-LiveMosaic-Service-Version"
@@ -52,6 +53,11 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def _version(base: str) -> int:
     with httpx.Client(timeout=30) as c:  # a fresh connection each time
         return int(c.get(f"{base}{SVC}", params={"f": "json"}).headers[VERSION])
+
+
+def _info(base: str) -> dict[str, Any]:
+    with httpx.Client(timeout=30) as c:
+        return dict(c.get(f"{base}{SVC}", params={"f": "json"}).json())
 
 
 def _arrival(
@@ -146,6 +152,19 @@ def test_a_refresh_on_one_node_reaches_every_node_and_its_clients(
         finally:
             watcher.close()
         assert all(t is not None and t - sent < WITHIN for t in told), told
+
+        # an edit from the command line (another process on the bus) reaches both nodes
+        edited = subprocess.run(
+            [str(BIN), "--data-dir", str(a.data_dir), "service", "set", "Live/live",
+             "--description", "edited from the command line"],
+            env=a.environ, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert edited.returncode == 0, edited.stderr
+        cli_done = time.monotonic()
+        for node in servers:
+            while _info(node.base).get("description") != "edited from the command line":
+                assert time.monotonic() - cli_done < WITHIN, "an edit from the CLI was not seen"
+                time.sleep(0.01)
 
         # a service deleted through A is gone from B
         with httpx.Client(base_url=a.base, timeout=30) as ca:

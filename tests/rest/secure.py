@@ -251,6 +251,8 @@ class ServeProcess:
         for key in [k for k in environ if k.startswith("LIVEMOSAIC_")]:
             environ.pop(key)
         environ.update(env or {})  # settings of this test (LIVEMOSAIC_…)
+        self.environ = environ
+        self.data_dir = data_dir
         self.log = log.open("w")
         self.proc = subprocess.Popen(
             [str(BIN), "--data-dir", str(data_dir), "--data-folder", str(data_folder), "serve",

@@ -78,7 +78,13 @@ def _pipeline(
     from livemosaic.adapters.watch import build_pipeline
 
     trigger = _trigger(state, server or {}) if refresh else None
-    return build_pipeline(state.catalog, state.source, state.settings.data_folders, trigger)
+    return build_pipeline(
+        state.catalog,
+        state.source,
+        state.settings.data_folders,
+        trigger,
+        events=state.events(),  # itemsChanged reaches the servers' clients
+    )
 
 
 def server_options(command: Callable[..., Any]) -> Callable[..., Any]:
