@@ -1,21 +1,21 @@
 """Composition root: adapters from settings, the FastAPI application and its lifespan.
 
 ``build_context(settings)`` opens the catalog, job and user stores and builds the raster
-adapters, the service registry, the publisher, the image exporter, the token signer (server
-secret in the data folder), the refresher, the job runner and the watch rules
+adapters, the event bus, the service registry, the publisher, the image exporter, the token
+signer (server secret in the data folder), the refresher, the job runner and the watch rules
 (``watch_config``) into one :class:`AppContext`. ``create_app(settings)`` wires the REST layer
 on top, with the notification hub on ``app.state.notify_hub``. The lifespan loads every
-service's published snapshot, starts the notification hub, the job runner, the ingest
-pipeline (kept on the context for the HTTP ingest endpoint) and the folder watcher when there
-are rules, the snapshot poller (which swaps in snapshots other server processes stored, so
-with the local event bus, every process serves a refresh within ``snapshot_poll_seconds``) and the export-output
-cleaner, and stops them on shutdown.
+service's published snapshot, starts the event bus, the notification hub, the job runner, the
+ingest pipeline (kept on the context for the HTTP ingest endpoint) and the folder watcher when
+there are rules, the snapshot poller and the export-output cleaner, and stops them on
+shutdown. GDAL work runs on the context's bounded thread pool, never on the event loop.
 
 Events (:mod:`livemosaic.core.events`) go over the bus named by ``event_bus``: the registry
 announces each swap (the notification hub listens), the publisher announces each stored
-snapshot and the snapshot follower of every other process installs it. A bus that reaches
-other processes replaces the poller, which then runs once after each lost connection. GDAL work runs on the context's bounded thread pool,
-never on the event loop.
+snapshot and the snapshot follower of every other process installs it. The poller swaps in
+snapshots other processes stored while the bus does not bring their events: always with the
+local bus (every process serves a refresh within ``snapshot_poll_seconds``), with PostgreSQL
+only while its connection is lost (and once more when it is back).
 """
 
 from __future__ import annotations
@@ -327,10 +327,13 @@ async def _cleanup_loop(ctx: AppContext) -> None:
 
 
 async def _snapshot_poller(ctx: AppContext, follower: SnapshotFollower) -> None:
-    """With a bus that does not reach other processes: follow their snapshots by polling."""
+    """Follow other processes' snapshots by polling while the bus does not bring their
+    events (always with the local bus; with PostgreSQL, while its connection is lost)."""
     period = float(ctx.settings.snapshot_poll_seconds)
     while True:
         await asyncio.sleep(period)
+        if ctx.events.connected:
+            continue
         try:
             await asyncio.to_thread(follower.sync_all)
         except Exception:  # the poller must never stop; the cause goes to the log
@@ -359,7 +362,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(ctx.events.start)  # catches up once connected (on_gap)
     cleaner = asyncio.create_task(_cleanup_loop(ctx), name="livemosaic-output-cleaner")
     poller: asyncio.Task[None] | None = None
-    if ctx.follower is not None and not ctx.events.reaches_other_processes:
+    if ctx.follower is not None:
         poller = asyncio.create_task(
             _snapshot_poller(ctx, ctx.follower), name="livemosaic-snapshot-poller"
         )

@@ -172,7 +172,7 @@ class Settings(BaseSettings):
         gt=0,
         description="With the local event bus, how often each server process checks the "
         "catalog for snapshots published by another process (refreshes, admin edits); a "
-        "PostgreSQL event bus needs no polling.",
+        "PostgreSQL event bus needs no polling, except while its connection is lost.",
     )
     event_bus: str = Field(
         "",

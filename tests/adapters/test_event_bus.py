@@ -84,6 +84,7 @@ def make_bus() -> Iterator[Callable[[str, str], EventBus]]:
         wait = getattr(bus, "wait_listening", None)
         if wait is not None:
             assert wait(WAIT), "the listener did not connect"
+        assert bus.connected == bus.reaches_other_processes  # local: never; else: listening
         return bus
 
     yield make
@@ -208,10 +209,16 @@ def test_after_a_lost_connection_the_bus_reconnects_and_reports_a_gap(
             (f'%LISTEN "{channel}"%',),
         ).fetchall()
     assert killed, "no listening session found"
+    disconnected = False  # seen, at least for a moment, while it reconnects
+    deadline = time.monotonic() + WAIT
+    while not (disconnected := not bus.connected) and time.monotonic() < deadline and not gaps:
+        time.sleep(0.001)
     deadline = time.monotonic() + WAIT
     while not gaps and time.monotonic() < deadline:
         time.sleep(0.02)
     assert gaps, "no catch-up after the reconnection"
+    assert disconnected, "the bus never said it was disconnected"
+    assert getattr(bus, "wait_listening", lambda t: True)(WAIT) and bus.connected
     assert getattr(bus, "reconnects", 0) >= 1
     other.publish(SnapshotInstalled("", "after", 2))  # listening again
     assert heard.wait_for(lambda events: SnapshotInstalled("", "after", 2) in events)

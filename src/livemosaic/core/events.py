@@ -94,6 +94,12 @@ class EventBus(Protocol):
         """True when events published here reach other server processes (and back)."""
         ...
 
+    @property
+    def connected(self) -> bool:
+        """True while events of other processes arrive (never for an in-process bus): when
+        False, whoever must follow other processes reads the stores instead (polling)."""
+        ...
+
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to the subscribers here and, if it crosses processes, elsewhere."""
         ...

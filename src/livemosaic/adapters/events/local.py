@@ -18,6 +18,11 @@ class LocalEventBus(Dispatcher):
         """Never: the bus lives in this process."""
         return False
 
+    @property
+    def connected(self) -> bool:
+        """Never: no event of another process arrives here."""
+        return False
+
     def publish(self, event: Event) -> None:
         """Run the subscribers of ``event`` now, on the calling thread."""
         self.dispatch(event)

@@ -81,6 +81,11 @@ class PostgresEventBus(Dispatcher):
         """Always: every process listening on the channel receives the events."""
         return True
 
+    @property
+    def connected(self) -> bool:
+        """True while the listener's ``LISTEN`` is in place."""
+        return self.listening.is_set()
+
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> None:
         """Start the listener and sender threads (once)."""
