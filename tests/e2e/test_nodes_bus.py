@@ -12,6 +12,7 @@ for a test's work folder.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -188,3 +189,51 @@ def test_a_refresh_on_one_node_reaches_every_node_and_its_clients(
     for node in servers:
         log = node.log_path.read_text()
         assert "Traceback" not in log, log
+
+
+def test_serve_workers_follow_each_other_over_the_bus(
+    catalog_url: str, shared_data: Path, tmp_path: Path
+) -> None:
+    """``serve --workers 2``: whichever worker runs the job, both serve the refresh."""
+    env = {
+        "LIVEMOSAIC_CATALOG_URL": catalog_url,
+        "LIVEMOSAIC_EVENT_BUS": postgres_or_skip(),
+        "LIVEMOSAIC_EVENT_CHANNEL": unique_channel(),
+        "LIVEMOSAIC_SNAPSHOT_POLL_SECONDS": "3600",
+    }
+    data_dir = prepare_site(tmp_path / "site", shared_data, catalog_url=catalog_url)
+    server = ServeProcess(data_dir, shared_data, tmp_path / "serve.log", "--workers", "2", env=env)
+    try:
+        server.wait_ready()
+        stores = open_stores(catalog_url)
+        try:
+            ingestor = Ingestor(stores.catalog, RasterioSource([shared_data]), [shared_data])
+            assert ingestor.add_paths("live", tiles(shared_data)[1:]).added == 3
+        finally:
+            stores.close()
+        with httpx.Client(base_url=server.base, timeout=30) as c:
+            job = refresh(c, bearer(sign_in(c, "pub1")), "live", "Live")
+        assert job["jobStatus"] == "esriJobSucceeded", job
+        done = time.monotonic()
+        target = int(json.loads(_job_result(server.base, job))["generation"])
+        versions: set[int] = set()
+        while time.monotonic() - done < WITHIN:
+            versions = {_version(server.base) for _ in range(10)}  # both workers get asked
+            if versions == {target}:
+                break
+            time.sleep(0.02)
+        assert versions == {target}, versions
+    finally:
+        server.stop()
+
+
+def _job_result(base: str, job: dict[str, Any]) -> str:
+    with httpx.Client(base_url=base, timeout=30) as c:
+        headers = bearer(sign_in(c, "pub1"))
+        url = f"{ROOT}/rest/services/System/PublishingTools/GPServer/Refresh%20Service"
+        r = c.get(
+            f"{url}/jobs/{job['jobId']}/results/refreshResults",
+            params={"f": "json"},
+            headers=headers,
+        )
+        return str(r.json()["value"])
