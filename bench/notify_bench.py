@@ -82,7 +82,7 @@ def serve(data_dir: Path, tiles: Path, port: int) -> None:
     from livemosaic.app import build_context, create_app
     from livemosaic.core.ingest import Ingestor
     from livemosaic.core.models import ServiceDefinition
-    from livemosaic.core.notify import NotificationHub
+    from livemosaic.rest.notify_hub import NotificationHub
     from livemosaic.settings import Settings
 
     settings = Settings(data_dir=data_dir, data_folders=[tiles], root="arcgis", port=port)

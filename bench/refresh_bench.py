@@ -48,7 +48,7 @@ from livemosaic.core.models import (
     ServiceDefinition,
 )
 from livemosaic.core.publishing import Publisher
-from livemosaic.core.refresh import Refresher, RefreshInputs, parse_refresh_inputs
+from livemosaic.core.refresh import Refresher, RefreshRequest
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.core.security import User, hash_password
 
@@ -118,7 +118,7 @@ class Site:
     batch_ms_per_1000: tuple[float, float]  # first and last batch, per 1000 items
     stores: Stores | None
     refresher: Refresher | None
-    inputs: RefreshInputs
+    inputs: RefreshRequest
     password: str
     refresh: list[float] = field(default_factory=list)
     summary: list[float] = field(default_factory=list)
@@ -197,14 +197,7 @@ def build_site(work: Path, size: int, batch: int, budget: float) -> Site:
     )
     password = secrets.token_urlsafe(16)
     stores.users.add_user(User(USER, "publisher", hash_password(password)))
-    inputs = parse_refresh_inputs(
-        {
-            "serviceName": name,
-            "serviceType": "ImageServer",
-            "serviceFolder": FOLDER,
-            "refreshOptions": FORCE,
-        }
-    )
+    inputs = RefreshRequest(FOLDER, name, force=True)  # as refreshOptions FORCE asks
     first_last = (per_1000[0], per_1000[-1])
     return Site(
         built,

@@ -1,16 +1,21 @@
 """Composition root: adapters from settings, the FastAPI application and its lifespan.
 
 ``build_context(settings)`` opens the catalog, job and user stores and builds the raster
-adapters, the service registry, the publisher, the image exporter, the token signer (server
-secret in the data folder), the refresher, the job runner and the watch rules
+adapters, the event bus, the service registry, the publisher, the image exporter, the token
+signer (server secret in the data folder), the refresher, the job runner and the watch rules
 (``watch_config``) into one :class:`AppContext`. ``create_app(settings)`` wires the REST layer
 on top, with the notification hub on ``app.state.notify_hub``. The lifespan loads every
-service's published snapshot, starts the notification hub, the job runner, the ingest
-pipeline (kept on the context for the HTTP ingest endpoint) and the folder watcher when there
-are rules, the snapshot poller (which swaps in snapshots other server processes stored, so
-every process serves a refresh within ``snapshot_poll_seconds``) and the export-output
-cleaner, and stops them on shutdown. GDAL work runs on the context's bounded thread pool,
-never on the event loop.
+service's published snapshot, starts the event bus, the notification hub, the job runner, the
+ingest pipeline (kept on the context for the HTTP ingest endpoint) and the folder watcher when
+there are rules, the snapshot poller and the export-output cleaner, and stops them on
+shutdown. GDAL work runs on the context's bounded thread pool, never on the event loop.
+
+Events (:mod:`livemosaic.core.events`) go over the bus named by ``event_bus``: the registry
+announces each swap (the notification hub listens), the publisher announces each stored
+snapshot and the snapshot follower of every other process installs it. The poller swaps in
+snapshots other processes stored while the bus does not bring their events: always with the
+local bus (every process serves a refresh within ``snapshot_poll_seconds``), with PostgreSQL
+only while its connection is lost (and once more when it is back).
 """
 
 from __future__ import annotations
@@ -27,17 +32,17 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 
 from livemosaic import __version__
+from livemosaic.adapters.events import open_event_bus
 from livemosaic.adapters.jobs.runner import JobRunner
 from livemosaic.adapters.watch import FolderWatcher, build_pipeline
 from livemosaic.context import AppContext as AppContext
 from livemosaic.core.admission import MemoryGate
 from livemosaic.core.export import ExportLimits, ImageExporter
-from livemosaic.core.notify import Authorizer, Credentials, NotificationHub, TokenCheck
+from livemosaic.core.follow import SnapshotFollower, announce_swaps
 from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh
-from livemosaic.core.ports import ServiceStore
 from livemosaic.core.publishing import Publisher
 from livemosaic.core.refresh import Refresher
-from livemosaic.core.registry import ServiceRegistry, service_key
+from livemosaic.core.registry import ServiceRegistry
 from livemosaic.core.security import ANONYMOUS, Principal, TokenSigner
 from livemosaic.core.signin import SigninThrottle
 from livemosaic.core.watch_rules import check_rules, load_rules
@@ -45,6 +50,8 @@ from livemosaic.errors import LiveMosaicError, TokenInvalid
 from livemosaic.rest.auth import Caller, authenticate, can_read_service
 from livemosaic.rest.errors import install_error_handlers
 from livemosaic.rest.middleware import install_middleware
+from livemosaic.rest.notify_hub import Authorizer, Credentials, NotificationHub, TokenCheck
+from livemosaic.rest.refresh_wire import GP_JOBS
 from livemosaic.rest.routes import include_routers
 from livemosaic.settings import MIB, Settings, physical_memory_bytes
 
@@ -80,7 +87,15 @@ def build_context(settings: Settings) -> AppContext:
     projector = RasterioProjector()
     encoder = RasterEncoder()
     registry = ServiceRegistry()
-    publisher = Publisher(catalog, registry, projector)
+    events = open_event_bus(
+        settings.event_bus,
+        catalog_url=settings.effective_catalog_url,
+        channel=settings.event_channel,
+    )
+    announce_swaps(registry, events)
+    follower = SnapshotFollower(catalog, registry, events)
+    follower.start()
+    publisher = Publisher(catalog, registry, projector, events=events)
     limits = ExportLimits(
         max_width=settings.max_image_width,
         max_height=settings.max_image_height,
@@ -94,7 +109,7 @@ def build_context(settings: Settings) -> AppContext:
     )
     refresher = Refresher(catalog, publisher)
     runner = JobRunner(
-        stores.jobs, refresher, retention_seconds=settings.job_retention_hours * 3600
+        stores.jobs, refresher, GP_JOBS, retention_seconds=settings.job_retention_hours * 3600
     )
     rules = load_rules(settings.watch_config) if settings.watch_config else []
     return AppContext(
@@ -119,6 +134,8 @@ def build_context(settings: Settings) -> AppContext:
         runner=runner,
         watch_rules=rules,
         extra_services=[GP_SERVICE],
+        events=events,
+        follower=follower,
     )
 
 
@@ -192,6 +209,7 @@ def notification_hub(ctx: AppContext) -> NotificationHub:
     """The notification hub of a server, sized by the settings."""
     return NotificationHub(
         ctx.registry,
+        events=ctx.events,
         authorize=notify_authorizer(ctx),
         check_token=notify_token_check(ctx),
         token_check_seconds=ctx.settings.notify_token_check_seconds,
@@ -211,9 +229,15 @@ def start_ingest(ctx: AppContext, loop: asyncio.AbstractEventLoop) -> IngestPipe
             with contextlib.suppress(RuntimeError):  # the loop closed: the runner is gone
                 loop.call_soon_threadsafe(runner.wake)
 
-    trigger = InProcessRefresh(ctx.jobs, wake, owner="watcher")
+    trigger = InProcessRefresh(ctx.jobs, GP_JOBS, wake, owner="watcher")
     ctx.pipeline = build_pipeline(
-        ctx.catalog, ctx.journal, ctx.source, ctx.settings.data_folders, trigger, ctx.registry
+        ctx.catalog,
+        ctx.journal,
+        ctx.source,
+        ctx.settings.data_folders,
+        trigger,
+        ctx.registry,
+        ctx.events,
     )
     return ctx.pipeline
 
@@ -250,37 +274,16 @@ async def _cleanup_loop(ctx: AppContext) -> None:
             log.exception("cleaning export outputs failed")
 
 
-def sync_snapshots(catalog: ServiceStore, registry: ServiceRegistry) -> int:
-    """Swap in snapshots stored by other processes, drop services deleted elsewhere.
-
-    Returns how many services changed. Services published by this process while the versions
-    were read are never dropped: only entries seen before the read are candidates.
-    """
-    before = {service_key(s.definition.folder, s.definition.name): s for s in registry.all()}
-    versions = catalog.snapshot_versions()
-    changed = 0
-    for key, version in versions.items():
-        current = registry.find(*key.split("/", 1))
-        if current is not None and current.version >= version:
-            continue
-        folder, name = key.split("/", 1)
-        stored = catalog.latest_snapshot(folder, name)
-        if stored is not None:
-            registry.swap(stored)
-            changed += registry.find(folder, name) is stored
-    for key, seen in before.items():
-        if key not in versions and registry.find(*key.split("/", 1)) is seen:
-            registry.remove(seen.definition.folder, seen.definition.name)
-            changed += 1
-    return changed
-
-
-async def _snapshot_poller(ctx: AppContext) -> None:
+async def _snapshot_poller(ctx: AppContext, follower: SnapshotFollower) -> None:
+    """Follow other processes' snapshots by polling while the bus does not bring their
+    events (always with the local bus; with PostgreSQL, while its connection is lost)."""
     period = float(ctx.settings.snapshot_poll_seconds)
     while True:
         await asyncio.sleep(period)
+        if ctx.events.connected:
+            continue
         try:
-            await asyncio.to_thread(sync_snapshots, ctx.catalog, ctx.registry)
+            await asyncio.to_thread(follower.sync_all)
         except Exception:  # the poller must never stop; the cause goes to the log
             log.exception("reading published snapshot versions failed")
 
@@ -304,13 +307,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
     if ctx.runner is not None:
         await ctx.runner.start()
+    await asyncio.to_thread(ctx.events.start)  # catches up once connected (on_gap)
     cleaner = asyncio.create_task(_cleanup_loop(ctx), name="livemosaic-output-cleaner")
-    poller = asyncio.create_task(_snapshot_poller(ctx), name="livemosaic-snapshot-poller")
+    poller: asyncio.Task[None] | None = None
+    if ctx.follower is not None:
+        poller = asyncio.create_task(
+            _snapshot_poller(ctx, ctx.follower), name="livemosaic-snapshot-poller"
+        )
     try:
         try:
             pipeline = start_ingest(ctx, asyncio.get_running_loop())
-            if hub is not None:
-                pipeline.on_items_changed = hub.on_items_changed
         except LiveMosaicError as exc:  # e.g. a catalog store without an ingest journal
             if ctx.watch_rules:
                 raise
@@ -327,7 +333,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if ctx.watcher is not None:
             await ctx.watcher.stop_async()  # a batch being ingested is finished first
             ctx.watcher = None
-        await _stop(poller)
+        if poller is not None:
+            await _stop(poller)
         await _stop(cleaner)
         if ctx.runner is not None:
             await ctx.runner.stop()
@@ -371,7 +378,6 @@ def app_from_env() -> FastAPI:
 __all__ = [
     "AppContext",
     "app_from_env",
-    "sync_snapshots",
     "admission_gate",
     "build_context",
     "configure_gdal",

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from livemosaic.core.admission import MemoryGate
+from livemosaic.core.events import EventBus
 from livemosaic.core.export import ImageExporter
+from livemosaic.core.follow import SnapshotFollower
 from livemosaic.core.pipeline import IngestPipeline
 from livemosaic.core.ports import (
     CatalogStore,
@@ -36,6 +38,13 @@ if TYPE_CHECKING:
     from livemosaic.adapters.watch import FolderWatcher
 
 CACHE_ENTRIES = 256
+
+
+def _local_bus() -> EventBus:
+    """The in-process event bus (a context built without the settings' bus)."""
+    from livemosaic.adapters.events.local import LocalEventBus
+
+    return LocalEventBus()
 
 
 class BoundedCache(dict[Any, Any]):
@@ -76,8 +85,12 @@ class AppContext:
     # services of other kinds listed by the directory: (folder, name, type), e.g. GPServer
     extra_services: list[tuple[str, str, str]] = field(default_factory=list)
     cache: BoundedCache = field(default_factory=BoundedCache)
+    # the event bus (event_bus) and the follower of other processes' snapshots
+    events: EventBus = field(default_factory=_local_bus)
+    follower: SnapshotFollower | None = None
 
     def close(self) -> None:
-        """Stop the thread pool (waiting for running reads) and close the catalog."""
+        """Stop the bus and the thread pool (waiting for running reads); close the catalog."""
+        self.events.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.catalog.close()

@@ -172,8 +172,23 @@ class Settings(BaseSettings):
     snapshot_poll_seconds: float = Field(
         0.5,
         gt=0,
-        description="How often each server process checks the catalog for snapshots "
-        "published by another process (refreshes, admin edits).",
+        description="With the local event bus, how often each server process checks the "
+        "catalog for snapshots published by another process (refreshes, admin edits); a "
+        "PostgreSQL event bus needs no polling, except while its connection is lost.",
+    )
+    event_bus: str = Field(
+        "",
+        description="Where server processes tell each other about refreshes and new items: "
+        "'local' (this process only; others follow by polling) or a postgresql:// URL "
+        "(LISTEN/NOTIFY). Empty: the catalog's database when catalog_url is PostgreSQL, "
+        "else 'local'.",
+    )
+    event_channel: str = Field(
+        "livemosaic_events",
+        min_length=1,
+        max_length=63,
+        description="The PostgreSQL NOTIFY channel of the event bus (servers sharing a "
+        "catalog must use the same one).",
     )
     job_retention_hours: float = Field(
         24.0, ge=24.0, description="How long finished geoprocessing jobs are kept (at least 24)."

@@ -25,6 +25,7 @@ from livemosaic.core.quarantine import WriterCheck
 from livemosaic.core.refresh import Refresher
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.core.watch_rules import WatchRule
+from livemosaic.rest.refresh_wire import GP_JOBS
 
 MODIS = "timeseries/modis_ndvi/TERRA_MODIS_012010_NDVI_{}.jp2"
 MODIS_DATES = ("2013-09-14", "2013-10-16", "2013-11-17", "2013-12-19", "2014-01-17")
@@ -116,9 +117,15 @@ def watch_env(tmp_path: Path, writers: WriterCheck | None = open_for_writing) ->
     assert isinstance(journal, SqliteIngestJournal)
     ingestor = Ingestor(catalog, source, [data])
     pipeline = IngestPipeline(
-        catalog, source, journal, ingestor, InProcessRefresh(stores.jobs), registry, writers=writers
+        catalog,
+        source,
+        journal,
+        ingestor,
+        InProcessRefresh(stores.jobs, GP_JOBS),
+        registry,
+        writers=writers,
     )
-    runner = JobRunner(stores.jobs, Refresher(catalog, publisher))
+    runner = JobRunner(stores.jobs, Refresher(catalog, publisher), GP_JOBS)
     ingestor.create_dataset("d", "EPSG:4326", time_pattern="%Y-%m-%d")
     e = Env(folder, stores, catalog, journal, publisher, pipeline, runner, db)
     try:

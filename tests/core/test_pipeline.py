@@ -23,10 +23,11 @@ from livemosaic.core.models import ServiceDefinition
 from livemosaic.core.pipeline import IngestPipeline, InProcessRefresh, summary_changes
 from livemosaic.core.ports import InspectOptions, ItemQuery, JournalEntry, RemoveFilter
 from livemosaic.core.publishing import Publisher
-from livemosaic.core.refresh import Refresher
+from livemosaic.core.refresh import Refresher, SummaryField
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.core.watch_rules import Retention, WatchRule, load_rules, parse_rules, rule_for
 from livemosaic.errors import InvalidParameter, StoreError
+from livemosaic.rest.refresh_wire import GP_JOBS
 
 MODIS = "timeseries/modis_ndvi/TERRA_MODIS_012010_NDVI_{}.jp2"
 MODIS_DATES = ("2013-09-14", "2013-10-16", "2013-11-17", "2013-12-19", "2014-01-17", "2014-02-18")
@@ -80,7 +81,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
     source = RasterioSource([data])
     registry = ServiceRegistry()
     publisher = Publisher(catalog, registry, RasterioProjector())
-    trigger = InProcessRefresh(stores.jobs)
+    trigger = InProcessRefresh(stores.jobs, GP_JOBS)
     journal = stores.journal
     assert isinstance(journal, SqliteIngestJournal)
     pipeline = IngestPipeline(
@@ -92,7 +93,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
         registry,
         overviews=RasterioOverviewBuilder(source.confine),
     )
-    runner = JobRunner(stores.jobs, Refresher(catalog, publisher))
+    runner = JobRunner(stores.jobs, Refresher(catalog, publisher), GP_JOBS)
     yield Env(folder, stores, catalog, journal, trigger, publisher, pipeline, runner, db)
     stores.close()
 
@@ -121,7 +122,7 @@ def test_a_batch_is_one_transaction_and_one_refresh(env: Env, shared_data: Path)
     assert report.quarantined == [] and report.deferred == []
     assert history_ops(env).count("add") == 1  # one catalog transaction for the batch
     assert report.refreshed == ["W/S"]
-    assert "timeInfo.timeExtent" in report.changed["W/S"]
+    assert SummaryField.TIME_EXTENT in report.changed["W/S"]
     assert env.job_count() == 1
     assert {e.state for e in env.journal.lookup("d", files).values()} == {"added"}
     counts = {p: e.item_count for p, e in env.journal.lookup("d", files).items()}

@@ -34,7 +34,7 @@ from PIL import Image
 from livemosaic.app import AppContext, build_context
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import ServiceDefinition
-from livemosaic.core.notify import NotificationHub
+from livemosaic.rest.notify_hub import NotificationHub
 from livemosaic.settings import Settings
 from tests.rest.test_thematic import write_land_cover
 from tests.rest.ws_server import WsServer, serve

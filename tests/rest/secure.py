@@ -237,17 +237,27 @@ def messages(job: dict[str, Any]) -> list[str]:
 class ServeProcess:
     """``livemosaic serve`` in a subprocess on one data folder."""
 
-    def __init__(self, data_dir: Path, data_folder: Path, log: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        data_folder: Path,
+        log: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ)
-        for key in [k for k in env if k.startswith("LIVEMOSAIC_")]:
-            env.pop(key)
+        environ = dict(os.environ)
+        for key in [k for k in environ if k.startswith("LIVEMOSAIC_")]:
+            environ.pop(key)
+        environ.update(env or {})  # settings of this test (LIVEMOSAIC_…)
+        self.environ = environ
+        self.data_dir = data_dir
         self.log = log.open("w")
         self.proc = subprocess.Popen(
             [str(BIN), "--data-dir", str(data_dir), "--data-folder", str(data_folder), "serve",
              "--port", str(self.port), "--log-level", "warning", *extra],
-            env=env,
+            env=environ,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -286,8 +296,8 @@ class ServeProcess:
         self.log.close()
 
 
-def prepare_site(work: Path, data: Path) -> Path:
+def prepare_site(work: Path, data: Path, **overrides: Any) -> Path:
     """A data folder holding the site (built here, then closed); returns the data dir."""
-    ctx = build_site(work, data)
+    ctx = build_site(work, data, **overrides)
     ctx.close()
     return ctx.settings.data_dir

@@ -18,8 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from livemosaic.app import AppContext, create_app, notification_hub
-from livemosaic.core.notify import NotificationHub
 from livemosaic.rest import imageserver, ingest, notify, viewer
+from livemosaic.rest.notify_hub import NotificationHub
 from livemosaic.rest.routes import ROUTERS
 from tests.rest.secure import build_site, sign_in
 from tests.rest.ws_server import WsServer, serve

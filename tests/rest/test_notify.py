@@ -24,8 +24,8 @@ from websockets.sync.client import ClientConnection, connect
 from livemosaic.app import AppContext, build_context
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import DimensionSummary, ServiceDefinition, VariableSummary
-from livemosaic.core.notify import Credentials, NotificationHub
 from livemosaic.core.registry import ServiceRegistry
+from livemosaic.rest.notify_hub import Credentials, NotificationHub
 from livemosaic.settings import Settings
 from tests.rest.ws_server import WsServer, serve
 

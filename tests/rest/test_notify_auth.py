@@ -22,8 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from livemosaic.app import AppContext, notification_hub
-from livemosaic.core.notify import CLOSE_TOKEN_INVALID
 from livemosaic.core.security import TokenClaims
+from livemosaic.rest.notify_hub import CLOSE_TOKEN_INVALID
 from tests.rest.secure import build_site, sign_in
 from tests.rest.ws_server import WsServer, serve
 

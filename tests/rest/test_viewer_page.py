@@ -13,7 +13,7 @@ import pytest
 from livemosaic.app import build_context
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import ServiceDefinition
-from livemosaic.core.notify import NotificationHub
+from livemosaic.rest.notify_hub import NotificationHub
 from livemosaic.rest.viewer import STATIC_DIR
 from livemosaic.settings import Settings
 from tests.rest.ws_server import WsServer, serve

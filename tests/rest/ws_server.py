@@ -19,8 +19,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from livemosaic.app import AppContext, create_app
-from livemosaic.core.notify import NotificationHub
 from livemosaic.rest import notify, viewer
+from livemosaic.rest.notify_hub import NotificationHub
 
 
 @dataclass

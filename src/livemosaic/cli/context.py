@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from livemosaic.core.events import EventBus
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.ports import CatalogStore, JobStore, Projector, RasterSource
 from livemosaic.core.publishing import Publisher
@@ -29,6 +30,7 @@ class CliState:
     _stores: Stores | None = None
     _source: RasterSource | None = None
     _projector: Projector | None = None
+    _events: EventBus | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -89,12 +91,33 @@ class CliState:
             object_prefixes=settings.object_store_prefixes,
         )
 
+    def events(self) -> EventBus | None:
+        """The event bus to running servers when ``event_bus`` reaches other processes
+        (started on first use), else None: servers then find changes by polling."""
+        if self._events is None:
+            from livemosaic.adapters.events import open_event_bus
+
+            settings = self.settings
+            bus = open_event_bus(
+                settings.event_bus,
+                catalog_url=settings.effective_catalog_url,
+                channel=settings.event_channel,
+            )
+            if not bus.reaches_other_processes:
+                return None
+            bus.start()
+            self._events = bus
+        return self._events
+
     def publisher(self) -> Publisher:
-        """A publisher with a private registry (the server loads snapshots itself)."""
-        return Publisher(self.catalog, ServiceRegistry(), self.projector)
+        """A publisher with a private registry (the server loads snapshots itself); running
+        servers hear of what it stores through the event bus."""
+        return Publisher(self.catalog, ServiceRegistry(), self.projector, events=self.events())
 
     def close(self) -> None:
-        """Close the catalog if it was opened."""
+        """Send pending events, close the bus and the catalog if they were opened."""
+        if self._events is not None:
+            self._events.close()
         if self._stores is not None:
             self._stores.close()
 

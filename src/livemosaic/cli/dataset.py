@@ -236,14 +236,17 @@ def add(
 def _after_change(state: CliState, name: str, refresh: bool) -> None:
     """Tell each service of the dataset about changed rasters: a live one whose summary
     changed gets a Refresh Service job; for a static one, say how it shows the change."""
-    from livemosaic.core.triggers import InProcessRefresh, summary_changes
+    from livemosaic.core.refresh import summary_changes
+    from livemosaic.core.triggers import InProcessRefresh
+    from livemosaic.rest.refresh_wire import GP_JOBS, wire_names
 
     summary = state.catalog.summary(name)
-    trigger = InProcessRefresh(state.jobs, owner="cli")
+    trigger = InProcessRefresh(state.jobs, GP_JOBS, owner="cli")
     for d in state.catalog.list_services():
         if d.dataset.lower() != name.lower():
             continue
-        changes = summary_changes(state.catalog.latest_snapshot(d.folder, d.name), summary)
+        published = state.catalog.latest_snapshot(d.folder, d.name)
+        changes = wire_names(summary_changes(published, summary))
         if not changes:
             continue
         label = d.qualified_name

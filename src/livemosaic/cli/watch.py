@@ -49,7 +49,9 @@ def _trigger(state: CliState, server: dict[str, Any]) -> RefreshTrigger:
     """Refresh over HTTP when a server URL is configured, else straight into the job table."""
     url = server.get("url") or os.environ.get(URL_ENV)
     if not url:
-        return InProcessRefresh(state.stores.jobs)
+        from livemosaic.rest.refresh_wire import GP_JOBS
+
+        return InProcessRefresh(state.stores.jobs, GP_JOBS)
     from livemosaic.adapters.watch.http_refresh import HttpRefresh
 
     user, password = credentials(server.get("username"), bool(server.get("password_stdin")))
@@ -74,7 +76,12 @@ def _pipeline(
     trigger = _trigger(state, server or {}) if refresh else None
     stores = state.stores
     return build_pipeline(
-        stores.catalog, stores.journal, state.source, state.settings.data_folders, trigger
+        stores.catalog,
+        stores.journal,
+        state.source,
+        state.settings.data_folders,
+        trigger,
+        events=state.events(),  # itemsChanged reaches the servers' clients
     )
 
 

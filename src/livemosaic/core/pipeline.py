@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from livemosaic.core.events import EventBus, ItemsChanged
 from livemosaic.core.ingest import Ingestor, inspect_options, rejection_reason
 from livemosaic.core.models import MosaicDataset, RasterItem, ServiceDefinition, ServiceSnapshot
 from livemosaic.core.ports import (
@@ -50,6 +51,7 @@ from livemosaic.core.quarantine import (
     move_back,
     quarantine_target,
 )
+from livemosaic.core.refresh import SummaryField
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.core.retention import apply_retention
 from livemosaic.core.triggers import (
@@ -92,7 +94,7 @@ class BatchReport:
     overviews: list[str] = field(default_factory=list)  # files overviews were built for
     removed: int = 0  # items removed by retention (or, see ``missing``, of vanished files)
     missing: list[str] = field(default_factory=list)  # vanished files whose items were removed
-    changed: dict[str, list[str]] = field(default_factory=dict)  # service -> changed fields
+    changed: dict[str, list[SummaryField]] = field(default_factory=dict)  # service -> fields
     refreshed: list[str] = field(default_factory=list)  # services a refresh was requested for
     notes: list[str] = field(default_factory=list)  # warnings worth logging
     settled: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime)
@@ -123,15 +125,16 @@ class IngestPipeline:
         overviews: OverviewBuilder | None = None,
         writers: WriterCheck | None = None,
         clock: Callable[[], int] = now_ms,
+        events: EventBus | None = None,
     ) -> None:
         self.catalog = catalog
         self.source = source
         self.journal = journal
         self.ingestor = ingestor
         self.refresh_trigger = refresh_trigger
-        # called (folder, name, added, removed) when a batch changed items but not the
-        # summary: no refresh is needed, yet open maps should redraw
-        self.on_items_changed: Callable[[str, str, int, int], None] | None = None
+        # told (ItemsChanged) when a batch changed items but not the summary: no refresh is
+        # needed, yet open maps should redraw
+        self.events = events
         self.registry = registry
         self.overviews = overviews
         # tells whether a file is still open for writing (None: it cannot be told)
@@ -152,6 +155,7 @@ class IngestPipeline:
             overviews=self.overviews,
             writers=self.writers,
             clock=self.clock,
+            events=self.events,
         )
         other._lock = self._lock  # batches of both still run one at a time
         return other
@@ -421,9 +425,11 @@ class IngestPipeline:
         for definition in services:
             changed = summary_changes(self.published(definition), summary)
             if not changed:
-                if self.on_items_changed is not None and (report.items_added or report.removed):
-                    self.on_items_changed(
-                        definition.folder, definition.name, report.items_added, report.removed
+                if self.events is not None and (report.items_added or report.removed):
+                    self.events.publish(
+                        ItemsChanged(
+                            definition.folder, definition.name, report.items_added, report.removed
+                        )
                     )
                 continue
             name = definition.qualified_name

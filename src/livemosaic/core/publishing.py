@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from livemosaic.core.events import EventBus, ServiceRemoved, SnapshotInstalled
 from livemosaic.core.models import (
     SERVICE_NAME_PATTERN,
     ServiceDefinition,
@@ -93,11 +94,18 @@ class Publisher:
     """Creates service definitions and builds, persists and swaps their snapshots."""
 
     def __init__(
-        self, catalog: CatalogStore, registry: ServiceRegistry, projector: Projector
+        self,
+        catalog: CatalogStore,
+        registry: ServiceRegistry,
+        projector: Projector,
+        *,
+        events: EventBus | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
         self.projector = projector
+        # told of every snapshot stored and service deleted (other processes follow them)
+        self.events = events
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -133,6 +141,7 @@ class Publisher:
         self.catalog.save_service(definition, create=True)
         snapshot = self.catalog.save_snapshot(self.build_snapshot(definition, 1))
         self.registry.swap(snapshot)
+        self._installed(snapshot)
         return snapshot
 
     def update_definition(self, definition: ServiceDefinition) -> ServiceSnapshot:
@@ -210,7 +219,13 @@ class Publisher:
         """Persist a snapshot (its version must be new) and swap it into the registry."""
         saved = self.catalog.save_snapshot(snapshot)
         self.registry.swap(saved)
+        self._installed(saved)
         return saved
+
+    def _installed(self, snapshot: ServiceSnapshot) -> None:
+        if self.events is not None:
+            d = snapshot.definition
+            self.events.publish(SnapshotInstalled(d.folder, d.name, snapshot.version))
 
     def republish(self, folder: str, name: str) -> tuple[ServiceSnapshot | None, ServiceSnapshot]:
         """Rebuild a service's snapshot from the current summary, persist and swap it.
@@ -253,6 +268,8 @@ class Publisher:
         definition = self.catalog.get_service(folder, name)
         self.catalog.delete_service(definition.folder, definition.name)
         self.registry.remove(definition.folder, definition.name)
+        if self.events is not None:
+            self.events.publish(ServiceRemoved(definition.folder, definition.name))
 
     def load_all(self) -> list[str]:
         """Start every stored service (at server start-up), each with :meth:`reread`.

@@ -1,29 +1,34 @@
 """Refresh Service: bring a live image service's published snapshot up to date.
 
-:func:`parse_refresh_inputs` validates a submission (request-level errors: missing
-``serviceName``/``serviceType`` or a type outside the choice list). :class:`Refresher` runs a
-refresh for a job: it checks the service (exists, is an image service, is started, has
-``hasLiveData``), rebuilds the snapshot from the catalog's dataset summary (constant cost at
-any catalog size), persists it with the next version, swaps it in and reports what changed.
-Refreshes of one service never interleave: they run under the publisher's per-service lock
-(retrying on top of a snapshot another process stored meanwhile) and the job runner never
-executes two jobs of one service at once across processes.
+A refresh is asked for with a typed :class:`RefreshRequest` and answers a typed
+:class:`RefreshOutcome`: the snapshots before and after and the :class:`SummaryField` values
+that changed. :class:`Refresher` checks the service (exists, is an image service, is started,
+has ``hasLiveData``), rebuilds the snapshot from the catalog's dataset summary (constant cost
+at any catalog size), persists it with the next version, swaps it in and reports what
+changed. Refreshes of one service never interleave: they run under the publisher's
+per-service lock (retrying on top of a snapshot another process stored meanwhile) and the job
+runner never executes two jobs of one service at once across processes.
+
+Refreshes run as jobs. How a request and its outcome are written into a job — the task's
+parameters of the web API — is the business of a :class:`RefreshJobCodec` that the web layer
+provides; core never reads or writes that format.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Protocol
 
 from livemosaic.core.jobs import SUBMITTED, Job, new_job_id
 from livemosaic.core.models import DatasetSummary, ServiceSnapshot
 from livemosaic.core.ports import ServiceStore
 from livemosaic.core.publishing import Publisher
-from livemosaic.errors import InvalidParameter, LiveMosaicError, NotFound
+from livemosaic.errors import LiveMosaicError, NotFound
 
 SERVICE_TYPES = ("ImageServer", "FeatureServer", "MapServer", "SceneServer")
+REFRESHABLE = "ImageServer"
 TASK_NAME = "Refresh Service"
 
 
@@ -33,140 +38,119 @@ class RefreshFailed(LiveMosaicError):
     code = 400
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshInputs:
-    """Validated Refresh Service parameters."""
+class SummaryField(StrEnum):
+    """What a refresh can change in a service's published description."""
 
-    service_name: str
-    service_type: str
-    service_folder: str
-    options: Mapping[str, Any]
-    raw: Mapping[str, str]
+    EXTENT = "extent"
+    PIXEL_SIZE_X = "pixel_size_x"
+    PIXEL_SIZE_Y = "pixel_size_y"
+    MAX_PIXEL_SIZE = "max_pixel_size"
+    TIME_EXTENT = "time_extent"
+    DIMENSIONS = "dimensions"
+    BAND_COUNT = "band_count"
+    PIXEL_TYPE = "pixel_type"
+    STATISTICS = "statistics"
+    ITEM_COUNT = "item_count"
+
+
+# Fields whose change needs a refresh for clients (the ingest pipeline's trigger).
+REFRESH_FIELDS = (
+    SummaryField.EXTENT,
+    SummaryField.PIXEL_SIZE_X,
+    SummaryField.PIXEL_SIZE_Y,
+    SummaryField.MAX_PIXEL_SIZE,
+    SummaryField.TIME_EXTENT,
+    SummaryField.DIMENSIONS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRequest:
+    """Refresh service ``folder/name`` of type ``service_type`` (``force``: a new version
+    even when nothing changed)."""
+
+    folder: str
+    name: str
+    service_type: str = REFRESHABLE
+    force: bool = False
 
     @property
     def qualified(self) -> str:
         """``Folder/Name.Type`` as used in messages."""
-        name = (
-            f"{self.service_folder}/{self.service_name}"
-            if self.service_folder
-            else self.service_name
-        )
+        name = f"{self.folder}/{self.name}" if self.folder else self.name
         return f"{name}.{self.service_type}"
 
     @property
     def service_key(self) -> str:
         """Lower-cased ``folder/name`` used to serialise refreshes of one service."""
-        return f"{self.service_folder.lower()}/{self.service_name.lower()}"
+        return f"{self.folder.lower()}/{self.name.lower()}"
 
 
-def _unquote(value: str | None) -> str:
-    """Strip one level of JSON string quoting and the arcpy placeholder ``#``."""
-    if value is None:
-        return ""
-    text = value.strip()
-    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        try:
-            loaded = json.loads(text)
-        except (ValueError, RecursionError):
-            loaded = text
-        text = loaded if isinstance(loaded, str) else text
-    return "" if text == "#" else text
-
-
-def parse_refresh_inputs(params: Mapping[str, str | None]) -> RefreshInputs:
-    """Validate submitJob parameters (InvalidParameter names the parameter at fault)."""
-    raw = {
-        k: _unquote(params.get(k))
-        for k in ("serviceName", "serviceType", "serviceFolder", "refreshOptions")
-    }
-    name = raw["serviceName"]
-    stype = raw["serviceType"]
-    folder = raw["serviceFolder"].strip("/")
-    if not name:
-        raise InvalidParameter(
-            "serviceName", "is required.", accepted="the service name, e.g. Sentinel2"
-        )
-    if not stype:
-        raise InvalidParameter("serviceType", "is required.", accepted=" | ".join(SERVICE_TYPES))
-    canonical = next((t for t in SERVICE_TYPES if t.lower() == stype.lower()), None)
-    if canonical is None:
-        raise InvalidParameter(
-            "serviceType", f"'{stype}' is not a service type.", accepted=" | ".join(SERVICE_TYPES)
-        )
-    if "/" in name and not folder:
-        folder, name = name.rsplit("/", 1)
-    options: dict[str, Any] = {}
-    if raw["refreshOptions"]:
-        try:
-            loaded = json.loads(raw["refreshOptions"])
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            raise InvalidParameter(
-                "refreshOptions",
-                "is not JSON.",
-                accepted='a JSON object such as {"force": true} or an empty value',
-            ) from None
-        if not isinstance(loaded, dict):
-            raise InvalidParameter("refreshOptions", "must be a JSON object.", accepted="{…}")
-        options = loaded
-    return RefreshInputs(name, canonical, folder, options, raw)
-
-
-def _summary_fields(summary: DatasetSummary) -> dict[str, Any]:
+def summary_values(summary: DatasetSummary) -> dict[SummaryField, object]:
+    """The value of each :class:`SummaryField` in a summary (comparable, JSON-friendly)."""
     ext = summary.extent
-    extent = None if ext is None else [ext.xmin, ext.ymin, ext.xmax, ext.ymax]
-    dims = {v.name: {d.name: list(d.values) for d in v.dimensions} for v in summary.variables}
     return {
-        "extent": extent,
-        "fullExtent": extent,
-        "initialExtent": extent,
-        "pixelSizeX": summary.min_cell_size_x,
-        "pixelSizeY": summary.min_cell_size_y,
-        "maxPixelSize": summary.max_cell_size_x,
-        "timeInfo.timeExtent": list(summary.time_extent) if summary.time_extent else None,
-        "multidimensionalInfo": dims,
-        "bandCount": summary.band_count,
-        "pixelType": summary.pixel_type,
-        "statistics": [[s.min, s.max, s.mean, s.std] for s in summary.band_stats],
-        "itemCount": summary.item_count,
+        SummaryField.EXTENT: None if ext is None else (ext.xmin, ext.ymin, ext.xmax, ext.ymax),
+        SummaryField.PIXEL_SIZE_X: summary.min_cell_size_x,
+        SummaryField.PIXEL_SIZE_Y: summary.min_cell_size_y,
+        SummaryField.MAX_PIXEL_SIZE: summary.max_cell_size_x,
+        SummaryField.TIME_EXTENT: tuple(summary.time_extent) if summary.time_extent else None,
+        SummaryField.DIMENSIONS: {
+            v.name: {d.name: tuple(d.values) for d in v.dimensions} for v in summary.variables
+        },
+        SummaryField.BAND_COUNT: summary.band_count,
+        SummaryField.PIXEL_TYPE: summary.pixel_type,
+        SummaryField.STATISTICS: tuple((s.min, s.max, s.mean, s.std) for s in summary.band_stats),
+        SummaryField.ITEM_COUNT: summary.item_count,
     }
 
 
-def changed_fields(old: ServiceSnapshot | None, new: ServiceSnapshot) -> list[str]:
-    """Dotted names of the service-info fields that differ between two snapshots."""
-    after = _summary_fields(new.summary)
+def changed_fields(old: ServiceSnapshot | None, new: ServiceSnapshot) -> tuple[SummaryField, ...]:
+    """The fields that differ between two snapshots (for a first one: those with a value)."""
+    after = summary_values(new.summary)
     if old is None:
-        return [k for k, v in after.items() if v not in (None, [], {}, 0)]
-    before = _summary_fields(old.summary)
-    return [k for k in after if before[k] != after[k]]
+        return tuple(k for k, v in after.items() if v not in (None, (), {}, 0))
+    before = summary_values(old.summary)
+    return tuple(k for k in after if before[k] != after[k])
+
+
+def summary_changes(
+    published: ServiceSnapshot | None, current: DatasetSummary
+) -> list[SummaryField]:
+    """The :data:`REFRESH_FIELDS` that differ between a published snapshot and a summary."""
+    if published is None:
+        return list(REFRESH_FIELDS)
+    candidate = replace(published, summary=current)
+    return [f for f in changed_fields(published, candidate) if f in REFRESH_FIELDS]
 
 
 @dataclass(frozen=True, slots=True)
 class RefreshOutcome:
-    """What a refresh did."""
+    """What a refresh did: the snapshot before (None: none yet), after, and the changes."""
 
     before: ServiceSnapshot | None
     after: ServiceSnapshot
-    changed: tuple[str, ...]
+    changed: tuple[SummaryField, ...]
 
-    def results_json(self) -> str:
-        """The ``refreshResults`` GPString value (spec 8.7.4), before and after."""
-        summary = self.after.summary
-        before = _summary_fields(self.before.summary) if self.before else None
-        after = _summary_fields(summary)
-        out = {
-            "success": True,
-            "service": f"{self.after.qualified_name}.ImageServer",
-            "generation": self.after.version,
-            "previousGeneration": self.before.version if self.before else None,
-            "itemCount": summary.item_count,
-            "changed": list(self.changed),
-            "timeExtent": list(summary.time_extent) if summary.time_extent else None,
-            "pixelSizeX": summary.min_cell_size_x,
-            "pixelSizeY": summary.min_cell_size_y,
-            "before": {k: before[k] for k in self.changed} if before else None,
-            "after": {k: after[k] for k in self.changed},
-        }
-        return json.dumps(out, allow_nan=False, default=str)
+
+class RefreshJobCodec(Protocol):
+    """How refreshes are written into jobs and read back (the web API's task parameters)."""
+
+    def job_inputs(self, request: RefreshRequest) -> dict[str, str]:
+        """The job inputs that ask for ``request``."""
+        ...
+
+    def read_request(self, inputs: Mapping[str, str]) -> RefreshRequest:
+        """The request of stored job inputs (InvalidParameter when they are not one)."""
+        ...
+
+    def job_results(self, outcome: RefreshOutcome) -> dict[str, str]:
+        """The job results of a refresh that succeeded."""
+        ...
+
+    def field_names(self, fields: tuple[SummaryField, ...]) -> list[str]:
+        """How the job's messages name changed fields."""
+        ...
 
 
 class Refresher:
@@ -183,17 +167,17 @@ class Refresher:
         self.publisher = publisher
         self.on_refreshed = on_refreshed
 
-    def refresh(self, inputs: RefreshInputs) -> RefreshOutcome:
+    def refresh(self, request: RefreshRequest) -> RefreshOutcome:
         """Refresh one service (RefreshFailed with the job's error message otherwise)."""
-        if inputs.service_type != "ImageServer":
+        if request.service_type != REFRESHABLE:
             raise RefreshFailed(
-                f"Refreshing {inputs.service_type} services is not supported by this server; "
-                "only image services (ImageServer) can be refreshed."
+                f"Refreshing {request.service_type} services is not supported by this server; "
+                f"only image services ({REFRESHABLE}) can be refreshed."
             )
         try:
-            definition = self.catalog.get_service(inputs.service_folder, inputs.service_name)
+            definition = self.catalog.get_service(request.folder, request.name)
         except NotFound:
-            raise RefreshFailed(f"Service '{inputs.qualified}' was not found.") from None
+            raise RefreshFailed(f"Service '{request.qualified}' was not found.") from None
         name = f"{definition.qualified_name}.ImageServer"
         if definition.configured_state != "STARTED":
             raise RefreshFailed(
@@ -205,15 +189,14 @@ class Refresher:
                 f"`livemosaic service set {definition.qualified_name} --live` or the admin API "
                 f'(edit properties.hasLiveData to "true").'
             )
-        force = bool(inputs.options.get("force", False))
-        seen: list[tuple[ServiceSnapshot | None, tuple[str, ...]]] = []
+        seen: list[tuple[ServiceSnapshot | None, tuple[SummaryField, ...]]] = []
 
         def build(current: ServiceSnapshot | None, version: int) -> ServiceSnapshot | None:
             latest = self.catalog.get_service(definition.folder, definition.name)
             candidate = self.publisher.build_snapshot(latest, version)
-            changed = tuple(changed_fields(current, candidate))
+            changed = changed_fields(current, candidate)
             seen[:] = [(current, changed)]
-            if current is not None and not changed and not force:
+            if current is not None and not changed and not request.force:
                 return None
             return candidate
 
@@ -227,15 +210,35 @@ class Refresher:
         return outcome
 
 
-def new_refresh_job(inputs: RefreshInputs, owner: str, now: int) -> Job:
-    """A submitted Refresh Service job carrying the inputs as given."""
+def new_refresh_job(
+    request: RefreshRequest, inputs: Mapping[str, str], owner: str, now: int
+) -> Job:
+    """A submitted Refresh Service job for ``request``, carrying ``inputs`` as given."""
     return Job(
         id=new_job_id(),
         task=TASK_NAME,
         status=SUBMITTED,
         owner=owner,
-        inputs=dict(inputs.raw),
+        inputs=dict(inputs),
         created=now,
         updated=now,
-        service_key=inputs.service_key,
+        service_key=request.service_key,
     )
+
+
+__all__ = [
+    "REFRESHABLE",
+    "REFRESH_FIELDS",
+    "SERVICE_TYPES",
+    "TASK_NAME",
+    "RefreshFailed",
+    "RefreshJobCodec",
+    "RefreshOutcome",
+    "RefreshRequest",
+    "Refresher",
+    "SummaryField",
+    "changed_fields",
+    "new_refresh_job",
+    "summary_changes",
+    "summary_values",
+]

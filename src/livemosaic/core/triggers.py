@@ -1,10 +1,12 @@
 """Refresh triggers: how the ingest pipeline asks for Refresh Service, and when it needs to.
 
-:func:`summary_changes` says whether a dataset summary differs from a service's published
-snapshot in the fields a refresh would change for clients (extent, resolution, time extent,
-dimension values). A :class:`RefreshTrigger` submits the refresh: :class:`InProcessRefresh`
-writes the job into the shared job store (inside the server, or standalone next to a server
-using the same catalog database); an HTTP trigger calls the REST API with a publisher token.
+:func:`~livemosaic.core.refresh.summary_changes` says whether a dataset summary differs from a
+service's published snapshot in the fields a refresh would change for clients
+(:data:`~livemosaic.core.refresh.REFRESH_FIELDS`: extent, resolution, time extent, dimension
+values). A :class:`RefreshTrigger` submits the refresh: :class:`InProcessRefresh` writes the
+job into the shared job store (inside the server, or standalone next to a server using the
+same catalog database), its inputs written by the web API's job codec; an HTTP trigger calls
+the REST API with a publisher token.
 """
 
 from __future__ import annotations
@@ -13,24 +15,18 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Protocol
 
 from livemosaic.core.jobs import SUBMITTED
-from livemosaic.core.models import DatasetSummary, ServiceSnapshot
 from livemosaic.core.ports import JobStore
-from livemosaic.core.refresh import changed_fields, new_refresh_job, parse_refresh_inputs
-from livemosaic.errors import NotFound
-
-# Service-info fields whose change needs Refresh Service (names of core.refresh.changed_fields).
-REFRESH_FIELDS = (
-    "extent",
-    "pixelSizeX",
-    "pixelSizeY",
-    "maxPixelSize",
-    "timeInfo.timeExtent",
-    "multidimensionalInfo",
+from livemosaic.core.refresh import (
+    REFRESH_FIELDS,
+    RefreshJobCodec,
+    RefreshRequest,
+    new_refresh_job,
+    summary_changes,
 )
+from livemosaic.errors import NotFound
 
 
 def now_ms() -> int:
@@ -52,18 +48,20 @@ class InProcessRefresh:
     A service whose last job from this trigger is still waiting in the queue gets no second
     one: the waiting job reads the summary when it runs, so it covers later changes too.
     ``wake`` is called after each submission (in the server, wake the job runner through
-    ``loop.call_soon_threadsafe``).
+    ``loop.call_soon_threadsafe``). ``codec`` writes the job inputs.
     """
 
     def __init__(
         self,
         jobs: JobStore,
+        codec: RefreshJobCodec,
         wake: Callable[[], None] | None = None,
         *,
         owner: str = "watcher",
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.jobs = jobs
+        self.codec = codec
         self.wake = wake
         self.owner = owner
         self.clock = clock
@@ -71,19 +69,22 @@ class InProcessRefresh:
         self._last: dict[str, str] = {}
         self._lock = threading.Lock()
 
+    def with_owner(self, owner: str) -> InProcessRefresh:
+        """A trigger like this one whose jobs belong to ``owner``."""
+        return InProcessRefresh(self.jobs, self.codec, self.wake, owner=owner, clock=self.clock)
+
     def request_refresh(self, folder: str, name: str) -> None:
         """Submit a refresh job unless one of this trigger's jobs for the service still waits."""
-        inputs = parse_refresh_inputs(
-            {"serviceName": name, "serviceFolder": folder, "serviceType": "ImageServer"}
-        )
+        request = RefreshRequest(folder.strip("/"), name)
         with self._lock:
-            waiting = self._last.get(inputs.service_key)
+            waiting = self._last.get(request.service_key)
             if waiting is not None:
                 with contextlib.suppress(NotFound):
                     if self.jobs.get_job(waiting).status == SUBMITTED:
                         return
-            job = self.jobs.create_job(new_refresh_job(inputs, self.owner, self.clock()))
-            self._last[inputs.service_key] = job.id
+            inputs = self.codec.job_inputs(request)
+            job = self.jobs.create_job(new_refresh_job(request, inputs, self.owner, self.clock()))
+            self._last[request.service_key] = job.id
             self.submitted.append(job.id)
         if self.wake is not None:
             self.wake()
@@ -93,14 +94,6 @@ class InProcessRefresh:
         key = f"{folder.strip('/').lower()}/{name.lower()}"
         with self._lock:
             return self._last.get(key)
-
-
-def summary_changes(published: ServiceSnapshot | None, current: DatasetSummary) -> list[str]:
-    """Refresh-relevant service-info fields that differ between a snapshot and a summary."""
-    if published is None:
-        return list(REFRESH_FIELDS)
-    candidate = replace(published, summary=current)
-    return [f for f in changed_fields(published, candidate) if f in REFRESH_FIELDS]
 
 
 __all__ = ["REFRESH_FIELDS", "InProcessRefresh", "RefreshTrigger", "now_ms", "summary_changes"]

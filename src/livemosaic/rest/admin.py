@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from livemosaic.core.models import SERVICE_NAME_PATTERN, ServiceDefinition
 from livemosaic.core.publishing import validate_name
-from livemosaic.core.refresh import parse_refresh_inputs
+from livemosaic.core.refresh import RefreshRequest
 from livemosaic.core.security import Principal
 from livemosaic.errors import (
     AlreadyExists,
@@ -167,11 +167,7 @@ def _apply_edit(request: Request, current: ServiceDefinition, text: str | None) 
     ctx.publisher.update_definition(new)
     if new.has_live_data and not current.has_live_data and new.configured_state == "STARTED":
         # a service that just became live gets its summary brought up to date, as a refresh would
-        ctx.refresher.refresh(
-            parse_refresh_inputs(
-                {"serviceName": new.name, "serviceType": "ImageServer", "serviceFolder": new.folder}
-            )
-        )
+        ctx.refresher.refresh(RefreshRequest(new.folder, new.name))
 
 
 async def _service(

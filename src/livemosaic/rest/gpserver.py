@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from livemosaic.core import jobs
 from livemosaic.core.jobs import InvalidTransition, Job, transition
 from livemosaic.core.ports import JobStore
-from livemosaic.core.refresh import TASK_NAME, new_refresh_job, parse_refresh_inputs
+from livemosaic.core.refresh import TASK_NAME, new_refresh_job
 from livemosaic.core.security import Principal
 from livemosaic.errors import UNABLE, Forbidden, LiveMosaicError, NotFound, NotSupported
 from livemosaic.rest import gp_html
@@ -35,6 +35,7 @@ from livemosaic.rest.auth import (
 from livemosaic.rest.context import app_context, root_path
 from livemosaic.rest.formats import json_response, resource_response
 from livemosaic.rest.params import Params, read_params
+from livemosaic.rest.refresh_wire import parse_refresh_inputs
 
 router = APIRouter()
 METHODS = ["GET", "POST"]
@@ -130,9 +131,9 @@ async def submit_job(request: Request) -> Response:
     if html and not any(raw.values()):
         data = jj.task_json(request_origin_of(request).base + task_url(request))
         return HTMLResponse(gp_html.task_page(request, data, params, task_url(request)))
-    inputs = parse_refresh_inputs(raw)
+    submission = parse_refresh_inputs(raw)
     ctx = app_context(request)
-    job = new_refresh_job(inputs, principal.username or "", now_ms())
+    job = new_refresh_job(submission.request, submission.inputs, principal.username or "", now_ms())
     await asyncio.to_thread(ctx.jobs.create_job, job)
     if ctx.runner is not None:
         ctx.runner.wake()

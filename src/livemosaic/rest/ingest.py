@@ -33,6 +33,7 @@ from livemosaic.rest.auth import current_principal, require_role
 from livemosaic.rest.context import app_context
 from livemosaic.rest.formats import json_response
 from livemosaic.rest.params import Params, parse_bool, parse_choice, parse_int, read_params
+from livemosaic.rest.refresh_wire import wire_names
 
 router = APIRouter()
 
@@ -96,7 +97,7 @@ def for_caller(pipeline: IngestPipeline, owner: str) -> IngestPipeline:
     """The server's pipeline with refresh jobs owned by ``owner`` (so the caller may poll them)."""
     trigger = pipeline.refresh_trigger
     if isinstance(trigger, InProcessRefresh):
-        return pipeline.with_trigger(InProcessRefresh(trigger.jobs, trigger.wake, owner=owner))
+        return pipeline.with_trigger(trigger.with_owner(owner))
     return pipeline
 
 
@@ -125,7 +126,7 @@ def report_json(reports: Sequence[BatchReport], pipeline: IngestPipeline) -> dic
     jobs: list[dict[str, Any]] = []
     changed: dict[str, list[str]] = {}
     for report in reports:
-        changed.update(report.changed)
+        changed.update({name: wire_names(f) for name, f in report.changed.items()})
         for name in report.refreshed:
             job_id = None
             if isinstance(trigger, InProcessRefresh):

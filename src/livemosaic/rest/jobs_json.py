@@ -12,10 +12,9 @@ from typing import Any
 from livemosaic.core import jobs
 from livemosaic.core.jobs import Job
 from livemosaic.core.refresh import SERVICE_TYPES, TASK_NAME
+from livemosaic.rest.refresh_wire import INPUT_NAMES, OUTPUT_NAME
 
 TASK_ID = "RefreshService"
-INPUT_NAMES = ("serviceName", "serviceType", "serviceFolder", "refreshOptions")
-OUTPUT_NAME = "refreshResults"
 ASYNC = "esriExecutionTypeAsynchronous"
 GP_STRING = "GPString"
 TASK_DESCRIPTION = (

@@ -14,7 +14,7 @@ before each message of a secured service, and closes the connection (4498) once 
 expired or was revoked.
 
 Each connection runs two tasks: one reads client messages, one sends what the
-:class:`~livemosaic.core.notify.NotificationHub` queued for it. The hub is taken from
+:class:`~livemosaic.rest.notify_hub.NotificationHub` queued for it. The hub is taken from
 ``app.state.notify_hub`` (the lifespan puts it there).
 """
 
@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from livemosaic.core.notify import (
+from livemosaic.errors import LimitExceeded
+from livemosaic.rest.auth import caller_of, scope_token
+from livemosaic.rest.cors import WILDCARD, CorsPolicy
+from livemosaic.rest.notify_hub import (
     CLOSE_TOKEN_INVALID,
     Credentials,
     NotificationHub,
     Subscriber,
     now_ms,
 )
-from livemosaic.errors import LimitExceeded
-from livemosaic.rest.auth import caller_of, scope_token
-from livemosaic.rest.cors import WILDCARD, CorsPolicy
 
 if TYPE_CHECKING:
     from livemosaic.context import AppContext

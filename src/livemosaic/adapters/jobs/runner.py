@@ -27,8 +27,8 @@ from livemosaic.core.refresh import (
     TASK_NAME,
     Refresher,
     RefreshFailed,
-    RefreshInputs,
-    parse_refresh_inputs,
+    RefreshJobCodec,
+    RefreshRequest,
 )
 from livemosaic.errors import LiveMosaicError
 
@@ -56,6 +56,7 @@ class JobRunner:
         self,
         store: JobStore,
         refresher: Refresher,
+        codec: RefreshJobCodec,
         *,
         poll_seconds: float = 0.5,
         heartbeat_seconds: float = 2.0,
@@ -65,6 +66,7 @@ class JobRunner:
     ) -> None:
         self.store = store
         self.refresher = refresher
+        self.codec = codec  # reads job inputs, writes job results (the web API's format)
         self.worker = worker_id()
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
@@ -143,19 +145,19 @@ class JobRunner:
         status: jobs.JobStatus
         results: dict[str, str] | None = None
         try:
-            inputs: RefreshInputs = parse_refresh_inputs(job.inputs)
-            outcome = self.refresher.refresh(inputs)
+            request: RefreshRequest = self.codec.read_request(job.inputs)
+            outcome = self.refresher.refresh(request)
             service = f"{outcome.after.qualified_name}.ImageServer"
             if outcome.changed:
                 messages.append(
                     jobs.info(
                         f"Refreshed {service}: {outcome.after.summary.item_count} items; "
-                        f"changed: {', '.join(outcome.changed)}."
+                        f"changed: {', '.join(self.codec.field_names(outcome.changed))}."
                     )
                 )
             else:
                 messages.append(jobs.info(f"Refreshed {service}: No changes detected."))
-            results = {"refreshResults": outcome.results_json()}
+            results = self.codec.job_results(outcome)
             status = jobs.SUCCEEDED
         except (RefreshFailed, LiveMosaicError) as exc:
             messages.append(jobs.error(str(exc)))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from livemosaic.adapters.watch.watcher import FolderWatcher
 from livemosaic.adapters.watch.writers import open_for_writing
+from livemosaic.core.events import EventBus
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.pipeline import IngestPipeline, RefreshTrigger
 from livemosaic.core.ports import CatalogStore, IngestJournal, RasterSource
@@ -29,6 +30,7 @@ def build_pipeline(
     data_folders: Sequence[Path],
     trigger: RefreshTrigger | None = None,
     registry: ServiceRegistry | None = None,
+    events: EventBus | None = None,
 ) -> IngestPipeline:
     """An ingest pipeline over a catalog, its ingest journal and the rasterio adapters."""
     from livemosaic.adapters.raster.confine import Confinement
@@ -43,6 +45,7 @@ def build_pipeline(
         registry,
         overviews=RasterioOverviewBuilder(Confinement.of(data_folders)),
         writers=open_for_writing,
+        events=events,
     )
 
 

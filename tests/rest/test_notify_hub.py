@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from livemosaic.adapters.events import LocalEventBus
+from livemosaic.core.events import ItemsChanged, ServiceRefreshed
 from livemosaic.core.models import (
     DatasetSummary,
     DimensionSummary,
@@ -20,15 +22,15 @@ from livemosaic.core.models import (
     SpatialRef,
     VariableSummary,
 )
-from livemosaic.core.notify import (
+from livemosaic.core.registry import ServiceRegistry
+from livemosaic.errors import InvalidParameter, LimitExceeded
+from livemosaic.rest.notify_hub import (
     CLOSE_TOKEN_INVALID,
     Credentials,
     NotificationHub,
     parse_service_name,
     refresh_message,
 )
-from livemosaic.core.registry import ServiceRegistry
-from livemosaic.errors import InvalidParameter, LimitExceeded
 
 
 def snapshot(
@@ -353,3 +355,35 @@ def test_a_failing_token_check_refuses():
 
     hub = make_hub(registry, check_token=broken)
     assert hub.token_problem(Credentials("t")) == "the token could not be checked"
+
+
+def test_the_hub_follows_the_event_bus_it_is_given():
+    """Swaps announced on the bus and items changed in any process reach the clients; the
+    hub itself never listens to the registry."""
+    registry = ServiceRegistry()
+    registry.swap(snapshot(version=1))
+    bus = LocalEventBus()
+
+    async def main() -> None:
+        hub = make_hub(registry, events=bus)
+        hub.start()
+        sub = hub.connect(None)
+        hub.subscribe(sub, ["Ocean/sst"])
+        registry.swap(snapshot(version=2))  # nobody announces it on this bus: no message
+        await asyncio.sleep(0.05)
+        assert sub.queue.empty()
+        old, new = registry.get("Ocean", "sst"), snapshot(version=3, items=4)
+        registry.swap(new)
+        threading.Thread(target=bus.publish, args=(ServiceRefreshed(old, new),)).start()
+        threading.Thread(target=bus.publish, args=(ItemsChanged("Ocean", "sst", 2, 0),)).start()
+        bus.publish(ItemsChanged("Ocean", "other", 1, 0))  # not followed
+        got = await drain(sub, 2)
+        by_event = {m["event"]: m for m in got}
+        assert by_event["serviceRefreshed"]["generation"] == 3
+        assert by_event["itemsChanged"]["itemsAdded"] == 2
+        assert by_event["itemsChanged"]["generation"] == 3  # the version this process serves
+        await asyncio.sleep(0.05)
+        assert sub.queue.empty()
+        await hub.stop()
+
+    asyncio.run(main())

@@ -1,11 +1,12 @@
 """Change notifications: one message per snapshot swap, fanned out to subscribed clients.
 
-:class:`NotificationHub` listens to the :class:`ServiceRegistry`. The registry calls
-:meth:`NotificationHub.on_swap` on whatever thread swapped (a job-runner worker, the snapshot
-poller that follows other processes, a CLI call in-process); the hub builds and serialises the
-``serviceRefreshed`` message there, once, and hands it to the event loop with
-``loop.call_soon_threadsafe``. Everything else — subscribers, their queues, heartbeats — lives
-on the event loop thread only, so no lock is needed.
+:class:`NotificationHub` subscribes to the event bus (:mod:`livemosaic.core.events`):
+:class:`ServiceRefreshed` (this process now serves a new snapshot: after a refresh here, or
+following one of another process) and :class:`ItemsChanged` (from any process the bus
+reaches). The bus calls the hub on whatever thread published (a job-runner worker, the
+snapshot follower, the watcher); the hub builds and serialises the message there, once, and
+hands it to the event loop with ``loop.call_soon_threadsafe``. Everything else — subscribers,
+their queues, heartbeats — lives on the event loop thread only, so no lock is needed.
 
 Each client (:class:`Subscriber`) has a bounded ``asyncio.Queue``. When it is full the oldest
 message is dropped (a newer refresh supersedes it), the client is marked *lagging* and, with
@@ -19,8 +20,8 @@ longer good (expired, revoked, bound elsewhere). A client whose token fails that
 closed with :data:`CLOSE_TOKEN_INVALID` (4498): every ``token_check_seconds``, and before any
 message of a secured service is queued for it, so a revoked token never receives one.
 
-Messages are built by :mod:`livemosaic.core.notify_messages`; the web layer
-(``livemosaic.rest.notify``) turns subscribers into WebSocket connections.
+Messages are built by :mod:`livemosaic.rest.notify_messages`;
+:mod:`livemosaic.rest.notify` turns subscribers into WebSocket connections.
 """
 
 from __future__ import annotations
@@ -31,11 +32,25 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from livemosaic.adapters.events import LocalEventBus
+from livemosaic.core.events import Event, EventBus, ItemsChanged, ServiceRefreshed
+from livemosaic.core.follow import announce_swaps
 from livemosaic.core.models import ServiceSnapshot
-from livemosaic.core.notify_messages import (
+from livemosaic.core.registry import ServiceRegistry, service_key
+from livemosaic.errors import InvalidParameter, LimitExceeded
+from livemosaic.rest.notify_clients import (
+    CLOSE_TOKEN_INVALID,
+    Authorizer,
+    Credentials,
+    HubStats,
+    Subscriber,
+    SubscribeResult,
+    TokenCheck,
+    public_only,
+)
+from livemosaic.rest.notify_messages import (
     CODE_BAD_NAME,
     CODE_NOT_FOUND,
     denied_message,
@@ -46,116 +61,22 @@ from livemosaic.core.notify_messages import (
     refresh_message,
     wire_name,
 )
-from livemosaic.core.registry import ServiceRegistry, service_key
-from livemosaic.errors import InvalidParameter, LimitExceeded
 
 log = logging.getLogger("livemosaic.notify")
 
-CLOSE_TOKEN_INVALID = 4498
-"""Close code of a connection whose token expired or was revoked (ArcGIS's 498, in the
-4000-4999 range WebSocket leaves to applications)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """What a client presented at the handshake: its token (None = anonymous) and where it
-    connected from (``caller``: the web layer's record of address and Origin/Referer, opaque
-    here), so every later check applies the same IP and referer binding."""
-
-    token: str | None = None
-    caller: object = None
-
-
-Authorizer = Callable[[Credentials, str], bool]
-"""``authorize(credentials, service_key)``: may this client follow this service?"""
-
-TokenCheck = Callable[[Credentials], str | None]
-"""``check(credentials)``: why the client's token is not good now (None while it is, and
-for anonymous clients)."""
-
-
-def public_only(registry: ServiceRegistry) -> Authorizer:
-    """The default authorizer: anyone may follow a service that is not private; nobody else."""
-
-    def authorize(credentials: Credentials, key: str) -> bool:
-        folder, _, name = key.rpartition("/")
-        snapshot = registry.find(folder, name)
-        return snapshot is not None and not snapshot.definition.private
-
-    return authorize
-
-
-@dataclass(eq=False)
-class Subscriber:
-    """One connected client: its token, subscriptions and bounded outgoing queue."""
-
-    id: int
-    credentials: Credentials
-    queue: asyncio.Queue[str]
-    services: set[str] = field(default_factory=set)
-    dropped: int = 0  # messages dropped for this client since it connected
-    skipped: int = 0  # dropped since the last delivery (announced with the next one)
-    lag_since: float | None = None  # monotonic time the current lag started
-    last_drop: float = 0.0  # monotonic time of the latest drop
-    delivered: int = 0
-    close_code: int = 1000
-    close_reason: str = ""
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def token(self) -> str | None:
-        """The token presented at the handshake (None = anonymous)."""
-        return self.credentials.token
-
-    @property
-    def lagging(self) -> bool:
-        """True while messages are being dropped because the client reads too slowly."""
-        return self.lag_since is not None
-
-    async def next(self) -> str:
-        """The next message text to send (a lagging notice first when messages were skipped)."""
-        if self.skipped:
-            count, self.skipped = self.skipped, 0
-            return dumps({"event": "lagging", "skipped": count, "time": now_ms()})
-        text = await self.queue.get()
-        self.delivered += 1
-        if self.queue.empty():
-            self.lag_since = None  # caught up
-        return text
-
-    async def wait_closed(self) -> None:
-        """Wait until the hub disconnects this client (too slow, or the server stops)."""
-        await self.closed.wait()
-
-
-@dataclass(frozen=True, slots=True)
-class SubscribeResult:
-    """What a subscribe or unsubscribe did: canonical names, versions and per-service errors."""
-
-    services: list[str]
-    versions: dict[str, int]
-    errors: list[dict[str, Any]]
-
-
-@dataclass(slots=True)
-class HubStats:
-    """Counters for monitoring and benchmarks."""
-
-    clients: int = 0
-    published: int = 0  # serviceRefreshed messages built
-    queued: int = 0  # message copies put into client queues
-    dropped: int = 0  # message copies dropped from full queues
-    evicted: int = 0  # clients disconnected for lagging
-    expired: int = 0  # clients disconnected because their token expired or was revoked
-
 
 class NotificationHub:
-    """Fans out ``serviceRefreshed`` messages and heartbeats to subscribed clients."""
+    """Fans out ``serviceRefreshed`` messages and heartbeats to subscribed clients.
+
+    ``events`` is the bus the hub follows; without one, the hub follows ``registry``'s swaps
+    through an in-process bus of its own.
+    """
 
     def __init__(
         self,
         registry: ServiceRegistry,
         *,
+        events: EventBus | None = None,
         authorize: Authorizer | None = None,
         check_token: TokenCheck | None = None,
         token_check_seconds: float = 10.0,
@@ -173,6 +94,10 @@ class NotificationHub:
                 "heartbeat_seconds", "max_lag_seconds and token_check_seconds must be positive."
             )
         self.registry = registry
+        if events is None:
+            events = LocalEventBus()
+            announce_swaps(registry, events)
+        self.events = events
         self.authorize: Authorizer = authorize or public_only(registry)
         self.check_token: TokenCheck = check_token or _no_token_check
         self.token_check_seconds = token_check_seconds
@@ -193,13 +118,13 @@ class NotificationHub:
 
     # -- life cycle (event loop thread) ---------------------------------------------------
     def start(self) -> None:
-        """Bind to the running event loop, listen to the registry and start heartbeats."""
+        """Bind to the running event loop, subscribe to the bus and start heartbeats."""
         loop = asyncio.get_running_loop()
         if self._loop is loop and self._heartbeat is not None:
             return
         self._loop = loop
         if not self._attached:
-            self.registry.subscribe(self.on_swap)
+            self.events.subscribe(self.on_event, ServiceRefreshed, ItemsChanged)
             self._attached = True
         self._heartbeat = loop.create_task(self._heartbeat_loop(), name="livemosaic-notify")
         self._token_checks = loop.create_task(self._token_loop(), name="livemosaic-notify-tokens")
@@ -316,9 +241,16 @@ class NotificationHub:
         """Call ``observer(service_key, version)`` on the loop after each fan-out (benchmarks)."""
         self._observers.append(observer)
 
-    # -- swaps (any thread) -----------------------------------------------------------------
+    # -- events (any thread) ----------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        """Bus subscriber: a swap or an items change becomes a message to the clients."""
+        if isinstance(event, ServiceRefreshed):
+            self.on_swap(event.old, event.new)
+        elif isinstance(event, ItemsChanged):
+            self.on_items_changed(event.folder, event.name, event.added, event.removed)
+
     def on_swap(self, old: ServiceSnapshot | None, new: ServiceSnapshot) -> None:
-        """Registry listener: build the message here and fan it out on the event loop."""
+        """A new snapshot is served: build the message here, fan it out on the event loop."""
         loop = self._loop
         if loop is None or not self._subscribers:
             return

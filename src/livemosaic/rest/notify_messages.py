@@ -2,7 +2,7 @@
 
 Pure functions: :func:`refresh_message` builds the ``serviceRefreshed`` message of a snapshot
 swap, :func:`parse_service_name` reads ``Folder/Name.ImageServer``, :func:`error_message`
-and :func:`denied_message` build ``error`` events. Used by :mod:`livemosaic.core.notify`.
+and :func:`denied_message` build ``error`` events. Used by :mod:`livemosaic.rest.notify_hub`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from livemosaic.core.models import ServiceSnapshot
 from livemosaic.core.refresh import changed_fields
 from livemosaic.errors import InvalidParameter
+from livemosaic.rest.refresh_wire import wire_names
 
 SERVICE_SUFFIX = ".imageserver"
 CODE_BAD_NAME = 400
@@ -80,7 +81,7 @@ def refresh_message(
     net change of the item count.
     """
     summary = new.summary
-    changed = changed_fields(old, new)
+    changed = wire_names(changed_fields(old, new))
     if old is not None and old.definition != new.definition:
         changed.append("serviceDefinition")
     ext = summary.extent
