@@ -1,7 +1,7 @@
 """ArcGIS geometries (spec 7.2): parsing, reprojection and the plane geometry the REST layer needs.
 
 ``parse_geometry`` accepts the JSON forms and the simple ``x,y`` / ``xmin,ymin,xmax,ymax``
-forms. The helpers test footprints against query geometries, densify polylines for
+forms; envelopes are read (corners in any order) by :mod:`livemosaic.rest.envelopes`. The helpers test footprints against query geometries, densify polylines for
 getSamples and lay sample grids over areas.
 """
 
@@ -14,7 +14,8 @@ from typing import Any, Literal, cast
 from livemosaic.core.models import Extent, Geometry
 from livemosaic.core.ports import Projector
 from livemosaic.errors import InvalidParameter
-from livemosaic.rest.params import envelope_from_json, parse_json, split_numbers, sr_from_json
+from livemosaic.rest.envelopes import envelope_from_json, envelope_from_text
+from livemosaic.rest.params import parse_json, split_numbers, sr_from_json
 
 Point = tuple[float, float]
 Ring = Sequence[Point]
@@ -118,12 +119,7 @@ def parse_geometry(
         point = (values[0], values[1])
         return Geometry("multipoint" if kind == "multipoint" else "point", ((point,),))
     if len(values) == 4 and kind in (None, "envelope", "polygon"):
-        ext = Extent(*values)
-        if not (ext.xmin <= ext.xmax and ext.ymin <= ext.ymax):
-            raise InvalidParameter(
-                name, "xmin must not exceed xmax, nor ymin ymax.", accepted=GEOMETRY_ACCEPTED
-            )
-        return Geometry.from_extent(ext)
+        return Geometry.from_extent(envelope_from_text(text, name, GEOMETRY_ACCEPTED))
     raise InvalidParameter(
         name, f"{len(values)} numbers do not form a geometry.", accepted=GEOMETRY_ACCEPTED
     )
