@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from livemosaic.core.fields import CATALOG_FIELDS, OBJECTID, item_attributes, resolve_field
+from livemosaic.core.geographic import clamp_geographic, clamp_geographic_ring
 from livemosaic.core.models import Extent, Geometry, RasterItem, ServiceSnapshot, SpatialRef
 from livemosaic.core.ports import DimensionFilter, ItemQuery
 from livemosaic.core.where import parse_where
@@ -226,6 +227,8 @@ def _footprint_json(request: Request, item: RasterItem, src: str, dst: str) -> d
             [p[0] for p in ring], [p[1] for p in ring], src, dst
         )
         ring = list(zip(xs, ys, strict=True))
+    if app_context(request).projector.is_geographic(dst):
+        ring = clamp_geographic_ring(ring)
     return {"rings": [clockwise(ring)]}
 
 
@@ -364,8 +367,11 @@ def _extent_json(
     request: Request, items: list[RasterItem], src: str, q: CatalogQuery
 ) -> dict[str, Any]:
     ext = Extent.union_all(it.extent for it in items)
+    projector = app_context(request).projector
     if ext is not None and src != q.out_crs:
-        ext = app_context(request).projector.transform_extent(ext, src, q.out_crs)
+        ext = projector.transform_extent(ext, src, q.out_crs)
+    if ext is not None and projector.is_geographic(q.out_crs):
+        ext = clamp_geographic(ext)
     sr = q.out_sr.to_json()
     if ext is None:
         return {"xmin": None, "ymin": None, "xmax": None, "ymax": None, "spatialReference": sr}

@@ -83,7 +83,10 @@ async def service_resource(request: Request) -> Response:
     snapshot = service_snapshot(request)
     params = await read_params(request)
     ctx = app_context(request)
-    data = sj.service_info(snapshot, ctx.settings, sr_json(request, snapshot))
+    geographic = ctx.projector.is_geographic(service_crs(snapshot))
+    data = sj.service_info(
+        snapshot, ctx.settings, sr_json(request, snapshot), geographic=geographic
+    )
     return resource_response(
         request,
         params,
