@@ -33,6 +33,29 @@ if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) {
 }
 rmSync(dist, {recursive: true, force: true});
 mkdirSync(dist, {recursive: true});
+// Parts of the SDK a 2D MapView with an ImageryLayer never runs, reached only through dynamic
+// imports (other layer types, 3D views, widgets, charts, Arcade): such imports load an empty
+// module instead of bundling them. A page that needed one would fail its test.
+const unused = new RegExp([
+  String.raw`[\/]@arcgis[\/]core[\/]`,
+  '(',
+  String.raw`views[\/]3d|layers[\/]video|widgets|arcade|webscene|smartMapping|applications`,
+  String.raw`|chunks[\/](chartUtilsAm5|LineSeries)`,
+  // every other layer type, and the 2D views of layers the page does not have
+  String.raw`|layers[\/](?!ImageryLayer\.js)[A-Za-z]+Layer\.js`,
+  String.raw`|views[\/]2d[\/]layers[\/](?!(Imagery|Graphics|Group|BaseDynamic)Layer)[A-Za-z0-9]+\.js`,
+  String.raw`)([\/.]|$)`,
+].join(''));
+const stubUnused = {
+  name: 'stub-unused-sdk-parts',
+  setup(build) {
+    build.onResolve({filter: /^\./}, (args) => {
+      const full = path.resolve(args.resolveDir, args.path);
+      return args.kind === 'dynamic-import' && unused.test(full) ? {path: full, namespace: 'unused'} : undefined;
+    });
+    build.onLoad({filter: /.*/, namespace: 'unused'}, () => ({contents: 'export {};', loader: 'js'}));
+  },
+};
 const result = await esbuild.build({
   entryPoints: Object.fromEntries(clients.map((c) => [c, path.join(here, 'src', `${c}.js`)])),
   bundle: true,
@@ -43,6 +66,7 @@ const result = await esbuild.build({
   outdir: dist,
   metafile: true,
   loader: {'.png': 'file', '.svg': 'file'},
+  plugins: [stubUnused],
   logLevel: 'warning',
 });
 symlinkSync(path.join(here, 'node_modules/@arcgis/core/assets'), path.join(dist, 'arcgis-assets'), 'dir');
