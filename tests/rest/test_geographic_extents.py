@@ -26,6 +26,7 @@ from rasterio.transform import from_origin
 from livemosaic.app import build_context
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import ServiceDefinition
+from tests.rest.helpers import read_tiff
 from tests.rest.secure import running, site_settings
 
 # name: (driver, file name, columns, rows, west edge, north edge, cell size in degrees)
@@ -86,14 +87,29 @@ def assert_valid(extent: dict[str, Any]) -> None:
     assert extent["xmax"] - extent["xmin"] <= 360, extent
 
 
+# the longitudes each service publishes: GDAL reads the GRIB grid as -225..135 (what lies west
+# of -180 cannot be drawn there: cut off), the NetCDF grid as -1.25..358.75 (0..360: kept)
+LONGITUDES = {"g90": (-180.0, 135.0), "gfs": (-1.25, 358.75)}
+
+
 @pytest.mark.parametrize("name", GRIDS)
 def test_service_extents_are_valid(server: httpx.Client, name: str) -> None:
     info = get(server, f"{name}/ImageServer")
     for key in ("extent", "initialExtent", "fullExtent"):
         assert_valid(info[key])
     assert (info["extent"]["ymin"], info["extent"]["ymax"]) == (-90, 90)
-    # a global grid covers every longitude, whichever convention the file uses
-    assert (info["extent"]["xmin"], info["extent"]["xmax"]) == (-180, 180)
+    assert (info["extent"]["xmin"], info["extent"]["xmax"]) == LONGITUDES[name]
+
+
+@pytest.mark.parametrize("name", GRIDS)
+def test_the_published_extent_is_drawn_everywhere(server: httpx.Client, name: str) -> None:
+    """What a client draws first, the service extent, is covered by data (no blank strip)."""
+    e = get(server, f"{name}/ImageServer")["extent"]
+    r = server.get(f"/arcgis/rest/services/{name}/ImageServer/exportImage", params={
+        "bbox": f"{e['xmin']},{e['ymin']},{e['xmax']},{e['ymax']}", "bboxSR": "4326",
+        "size": "72,36", "format": "tiff", "f": "image", "adjustAspectRatio": "false"})  # fmt: skip
+    _data, valid, _ = read_tiff(r.content)
+    assert valid.all(), valid.mean()
 
 
 @pytest.mark.parametrize("name", GRIDS)
