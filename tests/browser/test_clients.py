@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 import pytest
@@ -174,6 +174,17 @@ def watch_exports(page: Page) -> list[Export]:
     return exports
 
 
+def is_remote(url: str) -> bool:
+    """True for an http(s) or ws(s) URL that does not point at this machine."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname != "127.0.0.1"
+
+
+def settle(page: Page) -> None:
+    """Wait two animation frames so the last image is on screen."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 def painted_share(png: bytes) -> float:
     """Share of pixels of a screenshot that are not the page's white background."""
     rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
@@ -190,6 +201,8 @@ def test_client_draws_the_demo_service(
     if secured:
         query["token"] = site.token
     exports = watch_exports(page)
+    elsewhere: list[str] = []  # no CDN, no portal: every request stays on this machine
+    page.on("request", lambda r: elsewhere.append(r.url) if is_remote(r.url) else None)
     page.goto(f"{pages}/{client}.html?{urlencode(query)}")
     page.wait_for_function("() => window.lmClient && window.lmClient.status !== 'loading'",
                            timeout=TIMEOUT_MS)  # fmt: skip
@@ -201,6 +214,8 @@ def test_client_draws_the_demo_service(
         assert ctype.startswith("image/") and head.startswith(IMAGE_MAGIC), (url, ctype, head)
         if secured:
             assert "token=" in url, url
+    assert not elsewhere, f"{client} reached out of the machine: {elsewhere[:5]}"
+    settle(page)
     png = page.locator("#map").screenshot()
     (tmp_path / f"{client}.png").write_bytes(png)
     share = painted_share(png)
