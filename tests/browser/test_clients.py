@@ -45,6 +45,7 @@ from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import ServiceDefinition
 from tests.browser.npm import node, npm_project, unavailable
 from tests.e2e.test_viewer import CHROMIUM_ARGS
+from tests.rest.grids import GRIDS, write_grid
 from tests.rest.secure import Running, add_users, running, sign_in, site_settings
 
 try:
@@ -123,14 +124,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         if entry.name.endswith(".tif"):
             with resources.as_file(entry) as src:
                 tifs.append(Path(shutil.copyfile(src, demo / entry.name)))
-    ctx = build_context(site_settings(work, demo))
-    ing = Ingestor(ctx.catalog, ctx.source, [demo])
+    ctx = build_context(site_settings(work, demo, data_folders=[demo, work / "grids"]))
+    ing = Ingestor(ctx.catalog, ctx.source, [demo, work / "grids"])
     ing.create_dataset("demo", "EPSG:32618")
     assert ing.add_paths("demo", sorted(tifs)).added == 4
     ctx.publisher.publish(ServiceDefinition(name="Landsat", folder="Demo", dataset="demo"))
     ctx.publisher.publish(
         ServiceDefinition(name="Landsat", folder="Secure", dataset="demo", private=True)
     )
+    grids = work / "grids"
+    grids.mkdir()
+    driver, filename, *shape = GRIDS["g90"]
+    write_grid(grids / filename, driver, *shape)
+    ing.create_dataset("g90", "EPSG:4326")
+    assert ing.add_paths("g90", [grids / filename]).added == 1
+    ctx.publisher.publish(ServiceDefinition(name="g90", folder="Global", dataset="g90"))
     add_users(ctx.users)
     west, south, east, north = (np.inf, np.inf, -np.inf, -np.inf)
     for tif in tifs:
@@ -230,3 +238,16 @@ def test_secured_service_without_token_draws_nothing(page: Page, pages: str, sit
     page.wait_for_function("() => window.lmClient && window.lmClient.status !== 'loading'",
                            timeout=TIMEOUT_MS)  # fmt: skip
     assert page.evaluate("() => window.lmClient.status") == "error"
+
+
+def test_sdk_draws_a_global_grid_past_the_poles(page: Page, pages: str, site: Site) -> None:
+    """A 90-degree global grid (latitudes -135..135 in the file) opens at its service extent."""
+    service = f"{site.server.base}/arcgis/rest/services/Global/g90/ImageServer"
+    page.goto(f"{pages}/arcgis.html?{urlencode({'service': service})}")
+    page.wait_for_function("() => window.lmClient && window.lmClient.status !== 'loading'",
+                           timeout=TIMEOUT_MS)  # fmt: skip
+    state = page.evaluate("() => window.lmClient")
+    assert state["status"] == "drawn", state
+    settle(page)
+    share = painted_share(page.locator("#map").screenshot())
+    assert share > 0.3, f"only {share:.0%} of the map is painted; events: {state['events']}"

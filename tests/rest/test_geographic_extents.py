@@ -12,40 +12,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 import rasterio
-from rasterio.io import MemoryFile
-from rasterio.shutil import copy as gdal_copy
-from rasterio.transform import from_origin
 
 from livemosaic.app import build_context
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import ServiceDefinition
+from tests.rest.grids import GRIDS, write_grid
 from tests.rest.helpers import read_tiff
 from tests.rest.secure import running, site_settings
-
-# name: (driver, file name, columns, rows, west edge, north edge, cell size in degrees)
-GRIDS = {
-    "g90": ("GRIB", "global_90deg.grib2", 4, 3, -45.0, 135.0, 90.0),
-    "gfs": ("netCDF", "gfs_2p5deg.nc", 144, 73, -1.25, 91.25, 2.5),
-}
-
-
-def write_grid(path: Path, driver: str, cols: int, rows: int, west: float, north: float,
-               cell: float) -> None:  # fmt: skip
-    data = (np.arange(cols * rows, dtype="float32").reshape(1, rows, cols) % 50) + 250
-    profile = {"driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": "float32",
-               "crs": "EPSG:4326", "transform": from_origin(west, north, cell, cell)}  # fmt: skip
-    with MemoryFile() as mem:
-        with mem.open(**profile) as ds:
-            ds.write(data)
-        with mem.open() as ds:
-            gdal_copy(ds, str(path), driver=driver)
 
 
 @pytest.fixture(scope="module")
