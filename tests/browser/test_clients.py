@@ -11,7 +11,8 @@ publishes them) and ``Secure/Landsat`` (the same dataset, secured), where it pas
 the way that client does: the IdentityManager (``registerToken``) for the SDK, the layer's
 ``token`` option for esri-leaflet, ``params.token`` for OpenLayers. A client passes when its
 layer loads, every ``exportImage`` answer is an image, and the map is not blank (pixels of a
-screenshot of the map).
+screenshot of the map), and no request leaves the machine. The SDK also opens a 90-degree
+global grid whose file reaches past the poles, at its (clamped) service extent.
 
 Skipped only when Chromium, Playwright, node or the npm packages are missing and ``CI`` is
 unset; under CI that fails.
