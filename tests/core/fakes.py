@@ -97,6 +97,9 @@ class IdentityProjector:
     def describe(self, crs: str) -> SpatialRef:
         return SpatialRef.from_epsg(3857)
 
+    def is_geographic(self, crs: str) -> bool:
+        return False
+
     def validate(self, sr: SpatialRef) -> str:
         if sr.epsg != 3857:
             raise NotSupported(f"Only {CRS} is known to the identity projector.")

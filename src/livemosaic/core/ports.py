@@ -373,6 +373,10 @@ class Projector(Protocol):
         """Ground metres of one unit of a CRS (approximate for degrees)."""
         ...
 
+    def is_geographic(self, crs: str) -> bool:
+        """True for a CRS in degrees of longitude and latitude (EPSG:4326, NAD83, …)."""
+        ...
+
 
 ImageFormat = Literal[
     "png", "png8", "png24", "png32", "jpg", "jpgpng", "tiff", "lerc", "bmp", "gif", "bip", "bsq"

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 
 from livemosaic.core.catalog_search import CatalogSearch, CatalogSelection
 from livemosaic.core.fields import CATALOG_FIELDS, OBJECTID, item_attributes, resolve_field
+from livemosaic.core.geographic import clamp_geographic, clamp_geographic_ring
 from livemosaic.core.models import Extent, Geometry, RasterItem, ServiceSnapshot, SpatialRef
 from livemosaic.core.ports import STATISTIC_TYPES, DimensionFilter, FieldStatistic, ItemQuery
 from livemosaic.core.where import parse_where
@@ -217,6 +218,8 @@ def _footprint_json(request: Request, item: RasterItem, src: str, dst: str) -> d
             [p[0] for p in ring], [p[1] for p in ring], src, dst
         )
         ring = list(zip(xs, ys, strict=True))
+    if app_context(request).projector.is_geographic(dst):
+        ring = clamp_geographic_ring(ring)
     return {"rings": [clockwise(ring)]}
 
 
@@ -309,8 +312,11 @@ def _feature_set(
 
 
 def _extent_json(request: Request, ext: Extent | None, src: str, q: CatalogQuery) -> dict[str, Any]:
+    projector = app_context(request).projector
     if ext is not None and src != q.out_crs:
-        ext = app_context(request).projector.transform_extent(ext, src, q.out_crs)
+        ext = projector.transform_extent(ext, src, q.out_crs)
+    if ext is not None and projector.is_geographic(q.out_crs):
+        ext = clamp_geographic(ext)
     sr = q.out_sr.to_json()
     if ext is None:
         return {"xmin": None, "ymin": None, "xmax": None, "ymax": None, "spatialReference": sr}

@@ -36,6 +36,7 @@ from livemosaic.rest.context import (
     service_crs,
     service_snapshot,
 )
+from livemosaic.rest.envelopes import parse_bbox
 from livemosaic.rest.formats import image_response, json_response
 from livemosaic.rest.html import has_operation_input, operation_page, self_url
 from livemosaic.rest.image_params import (
@@ -50,7 +51,6 @@ from livemosaic.rest.image_params import (
 from livemosaic.rest.multidim_json import slice_filters
 from livemosaic.rest.params import (
     Params,
-    parse_bbox,
     parse_choice,
     parse_size,
     parse_sr,

@@ -1,8 +1,9 @@
 """ArcGIS geometries (spec 7.2): parsing, reprojection and the clockwise wire form of rings.
 
 ``parse_geometry`` accepts the JSON forms and the simple ``x,y`` / ``xmin,ymin,xmax,ymax``
-forms. The plane geometry (footprint tests, densifying, sample grids) is
-:mod:`livemosaic.core.planar`'s; its names are re-exported here for the REST modules.
+forms; envelopes are read (corners in any order) by :mod:`livemosaic.rest.envelopes`. The
+plane geometry (footprint tests, densifying, sample grids) is :mod:`livemosaic.core.planar`'s;
+its names are re-exported here for the REST modules.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, cast
 
-from livemosaic.core.models import Extent, Geometry
+from livemosaic.core.models import Geometry
 from livemosaic.core.planar import (
     Point,
     Ring,
@@ -25,7 +26,8 @@ from livemosaic.core.planar import (
 )
 from livemosaic.core.ports import Projector
 from livemosaic.errors import InvalidParameter
-from livemosaic.rest.params import envelope_from_json, parse_json, split_numbers, sr_from_json
+from livemosaic.rest.envelopes import envelope_from_json, envelope_from_text
+from livemosaic.rest.params import parse_json, split_numbers, sr_from_json
 
 GeometryKind = Literal["point", "multipoint", "polyline", "polygon", "envelope"]
 
@@ -127,12 +129,7 @@ def parse_geometry(
         point = (values[0], values[1])
         return Geometry("multipoint" if kind == "multipoint" else "point", ((point,),))
     if len(values) == 4 and kind in (None, "envelope", "polygon"):
-        ext = Extent(*values)
-        if not (ext.xmin <= ext.xmax and ext.ymin <= ext.ymax):
-            raise InvalidParameter(
-                name, "xmin must not exceed xmax, nor ymin ymax.", accepted=GEOMETRY_ACCEPTED
-            )
-        return Geometry.from_extent(ext)
+        return Geometry.from_extent(envelope_from_text(text, name, GEOMETRY_ACCEPTED))
     raise InvalidParameter(
         name, f"{len(values)} numbers do not form a geometry.", accepted=GEOMETRY_ACCEPTED
     )

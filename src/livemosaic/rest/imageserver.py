@@ -91,7 +91,10 @@ async def service_resource(request: Request) -> Response:
     snapshot = service_snapshot(request)
     params = await read_params(request)
     ctx = app_context(request)
-    data = sj.service_info(snapshot, ctx.settings, sr_json(request, snapshot))
+    geographic = ctx.projector.is_geographic(service_crs(snapshot))
+    data = sj.service_info(
+        snapshot, ctx.settings, sr_json(request, snapshot), geographic=geographic
+    )
     thematic = await run_blocking(request, service_thematic, ctx.catalog, snapshot)
     data.update(thematic_flags(snapshot, thematic))
     return resource_response(

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from livemosaic.core.fields import item_attributes
+from livemosaic.core.geographic import clamp_geographic
 from livemosaic.core.models import MAX_CATALOG_INT, RasterItem, ServiceSnapshot
 from livemosaic.core.mosaic_rules import MosaicRule
 from livemosaic.errors import ItemNotFound
@@ -89,13 +90,18 @@ async def item_resource(request: Request) -> Response:
     )
 
 
-def item_info(snapshot: ServiceSnapshot, item: RasterItem) -> dict[str, Any]:
-    """The ``{svc}/{rasterId}/info`` resource."""
+def item_info(
+    snapshot: ServiceSnapshot, item: RasterItem, *, geographic: bool = False
+) -> dict[str, Any]:
+    """The ``{svc}/{rasterId}/info`` resource (``geographic``: the extent is published clamped)."""
     same_crs = item.native_crs == snapshot.dataset.crs
     psx = item.cell_size_x if same_crs else item.low_ps
     psy = item.cell_size_y if same_crs else item.low_ps
     return {
-        "extent": extent_json(item.extent, snapshot.spatial_reference.to_json()),
+        "extent": extent_json(
+            clamp_geographic(item.extent) if geographic else item.extent,
+            snapshot.spatial_reference.to_json(),
+        ),
         "pixelSizeX": psx,
         "pixelSizeY": psy,
         "bandCount": item.band_count,
@@ -131,7 +137,8 @@ def item_key_properties(item: RasterItem) -> dict[str, Any]:
 async def info(request: Request) -> Response:
     """``{svc}/{rasterId}/info``."""
     snapshot, params, item = await _item(request)
-    data = item_info(snapshot, item)
+    geographic = app_context(request).projector.is_geographic(service_crs(snapshot))
+    data = item_info(snapshot, item, geographic=geographic)
     return resource_response(
         request,
         params,

@@ -5,7 +5,8 @@ are matched case-insensitively, the body wins over the query string and the last
 wins (spec 1.2, 1.3). The ``parse_*`` functions turn parameter text into core values; every
 bad value raises :class:`InvalidParameter` naming the parameter and the accepted form. JSON
 objects (mosaic and rendering rules, geometries) are parsed in :mod:`livemosaic.rest.rules` and
-:mod:`livemosaic.rest.geometry`; image-request values (format, pixel type, interpolation, band
+:mod:`livemosaic.rest.geometry`; envelopes (``bbox`` and geometry envelopes) in
+:mod:`livemosaic.rest.envelopes`; image-request values (format, pixel type, interpolation, band
 ids, nodata, pixel size) in :mod:`livemosaic.rest.image_params`.
 """
 
@@ -19,7 +20,7 @@ from typing import Any, cast
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from livemosaic.core.models import MAX_CATALOG_INT, MAX_TIME_MS, MIN_TIME_MS, Extent, SpatialRef
+from livemosaic.core.models import MAX_CATALOG_INT, MAX_TIME_MS, MIN_TIME_MS, SpatialRef
 from livemosaic.core.where import parse_date
 from livemosaic.errors import InvalidParameter, LiveMosaicError
 
@@ -283,51 +284,6 @@ def parse_sr(text: str | None, name: str) -> SpatialRef | None:
     )
 
 
-BBOX_ACCEPTED = 'xmin,ymin,xmax,ymax or an envelope JSON {"xmin":..,"ymin":..,"xmax":..,"ymax":..,"spatialReference":..}'
-
-
-def envelope_from_json(
-    value: Any, name: str, accepted: str = BBOX_ACCEPTED
-) -> tuple[Extent, SpatialRef | None]:
-    """An envelope object (with its optional spatialReference)."""
-    if not isinstance(value, dict):
-        raise InvalidParameter(name, "an envelope must be a JSON object.", accepted=accepted)
-    lowered = {str(k).lower(): v for k, v in value.items()}
-    coords: list[float] = []
-    for key in ("xmin", "ymin", "xmax", "ymax"):
-        v = lowered.get(key)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise InvalidParameter(name, f"'{key}' is missing or not a number.", accepted=accepted)
-        coords.append(float(v))
-    sr = None
-    if lowered.get("spatialreference") is not None:
-        sr = sr_from_json(lowered["spatialreference"], name)
-    return _checked_extent(coords, name, accepted), sr
-
-
-def _checked_extent(c: list[float], name: str, accepted: str) -> Extent:
-    ext = Extent(c[0], c[1], c[2], c[3])
-    if not (ext.is_valid() and ext.xmin < ext.xmax and ext.ymin < ext.ymax):
-        raise InvalidParameter(
-            name, "xmin must be below xmax and ymin below ymax.", accepted=accepted
-        )
-    return ext
-
-
-def parse_bbox(text: str | None, name: str = "bbox") -> tuple[Extent, SpatialRef | None] | None:
-    """A bbox as four numbers or an envelope JSON (whose spatialReference acts as bboxSR)."""
-    if text is None:
-        return None
-    if text.lstrip().startswith("{"):
-        return envelope_from_json(parse_json(text, name, BBOX_ACCEPTED), name)
-    values = split_numbers(text, name, BBOX_ACCEPTED)
-    if len(values) != 4:
-        raise InvalidParameter(
-            name, f"{len(values)} numbers given, 4 expected.", accepted=BBOX_ACCEPTED
-        )
-    return _checked_extent(values, name, BBOX_ACCEPTED), None
-
-
 def parse_size(text: str | None, name: str = "size") -> tuple[int, int] | None:
     """``width,height`` in pixels; fractions are rounded to the nearest integer."""
     if text is None:
@@ -407,8 +363,6 @@ def parse_choice(text: str | None, name: str, choices: Iterable[str], default: s
 
 __all__ = [
     "Params",
-    "envelope_from_json",
-    "parse_bbox",
     "parse_bool",
     "parse_choice",
     "parse_int",

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from livemosaic.core.fields import CATALOG_FIELDS, OBJECTID
+from livemosaic.core.geographic import clamp_geographic
 from livemosaic.core.models import (
     BandStats,
     DatasetSummary,
@@ -161,14 +162,19 @@ def _stats_lists(snapshot: ServiceSnapshot) -> dict[str, list[float]]:
 
 
 def service_info(
-    snapshot: ServiceSnapshot, settings: Settings, sr: dict[str, Any]
+    snapshot: ServiceSnapshot, settings: Settings, sr: dict[str, Any], *, geographic: bool = False
 ) -> dict[str, Any]:
-    """The image service resource (5.1) from a snapshot; ``sr`` is its spatial reference JSON."""
+    """The image service resource (5.1) from a snapshot; ``sr`` is its spatial reference JSON.
+
+    ``geographic``: the service's spatial reference is in degrees, and its extent is published
+    within the valid range (:func:`livemosaic.core.geographic.clamp_geographic`).
+    """
     d = snapshot.definition
     s = snapshot.summary
     limits = service_limits(snapshot, settings)
     props = service_properties(d)
-    extent = extent_json(s.extent, sr)
+    published = clamp_geographic(s.extent) if geographic and s.extent is not None else s.extent
+    extent = extent_json(published, sr)
     px = s.min_cell_size_x or 0.0
     py = s.min_cell_size_y or px
     sort_value: Any = d.prop("sortValue", "").strip() if props.sort_value is not None else None

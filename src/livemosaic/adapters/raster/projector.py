@@ -255,6 +255,10 @@ class RasterioProjector:
         tx, ty = transform_finite(src, dst, xs, ys)
         return [float(v) for v in tx], [float(v) for v in ty]
 
+    def is_geographic(self, crs: str) -> bool:
+        """True for a CRS in degrees of longitude and latitude."""
+        return bool(crs_from_key(crs).is_geographic)
+
     def meters_per_unit(self, crs: str) -> float:
         """Ground metres of one unit of a CRS (111319.49 for degrees)."""
         obj = crs_from_key(crs)
