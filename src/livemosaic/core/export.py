@@ -49,6 +49,7 @@ from livemosaic.core.mosaic_rules import (
     mosaic_item_cap,
     order_items,
 )
+from livemosaic.core.overviews import overview_items
 from livemosaic.core.pixels import (
     EIGHT_BIT_FORMATS,
     empty_block,
@@ -451,7 +452,8 @@ class ImageExporter:
         width: int,
         time: tuple[int | None, int | None] | None = None,
     ) -> list[RasterItem]:
-        """The items that take part in an image of ``extent`` (in ``crs``), in priority order."""
+        """The items that take part in an image of ``extent`` (in ``crs``), in priority order:
+        the dataset's overview tiles when they draw it (core.overviews), else its items."""
         ds_crs = snapshot.dataset.crs
         if not ds_crs:
             return []
@@ -461,6 +463,9 @@ class ImageExporter:
         if not ds_extent.is_valid():
             return []
         pixel = ds_extent.width / width
+        tiles = overview_items(self.catalog, snapshot, rule, ds_extent, pixel, time)
+        if tiles is not None:
+            return tiles
         cap = mosaic_item_cap(snapshot.definition, self.limits.max_items)
         items, complete = self._candidates(snapshot, rule, ds_extent, time, cap)
         fitting = [it for it in items if fits_resolution(it, pixel)]

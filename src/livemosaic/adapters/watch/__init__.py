@@ -32,7 +32,9 @@ def build_pipeline(
     """An ingest pipeline over a SQLite catalog, its journal and the rasterio adapters."""
     from livemosaic.adapters.catalog.journal import open_journal
     from livemosaic.adapters.raster.confine import Confinement
+    from livemosaic.adapters.raster.overview_tiles import CogTileWriter
     from livemosaic.adapters.raster.overviews import RasterioOverviewBuilder
+    from livemosaic.core.overview_build import MosaicOverviews
 
     return IngestPipeline(
         catalog,
@@ -43,6 +45,7 @@ def build_pipeline(
         registry,
         overviews=RasterioOverviewBuilder(Confinement.of(data_folders)),
         writers=open_for_writing,
+        mosaic_overviews=MosaicOverviews(catalog, source, CogTileWriter(), data_folders),
     )
 
 
