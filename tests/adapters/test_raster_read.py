@@ -40,7 +40,7 @@ def read(item: RasterItem, request: ReadRequest) -> tuple[np.ndarray, np.ndarray
 
 
 @pytest.mark.parametrize(
-    "rel", ["imagery/RGB.byte.tif", "dem/dem.tif", "mosaic/rgb1.tif", "formats/test.grd"]
+    "rel", ["imagery/RGB.byte.tif", "dem/dem.tif", "crs/world.rgb.tif", "formats/test.grd"]
 )
 def test_native_read_is_exact(shared_data: Path, rel: str) -> None:
     item = item_of(shared_data / rel)
@@ -292,3 +292,21 @@ def test_unaligned_request_goes_through_the_warper(shared_data: Path) -> None:
     with rasterio.open(item.uri) as ds:
         source = ds.read(1)
     assert set(np.unique(data[0][valid])) <= set(np.unique(source))
+
+
+def test_same_crs_downsampling_reads_into_the_output_window(shared_data: Path) -> None:
+    """A request in the file's CRS at half its resolution is GDAL's resampled read of the
+    window (RasterIO with out_shape), not a warp: the same pixels rasterio returns."""
+    item = item_of(shared_data / "crs/world.rgb.tif")
+    assert item.mask_kind in ("none", "alpha")
+    width, height = item.width // 2, item.height // 2
+    request = ReadRequest(item.native_extent, item.native_crs, width, height, "bilinear")
+    data, valid = read(item, request)
+    with rasterio.open(shared_data / "crs/world.rgb.tif") as ds:
+        expected = ds.read(
+            list(item.bands),
+            out_shape=(item.band_count, height, width),
+            resampling=Resampling.bilinear,
+        )
+    assert valid.all()
+    assert np.array_equal(data, expected)
