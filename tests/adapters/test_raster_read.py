@@ -40,7 +40,7 @@ def read(item: RasterItem, request: ReadRequest) -> tuple[np.ndarray, np.ndarray
 
 
 @pytest.mark.parametrize(
-    "rel", ["imagery/RGB.byte.tif", "dem/dem.tif", "crs/world.rgb.tif", "formats/test.grd"]
+    "rel", ["imagery/RGB.byte.tif", "dem/dem.tif", "mosaic/rgb1.tif", "formats/test.grd"]
 )
 def test_native_read_is_exact(shared_data: Path, rel: str) -> None:
     item = item_of(shared_data / rel)
