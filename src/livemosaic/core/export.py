@@ -8,7 +8,8 @@ mosaicked block; the ``ImageEncoder`` makes bytes.
 
 Order of work for an image: size limits; request extent to the dataset CRS; item query
 (extent, time, where, fids / lock ids, dimensions — a multidimensional service draws its
-default slice); soft resolution filter; mosaic-method ordering; cap at ``max_items`` and
+default slice), or the dataset's overview tiles at small scales (core.overviews); soft
+resolution filter; mosaic-method ordering; cap at ``max_items`` and
 ``maxMosaicImageCount``; read and compose (First stops reading once every pixel is filled;
 Last is First over the reversed order); ``bandIds``; rendering rule; ``pixelType``; user
 ``noData``; for 8-bit formats the default display bands and a min-max stretch; encode.
