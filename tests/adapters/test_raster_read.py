@@ -14,6 +14,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform, transform_bounds
 
 from livemosaic.adapters.raster import RasterioProjector, RasterioSource
+from livemosaic.adapters.raster import read as raster_read
 from livemosaic.adapters.raster.read import DatasetCache, thread_cache
 from livemosaic.core.models import Extent, RasterItem
 from livemosaic.core.ports import InspectOptions, ReadRequest
@@ -232,6 +233,22 @@ def test_cache_is_a_bounded_lru(shared_data: Path) -> None:
     assert [k[0] for k in cache.keys()] == [items[1].uri, items[2].uri]
     cache.clear()
     assert len(cache) == 0
+
+
+def test_threads_share_one_budget_of_open_handles(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each thread's cache keeps only its share of the process's handle budget."""
+    monkeypatch.setattr(raster_read, "HANDLE_BUDGET", 6)
+    monkeypatch.setattr(raster_read, "MIN_HANDLES", 1)
+    caches = [DatasetCache(SOURCE.confine) for _ in range(3)]  # alive: at most 6 // 3 each
+    items = [item_of(shared_data / r) for r in ("size/byte.tif", "dem/dem.tif", "crs/shade.tif")]
+    for it in items:
+        caches[0].get(it)
+    assert caches[0].share() <= 2
+    assert len(caches[0]) == caches[0].share()
+    for cache in caches:
+        cache.clear()
 
 
 def test_reads_from_many_threads(shared_data: Path) -> None:

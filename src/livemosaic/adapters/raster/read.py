@@ -11,8 +11,11 @@
 * Packed data (scale/offset) is returned unpacked as float32 (float64 for float64 data);
   invalid pixels then hold NaN.
 
-rasterio datasets are not thread-safe, so each thread keeps its own small LRU of open
-handles keyed by (uri, file mtime, overview level), one per confinement. Every open goes
+rasterio datasets are not thread-safe, so each thread keeps its own LRU of open handles keyed
+by (uri, file mtime, overview level), one per confinement. The threads share one budget of
+open handles per process (:data:`HANDLE_BUDGET`): each cache keeps at most its share,
+``HANDLE_BUDGET`` divided by the caches alive (never fewer than :data:`MIN_HANDLES`), and gives
+back its oldest handles when it opens one past its share. Every open goes
 through :func:`~livemosaic.adapters.raster.dataset.open_dataset`, which checks again where the
 file and everything it refers to resolve (a file replaced by a symlink to the outside after
 ingest is refused); the check is paid once per open and cached with the open handle.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
@@ -43,22 +47,26 @@ from livemosaic.core.ports import PixelBlock, ReadRequest
 from livemosaic.errors import InvalidParameter, LiveMosaicError
 
 
-def _cache_size() -> int:
-    """Open datasets kept per thread: enough for a whole-extent mosaic of many tiles (each
-    tile may be open at full resolution and at one overview level), bounded by the process's
-    file-descriptor limit so that several reader threads stay well inside it."""
+def _handle_budget() -> int:
+    """Open datasets kept by the whole process: enough for every reader thread to hold a
+    mosaic of many tiles (each open at full resolution and at one overview level), bounded by
+    the process's file-descriptor limit (a quarter of it, so sockets and catalog files keep
+    the rest)."""
     try:
         import resource
 
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     except (ImportError, ValueError, OSError):
-        return 64
-    if soft == resource.RLIM_INFINITY:
         return 256
-    return max(32, min(256, soft // 16))
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(64, min(1024, soft // 4))
 
 
-CACHE_SIZE = _cache_size()
+HANDLE_BUDGET = _handle_budget()
+MIN_HANDLES = 32  # a thread's share never drops below this (a mosaic of 16 tiles, 2 levels)
+CACHE_SIZE = 256  # at most per thread, whatever the budget
+_caches: weakref.WeakSet[DatasetCache] = weakref.WeakSet()
 _RESAMPLING = {
     "nearest": Resampling.nearest,
     "bilinear": Resampling.bilinear,
@@ -75,6 +83,12 @@ class DatasetCache:
         self.confine = confine
         self.size = size
         self._items: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
+        _caches.add(self)
+
+    def share(self) -> int:
+        """How many handles this cache may keep now: its size, lowered to its share of the
+        process's budget."""
+        return min(self.size, max(MIN_HANDLES, HANDLE_BUDGET // max(len(_caches), 1)))
 
     def get(self, item: RasterItem, level: int = -1) -> Any:
         """The open dataset of an item (level >= 0: that overview as its own dataset)."""
@@ -86,7 +100,8 @@ class DatasetCache:
         options = {"overview_level": level} if level >= 0 else {}
         ds = open_dataset(item.uri, confine=self.confine, path=item.path, **options)
         self._items[key] = ds
-        while len(self._items) > self.size:
+        share = self.share()
+        while len(self._items) > share:
             _, old = self._items.popitem(last=False)
             old.close()
         return ds
