@@ -173,6 +173,10 @@ def test_cli_builds_lists_and_removes_overviews(env: Env, tmp_path: Path) -> Non
     assert "__overviews" not in listing.output
     info = runner.invoke(cli_main, [*base, "dataset", "info", "d"])
     assert '"overviews"' in info.output
+    write_tile(env.folder / "late.tif", 1, 1, value=9)
+    out = runner.invoke(cli_main, [*base, "dataset", "add", "d", str(env.folder), "--quiet"])
+    assert out.exit_code == 0, out.output
+    assert "Added 1 items" in out.output and "Rebuilt" in out.output
     out = runner.invoke(cli_main, [*base, "dataset", "overviews", "remove", "d"])
     assert out.exit_code == 0, out.output
     assert not (env.folder / ".overviews" / "d").exists()

@@ -11,11 +11,12 @@ from tqdm import tqdm
 
 from livemosaic.cli.context import CliState, echo_json, fail, pass_state
 from livemosaic.core.models import DatasetSummary
-from livemosaic.core.overview_build import MosaicOverviews
+from livemosaic.core.overview_build import MosaicOverviews, OverviewReport
 from livemosaic.core.overview_grid import (
     DEFAULT_FACTOR,
     DEFAULT_MIN_ITEMS,
     DEFAULT_TILE_SIZE,
+    EVERYWHERE,
     is_overview_dataset,
 )
 from livemosaic.core.ports import RemoveFilter
@@ -155,6 +156,9 @@ def add(
         bar.refresh()
 
     try:
+        ovr = _overviews(state)
+        # the new items' area is unknown yet: everything is drawn from the items meanwhile
+        has_overviews = ovr.invalidate(name, [EVERYWHERE])
         report = state.ingestor().add_paths(
             name,
             list(paths),
@@ -163,6 +167,7 @@ def add(
             exclude=exclude,
             progress=progress,
         )
+        rebuilt = ovr.update(name) if has_overviews else None
     except LiveMosaicError as exc:
         fail(exc)
     finally:
@@ -173,6 +178,7 @@ def add(
         f"{report.skipped} unchanged files skipped; {report.replaced} replaced; "
         f"{len(report.rejected)} rejected."
     )
+    _echo_overviews(rebuilt, has_overviews)
     for path, reason in report.rejected:
         click.secho(f"  rejected {path}: {reason}", fg="yellow", err=True)
     if report.rejected and not report.added and not report.skipped:
@@ -208,17 +214,14 @@ def remove(
             path=path,
             older_than=_parse_when(older_than) if older_than else None,
         )
+        ovr = _overviews(state)
+        has_overviews = ovr.invalidate(name, [EVERYWHERE])  # drawn from the items meanwhile
         count = state.ingestor().remove(name, flt)
-        rebuilt = None
-        if count:
-            ovr = _overviews(state)
-            if ovr.invalidate(name):  # the removed items' area is drawn from the items
-                rebuilt = ovr.update(name)
+        rebuilt = ovr.update(name) if has_overviews else None
     except LiveMosaicError as exc:
         fail(exc)
     click.echo(f"Removed {count} items from '{name}'.")
-    if rebuilt is not None:
-        click.echo(f"Rebuilt {rebuilt.written} overview tiles in {rebuilt.seconds:.1f} s.")
+    _echo_overviews(rebuilt, has_overviews)
 
 
 @dataset.command("list")
@@ -326,6 +329,16 @@ def delete(state: CliState, name: str, yes: bool) -> None:
     except LiveMosaicError as exc:
         fail(exc)
     click.echo(f"Deleted mosaic dataset '{ds.name}' ({count} items; no file was touched).")
+
+
+def _echo_overviews(rebuilt: OverviewReport | None, has_overviews: bool) -> None:
+    if rebuilt is not None:
+        click.echo(f"Rebuilt {rebuilt.written} overview tiles in {rebuilt.seconds:.1f} s.")
+    elif has_overviews:
+        click.echo(
+            "The overviews are not kept current automatically: images are drawn from the "
+            "items until `livemosaic dataset overviews build` runs again."
+        )
 
 
 def _overviews(state: CliState) -> MosaicOverviews:

@@ -207,11 +207,16 @@ class MosaicOverviews:
         ds = self.catalog.get_dataset(dataset)
         summary = self.catalog.summary(dataset)
         report = OverviewReport(dataset)
+        handled = [*areas, *settings.dirty]
         if summary.extent is not None:
             wanted = level_count(settings, summary.extent)
             if wanted != settings.levels:  # the extent grew (or shrank): top levels change
                 areas = [summary.extent]
                 settings = replace(settings, levels=wanted)
+            # only where there are items (EVERYWHERE included)
+            areas = [c for a in areas if (c := a.intersection(summary.extent)) is not None]
+        else:
+            areas = []
         nw = (summary.extent.xmin, summary.extent.ymax) if summary.extent else None
         for level in range(settings.levels):
             pad = 2 * settings.level_ps(level)
@@ -237,7 +242,7 @@ class MosaicOverviews:
         )
         self._swap(dataset, [], [it.id for it in stale if it.id is not None])
         current = self.settings(dataset) or settings
-        left = tuple(d for d in current.dirty if d not in areas and d not in settings.dirty)
+        left = tuple(d for d in current.dirty if d not in handled)
         self._save(dataset, replace(settings, dirty=left))
         report.levels = settings.levels
         report.seconds = time.perf_counter() - started

@@ -35,6 +35,8 @@ DEFAULT_FACTOR = 3  # ArcGIS's default overview sampling factor
 DEFAULT_TILE_SIZE = 1024
 DEFAULT_MIN_ITEMS = 20  # the default maxMosaicImageCount: more items than one image draws
 MAX_DIRTY = 64  # dirty areas kept apart; more are merged into their union
+# a dirty area covering any extent: marks everything before a change whose area is unknown
+EVERYWHERE = Extent(-1e300, -1e300, 1e300, 1e300)
 _MARK = "livemosaicOverviews"
 
 
@@ -169,6 +171,7 @@ def grow(area: Extent, by: float) -> Extent:
 
 __all__ = [
     "DEFAULT_FACTOR",
+    "EVERYWHERE",
     "DEFAULT_MIN_ITEMS",
     "DEFAULT_TILE_SIZE",
     "OVERVIEW_CATEGORY",

@@ -45,6 +45,7 @@ from livemosaic.core.models import (
     ServiceSnapshot,
 )
 from livemosaic.core.overview_build import MosaicOverviews
+from livemosaic.core.overview_grid import EVERYWHERE
 from livemosaic.core.ports import (
     CatalogStore,
     IngestJournal,
@@ -327,6 +328,7 @@ class IngestPipeline:
         for path, version, reason in bad:
             if self.catalog.file_state(ds.name, path) is not None:
                 # an earlier version was added: its items no longer describe the file
+                self._invalidate_overviews(ds.name, [EVERYWHERE], report)
                 report.removed += self.catalog.remove_items(ds.name, RemoveFilter(path=path))
             target = quarantine_target(rule, path) if rule.quarantine == "move" else None
             if target is not None:
@@ -445,7 +447,7 @@ class IngestPipeline:
         if self.mosaic_overviews is None:
             return
         if report.removed:  # removed items: their areas are unknown here, so all of it
-            self._invalidate_overviews(dataset, None, report)
+            self._invalidate_overviews(dataset, [EVERYWHERE], report)
         try:
             done = self.mosaic_overviews.update(dataset)
         except (LiveMosaicError, OSError) as exc:
