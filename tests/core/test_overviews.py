@@ -17,6 +17,7 @@ from livemosaic.adapters.watch import build_pipeline
 from livemosaic.app import AppContext, build_context
 from livemosaic.cli.main import cli as cli_main
 from livemosaic.core.export import ExportRequest
+from livemosaic.core.fields import item_attributes
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import Extent, ServiceDefinition, ServiceSnapshot
 from livemosaic.core.mosaic_rules import MosaicRule
@@ -104,7 +105,9 @@ def test_overviews_are_items_of_their_own_never_counted_or_queried(env: Env) -> 
     assert len(catalog.find_items("d", ItemQuery())) == GRID * GRID
     tiles = catalog.find_items(overview_dataset_name("d"), ItemQuery())
     assert len(tiles) == report.written
-    assert {t.attributes["Category"] for t in tiles} == {2}
+    assert {item_attributes(t)["Category"] for t in tiles} == {2}
+    where = ItemQuery(where=parse_where("Category = 2"))
+    assert len(catalog.find_items(overview_dataset_name("d"), where)) == len(tiles)
     folder = Path(env.ovr.settings("d").folder)  # type: ignore[union-attr]
     assert folder.parent.name == ".overviews" and folder.parent.parent == env.folder
 
