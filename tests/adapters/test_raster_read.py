@@ -327,3 +327,19 @@ def test_same_crs_downsampling_reads_into_the_output_window(shared_data: Path) -
         )
     assert valid.all()
     assert np.array_equal(data, expected)
+
+
+def test_nearest_downsampling_of_a_nodata_source_reads_into_the_output_window(
+    shared_data: Path,
+) -> None:
+    """Nearest needs no kernel, so a source with a nodata value is read straight into the
+    output window too, and its nodata pixels stay invalid."""
+    item = item_of(shared_data / "mosaic/rgb1.tif")
+    assert item.mask_kind == "nodata"
+    width, height = item.width // 4, item.height // 4
+    request = ReadRequest(item.native_extent, item.native_crs, width, height, "nearest")
+    data, valid = read(item, request)
+    with rasterio.open(shared_data / "mosaic/rgb1.tif") as ds:
+        expected = ds.read(out_shape=(ds.count, height, width), resampling=Resampling.nearest)
+    assert np.array_equal(data, expected)
+    assert np.array_equal(valid, (expected != item.nodata).all(axis=0))

@@ -268,12 +268,14 @@ def _resampled_read(
     north-up; else None.
 
     GDAL resamples the source window straight into the output window (``RasterIO`` with
-    ``out_shape``), which costs a fraction of a warp. Only for sources whose validity comes
-    from an alpha band or that have none (a nodata value or NaN would be blended into the
-    kernel); with other resamplings than nearest a pixel is valid when its resampled alpha
-    is at least half opaque.
+    ``out_shape``), which costs a fraction of a warp. Nearest takes any source (a nodata
+    value, NaN or a mask is sampled like the data); the other resamplings only sources whose
+    validity comes from an alpha band or that have none (a nodata value or NaN would be
+    blended into the kernel), a pixel being valid when its resampled alpha is at least half
+    opaque.
     """
-    if item.mask_kind not in ("none", "alpha"):
+    nearest = request.resampling == "nearest"
+    if item.mask_kind not in ("none", "alpha") and not nearest:
         return None
     if item.scale is not None or item.offset is not None:
         return None
@@ -310,7 +312,10 @@ def _resampled_read(
     if alpha is not None:
         a = ds.read(alpha, window=window, out_shape=shape, resampling=method)
         top = 255 if not np.issubdtype(a.dtype, np.integer) else min(255, np.iinfo(a.dtype).max)
-        valid = a > (0 if request.resampling == "nearest" else top / 2)
+        valid = a > (0 if nearest else top / 2)
+    elif MaskFlags.per_dataset in ds.mask_flag_enums[indexes[0] - 1]:
+        mask = ds.read_masks(indexes[0], window=window, out_shape=shape, resampling=method)
+        valid = mask > 0
     out = _finish(item, sel, data, valid)
     if shape == (request.height, request.width):
         return out
