@@ -15,6 +15,7 @@ whichever comes first. Only 127.0.0.1 is contacted; temporary files and the serv
     .venv/bin/python bench/export_bench.py                       # 10x10 tiles of 1024 px
     .venv/bin/python bench/export_bench.py --tiles-dir /tmp/t    # keep tiles for the next run
     .venv/bin/python bench/export_bench.py --quick               # 6x6 tiles of 512 px, short
+    .venv/bin/python bench/export_bench.py --overviews           # with mosaic overviews
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ import httpx
 from common import Latency, Phase, ServerProcess, drive, machine_line, ms, parallel_capacity, table
 from make_tiles import TileGrid, make_tiles, tiles_ready
 
+from livemosaic.adapters.raster.overview_tiles import CogTileWriter
 from livemosaic.app import AppContext, build_context
 from livemosaic.core.export import ExportRequest
 from livemosaic.core.ingest import Ingestor
 from livemosaic.core.models import Extent, ServiceDefinition, ServiceSnapshot
+from livemosaic.core.overview_build import MosaicOverviews
+from livemosaic.core.overview_grid import DEFAULT_FACTOR, DEFAULT_TILE_SIZE
 from livemosaic.rest.export_ops import adjust_aspect
 from livemosaic.settings import Settings
 
@@ -144,8 +148,11 @@ class HttpClients:
             c.close()
 
 
-def prepare(work: Path, tiles_dir: Path, grid: TileGrid, max_items: int) -> AppContext:
-    """Generate/reuse tiles, ingest them into a new catalog and publish Bench/Tiles."""
+def prepare(
+    work: Path, tiles_dir: Path, grid: TileGrid, max_items: int, overviews: bool
+) -> AppContext:
+    """Generate/reuse tiles, ingest them into a new catalog, build the dataset's overviews
+    (``overviews``) and publish Bench/Tiles."""
     t0 = time.perf_counter()
     what = "reused" if tiles_ready(tiles_dir, grid, TILE_SEED) else "generated"
     paths = make_tiles(tiles_dir, grid, TILE_SEED)
@@ -169,6 +176,14 @@ def prepare(work: Path, tiles_dir: Path, grid: TileGrid, max_items: int) -> AppC
         f"ingest: {report.added} items in {time.perf_counter() - t0:.1f} s"
         + (f", {len(report.rejected)} rejected: {report.rejected[:2]}" if report.rejected else "")
     )
+    if overviews:
+        built = MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [tiles_dir])
+        built.configure(DATASET)
+        done = built.build(DATASET)
+        print(
+            f"overviews: {done.levels} levels, {done.written} tiles in {done.seconds:.1f} s "
+            f"(factor {DEFAULT_FACTOR}, {DEFAULT_TILE_SIZE} px tiles)"
+        )
     ctx.publisher.publish(
         ServiceDefinition(
             name=SERVICE,
@@ -205,7 +220,7 @@ def run(args: argparse.Namespace, grid: TileGrid) -> int:
     pools = [ThreadPoolExecutor(1), ThreadPoolExecutor(CLIENTS), ThreadPoolExecutor(CLIENTS)]
     clients: HttpClients | None = None
     try:
-        ctx = prepare(work, tiles_dir, grid, args.max_items)
+        ctx = prepare(work, tiles_dir, grid, args.max_items, args.overviews)
         snapshot: ServiceSnapshot = ctx.registry.get(FOLDER, SERVICE)
         extent = snapshot.summary.extent
         assert extent is not None
@@ -356,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=2, help="alternating rounds each phase is split into"
     )
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--overviews",
+        action="store_true",
+        help="build the dataset's mosaic overviews before measuring",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",

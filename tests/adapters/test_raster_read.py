@@ -14,6 +14,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform, transform_bounds
 
 from livemosaic.adapters.raster import RasterioProjector, RasterioSource
+from livemosaic.adapters.raster import read as raster_read
 from livemosaic.adapters.raster.read import DatasetCache, thread_cache
 from livemosaic.core.models import Extent, RasterItem
 from livemosaic.core.ports import InspectOptions, ReadRequest
@@ -234,6 +235,22 @@ def test_cache_is_a_bounded_lru(shared_data: Path) -> None:
     assert len(cache) == 0
 
 
+def test_threads_share_one_budget_of_open_handles(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each thread's cache keeps only its share of the process's handle budget."""
+    monkeypatch.setattr(raster_read, "HANDLE_BUDGET", 6)
+    monkeypatch.setattr(raster_read, "MIN_HANDLES", 1)
+    caches = [DatasetCache(SOURCE.confine) for _ in range(3)]  # alive: at most 6 // 3 each
+    items = [item_of(shared_data / r) for r in ("size/byte.tif", "dem/dem.tif", "crs/shade.tif")]
+    for it in items:
+        caches[0].get(it)
+    assert caches[0].share() <= 2
+    assert len(caches[0]) == caches[0].share()
+    for cache in caches:
+        cache.clear()
+
+
 def test_reads_from_many_threads(shared_data: Path) -> None:
     items = [item_of(shared_data / r) for r in ("imagery/RGB.byte.tif", "mosaic/rgb2.tif")]
     requests = [native_request(it) for it in items]
@@ -292,3 +309,37 @@ def test_unaligned_request_goes_through_the_warper(shared_data: Path) -> None:
     with rasterio.open(item.uri) as ds:
         source = ds.read(1)
     assert set(np.unique(data[0][valid])) <= set(np.unique(source))
+
+
+def test_same_crs_downsampling_reads_into_the_output_window(shared_data: Path) -> None:
+    """A request in the file's CRS at half its resolution is GDAL's resampled read of the
+    window (RasterIO with out_shape), not a warp: the same pixels rasterio returns."""
+    item = item_of(shared_data / "crs/world.rgb.tif")
+    assert item.mask_kind in ("none", "alpha")
+    width, height = item.width // 2, item.height // 2
+    request = ReadRequest(item.native_extent, item.native_crs, width, height, "bilinear")
+    data, valid = read(item, request)
+    with rasterio.open(shared_data / "crs/world.rgb.tif") as ds:
+        expected = ds.read(
+            list(item.bands),
+            out_shape=(item.band_count, height, width),
+            resampling=Resampling.bilinear,
+        )
+    assert valid.all()
+    assert np.array_equal(data, expected)
+
+
+def test_nearest_downsampling_of_a_nodata_source_reads_into_the_output_window(
+    shared_data: Path,
+) -> None:
+    """Nearest needs no kernel, so a source with a nodata value is read straight into the
+    output window too, and its nodata pixels stay invalid."""
+    item = item_of(shared_data / "mosaic/rgb1.tif")
+    assert item.mask_kind == "nodata"
+    width, height = item.width // 4, item.height // 4
+    request = ReadRequest(item.native_extent, item.native_crs, width, height, "nearest")
+    data, valid = read(item, request)
+    with rasterio.open(shared_data / "mosaic/rgb1.tif") as ds:
+        expected = ds.read(out_shape=(ds.count, height, width), resampling=Resampling.nearest)
+    assert np.array_equal(data, expected)
+    assert np.array_equal(valid, (expected != item.nodata).all(axis=0))

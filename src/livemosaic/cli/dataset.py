@@ -14,6 +14,14 @@ from livemosaic.core.ingest import validate_time_field
 from livemosaic.core.missing import missing_files
 from livemosaic.core.models import DatasetSummary
 from livemosaic.core.objects import gdal_name
+from livemosaic.core.overview_build import MosaicOverviews, OverviewReport
+from livemosaic.core.overview_grid import (
+    DEFAULT_FACTOR,
+    DEFAULT_MIN_ITEMS,
+    DEFAULT_TILE_SIZE,
+    EVERYWHERE,
+    is_overview_dataset,
+)
 from livemosaic.core.ports import RemoveFilter
 from livemosaic.core.where import parse_date, parse_where
 from livemosaic.errors import InvalidParameter, LiveMosaicError
@@ -207,6 +215,9 @@ def add(
         bar.refresh()
 
     try:
+        ovr = _overviews(state)
+        # the new items' area is unknown yet: everything is drawn from the items meanwhile
+        has_overviews = ovr.invalidate(name, [EVERYWHERE])
         report = state.ingestor().add_paths(
             name,
             list(paths),
@@ -215,6 +226,7 @@ def add(
             exclude=exclude,
             progress=progress,
         )
+        rebuilt = ovr.update(name) if has_overviews else None
     except LiveMosaicError as exc:
         fail(exc)
     finally:
@@ -225,6 +237,7 @@ def add(
         f"{report.skipped} unchanged files skipped; {report.replaced} replaced; "
         f"{len(report.rejected)} rejected."
     )
+    _echo_overviews(rebuilt, has_overviews)
     for path, reason in report.rejected:
         click.secho(f"  rejected {path}: {reason}", fg="yellow", err=True)
     if report.added or report.replaced:
@@ -300,10 +313,14 @@ def remove(
             path=path,
             older_than=_parse_when(older_than) if older_than else None,
         )
+        ovr = _overviews(state)
+        has_overviews = ovr.invalidate(name, [EVERYWHERE])  # drawn from the items meanwhile
         count = state.ingestor().remove(name, flt)
+        rebuilt = ovr.update(name) if has_overviews else None
     except LiveMosaicError as exc:
         fail(exc)
     click.echo(f"Removed {count} items from '{name}'.")
+    _echo_overviews(rebuilt, has_overviews)
     if count:
         _after_change(state, name, refresh=True)
 
@@ -348,6 +365,8 @@ def list_(state: CliState) -> None:
         click.echo("No mosaic datasets. Create one with: livemosaic dataset create NAME")
         return
     for ds in rows:
+        if is_overview_dataset(ds.name):
+            continue  # a dataset's overviews: shown by `dataset info`
         s = state.catalog.summary(ds.name)
         crs = ds.crs if len(ds.crs) < 40 else ds.crs[:37] + "…"
         click.echo(f"{ds.name:24} {s.item_count:8d} items  {crs}")
@@ -372,6 +391,18 @@ def info(state: CliState, name: str, show_history: bool) -> None:
             "history": ds.history_enabled,
             "summary": summary_json(state.catalog.summary(ds.name)),
         }
+        ovr = _overviews(state).settings(ds.name)
+        if ovr is not None:
+            out["overviews"] = {
+                "auto": ovr.auto,
+                "minItems": ovr.min_items,
+                "factor": ovr.factor,
+                "tileSize": ovr.tile_size,
+                "levels": ovr.levels,
+                "cellSizes": [ovr.level_ps(k) for k in range(ovr.levels)],
+                "folder": ovr.folder,
+                "dirtyAreas": len(ovr.dirty),
+            }
         if show_history:
             out["recentHistory"] = [
                 {"time": _iso(h.time), "operation": h.operation, "details": dict(h.details)}
@@ -438,7 +469,114 @@ def delete(state: CliState, name: str, yes: bool) -> None:
         count = state.catalog.summary(ds.name).item_count
         if not yes:
             click.confirm(f"Delete '{ds.name}' and its {count} catalog items?", abort=True)
+        _overviews(state).remove(ds.name)
         state.catalog.delete_dataset(ds.name)
     except LiveMosaicError as exc:
         fail(exc)
     click.echo(f"Deleted mosaic dataset '{ds.name}' ({count} items; no file was touched).")
+
+
+def _echo_overviews(rebuilt: OverviewReport | None, has_overviews: bool) -> None:
+    if rebuilt is not None:
+        click.echo(f"Rebuilt {rebuilt.written} overview tiles in {rebuilt.seconds:.1f} s.")
+    elif has_overviews:
+        click.echo(
+            "The overviews are not kept current automatically: images are drawn from the "
+            "items until `livemosaic dataset overviews build` runs again."
+        )
+
+
+def _overviews(state: CliState) -> MosaicOverviews:
+    from livemosaic.adapters.raster.overview_tiles import CogTileWriter
+
+    return MosaicOverviews(
+        state.catalog, state.source, CogTileWriter(), state.settings.data_folders
+    )
+
+
+@dataset.group("overviews")
+def overviews() -> None:
+    """Mosaic-level overviews: lower-resolution mosaics that draw small scales."""
+
+
+@overviews.command("build")
+@click.argument("name")
+@click.option(
+    "--auto/--no-auto",
+    default=None,
+    help="Keep them current after every ingest (default: on).",
+)
+@click.option(
+    "--factor",
+    type=click.IntRange(min=2),
+    default=None,
+    help=f"Cell size ratio between levels (default {DEFAULT_FACTOR}).",
+)
+@click.option(
+    "--tile-size",
+    type=click.IntRange(min=64),
+    default=None,
+    help=f"Pixels per tile side (default {DEFAULT_TILE_SIZE}).",
+)
+@click.option(
+    "--min-items",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --auto, build them once the dataset holds more than this many items "
+    f"(default {DEFAULT_MIN_ITEMS}).",
+)
+@pass_state
+def overviews_build(
+    state: CliState,
+    name: str,
+    auto: bool | None,
+    factor: int | None,
+    tile_size: int | None,
+    min_items: int | None,
+) -> None:
+    """Build (or rebuild) the overviews of dataset NAME."""
+    try:
+        ovr = _overviews(state)
+        ovr.configure(name, auto=auto, factor=factor, tile_size=tile_size, min_items=min_items)
+        report = ovr.build(name)
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(
+        f"Built {report.levels} overview levels of '{name}': {report.written} tiles "
+        f"in {report.seconds:.1f} s."
+    )
+
+
+@overviews.command("set")
+@click.argument("name")
+@click.option("--auto/--no-auto", default=None, help="Keep them current after every ingest.")
+@click.option(
+    "--min-items",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Build them automatically once the dataset holds more than this many items.",
+)
+@pass_state
+def overviews_set(state: CliState, name: str, auto: bool | None, min_items: int | None) -> None:
+    """Turn automatic overviews of dataset NAME on or off, and set their trigger."""
+    try:
+        settings = _overviews(state).configure(name, auto=auto, min_items=min_items)
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(
+        f"Overviews of '{name}': automatic {'on' if settings.auto else 'off'}, built once it "
+        f"holds more than {settings.min_items} items; {settings.levels} levels built."
+    )
+
+
+@overviews.command("remove")
+@click.argument("name")
+@pass_state
+def overviews_remove(state: CliState, name: str) -> None:
+    """Remove the overviews of dataset NAME (tiles, catalog entries and settings)."""
+    try:
+        state.catalog.get_dataset(name)
+        count = _overviews(state).remove(name)
+    except LiveMosaicError as exc:
+        fail(exc)
+    click.echo(f"Removed {count} overview tiles of '{name}'.")

@@ -8,7 +8,8 @@ mosaicked block; the ``ImageEncoder`` makes bytes.
 
 Order of work for an image: size limits; request extent to the dataset CRS; item query
 (extent, time, where, fids / lock ids, dimensions — a multidimensional service draws its
-default slice); soft resolution filter; mosaic-method ordering; cap at ``max_items`` and
+default slice), or the dataset's overview tiles at small scales (core.overviews); soft
+resolution filter; mosaic-method ordering; cap at ``max_items`` and
 ``maxMosaicImageCount``; read and compose (First stops reading once every pixel is filled;
 Last is First over the reversed order); ``bandIds``; rendering rule; ``pixelType``; user
 ``noData``; for 8-bit formats the default display bands and a min-max stretch; encode.
@@ -49,18 +50,19 @@ from livemosaic.core.mosaic_rules import (
     mosaic_item_cap,
     order_items,
 )
+from livemosaic.core.overviews import overview_items
 from livemosaic.core.pixels import (
     EIGHT_BIT_FORMATS,
     empty_block,
     numpy_dtype,
 )
 from livemosaic.core.ports import (
+    CatalogStore,
     DimensionFilter,
     EncodedImage,
     ImageEncoder,
     ImageFormat,
     ItemQuery,
-    ItemStore,
     PixelBlock,
     Projector,
     RasterSource,
@@ -209,7 +211,7 @@ class ImageExporter:
 
     def __init__(
         self,
-        catalog: ItemStore,
+        catalog: CatalogStore,  # items, and the overview settings of its dataset
         source: RasterSource,
         projector: Projector,
         encoder: ImageEncoder,
@@ -461,7 +463,8 @@ class ImageExporter:
         width: int,
         time: tuple[int | None, int | None] | None = None,
     ) -> list[RasterItem]:
-        """The items that take part in an image of ``extent`` (in ``crs``), in priority order."""
+        """The items that take part in an image of ``extent`` (in ``crs``), in priority order:
+        the dataset's overview tiles when they draw it (core.overviews), else its items."""
         ds_crs = snapshot.dataset.crs
         if not ds_crs:
             return []
@@ -471,6 +474,9 @@ class ImageExporter:
         if not ds_extent.is_valid():
             return []
         pixel = ds_extent.width / width
+        tiles = overview_items(self.catalog, snapshot, rule, ds_extent, pixel, time)
+        if tiles is not None:
+            return tiles
         cap = mosaic_item_cap(snapshot.definition, self.limits.max_items)
         items, complete = self._candidates(snapshot, rule, ds_extent, time, cap)
         fitting = [it for it in items if fits_resolution(it, pixel)]

@@ -110,7 +110,7 @@ def item_attributes(item: RasterItem) -> dict[str, Any]:
         "MaxPS": item.max_ps,
         "LowPS": item.low_ps,
         "HighPS": item.high_ps,
-        "Category": 1,
+        "Category": 2 if item.attributes.get("Category") == 2 else 1,  # 2 = overview
         "Tag": str(item.attributes.get("Tag", "Dataset")),
         "GroupName": str(item.attributes.get("GroupName", "")),
         "ProductName": str(item.attributes.get("ProductName", "")),

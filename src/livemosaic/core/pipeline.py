@@ -11,8 +11,12 @@ endpoint all call. For one batch it
    deferred and left pending: only a file that fails while stable is quarantined, and a move
    never races with its writer (:mod:`livemosaic.core.quarantine`),
 3. writes the items of every good file and their journal rows in ONE transaction,
-4. applies the rule's retention (old items removed), and
-5. requests ONE refresh per service whose published snapshot now differs from the dataset
+4. applies the rule's retention (old items removed),
+5. keeps the dataset's mosaic overviews current (:mod:`livemosaic.core.overview_build`): the
+   area of the new items is marked dirty *before* the commit, so from the moment they can be
+   drawn no request there uses the old overviews; after it (and after retention) the tiles
+   of the dirty area are rebuilt, and
+6. requests ONE refresh per service whose published snapshot now differs from the dataset
    summary in extent, resolution, time extent or dimension values; otherwise nothing (new
    items are drawn without a refresh).
 
@@ -34,7 +38,15 @@ from typing import Protocol
 
 from livemosaic.core.events import EventBus, ItemsChanged
 from livemosaic.core.ingest import Ingestor, inspect_options, rejection_reason
-from livemosaic.core.models import MosaicDataset, RasterItem, ServiceDefinition, ServiceSnapshot
+from livemosaic.core.models import (
+    Extent,
+    MosaicDataset,
+    RasterItem,
+    ServiceDefinition,
+    ServiceSnapshot,
+)
+from livemosaic.core.overview_build import MosaicOverviews
+from livemosaic.core.overview_grid import EVERYWHERE
 from livemosaic.core.ports import (
     CatalogStore,
     IngestJournal,
@@ -92,6 +104,7 @@ class BatchReport:
     moved: dict[str, tuple[str, tuple[int, int]]] = field(default_factory=dict)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # refused, not journaled
     overviews: list[str] = field(default_factory=list)  # files overviews were built for
+    overview_tiles: int = 0  # mosaic overview tiles rewritten
     removed: int = 0  # items removed by retention (or, see ``missing``, of vanished files)
     missing: list[str] = field(default_factory=list)  # vanished files whose items were removed
     changed: dict[str, list[SummaryField]] = field(default_factory=dict)  # service -> fields
@@ -124,6 +137,7 @@ class IngestPipeline:
         *,
         overviews: OverviewBuilder | None = None,
         writers: WriterCheck | None = None,
+        mosaic_overviews: MosaicOverviews | None = None,
         clock: Callable[[], int] = now_ms,
         events: EventBus | None = None,
     ) -> None:
@@ -139,6 +153,7 @@ class IngestPipeline:
         self.overviews = overviews
         # tells whether a file is still open for writing (None: it cannot be told)
         self.writers = writers
+        self.mosaic_overviews = mosaic_overviews
         self.clock = clock
         self._lock = threading.Lock()  # one batch at a time per pipeline
 
@@ -154,6 +169,7 @@ class IngestPipeline:
             self.registry,
             overviews=self.overviews,
             writers=self.writers,
+            mosaic_overviews=self.mosaic_overviews,
             clock=self.clock,
             events=self.events,
         )
@@ -214,6 +230,8 @@ class IngestPipeline:
                 self._ingest(rule, ds, todo, report)
             if rule.retention.active and (report.items_added or report.replaced):
                 report.removed = self.apply_retention(ds.name, rule.retention)
+            if report.catalog_changed:
+                self._update_overviews(ds.name, report)
             if refresh and report.catalog_changed:
                 self._refresh(rule, ds.name, report)
         for note in report.notes:
@@ -314,6 +332,7 @@ class IngestPipeline:
         for path, version, reason in bad:
             if self.catalog.file_state(ds.name, path) is not None:
                 # an earlier version was added: its items no longer describe the file
+                self._invalidate_overviews(ds.name, [EVERYWHERE], report)
                 report.removed += self.catalog.remove_items(ds.name, RemoveFilter(path=path))
             target = quarantine_target(rule, path) if rule.quarantine == "move" else None
             if target is not None:
@@ -324,6 +343,7 @@ class IngestPipeline:
             report.quarantined.append((path, reason))
         if not entries:
             return
+        self._invalidate_overviews(ds.name, [it.extent for it in items], report)
         result = self.journal.commit(ds.name, items, entries)
         report.items_added += len(result.added)
         report.replaced.extend(result.replaced_paths)
@@ -410,6 +430,33 @@ class IngestPipeline:
                 self.journal.record([self._entry(ds, path, version[:2], "pending")])
         return True
 
+    # -- mosaic overviews ----------------------------------------------------------------
+    def _invalidate_overviews(
+        self, dataset: str, areas: list[Extent] | None, report: BatchReport
+    ) -> None:
+        """Mark changed areas (None: all) so no request draws them from stale overviews."""
+        if self.mosaic_overviews is None:
+            return
+        try:
+            self.mosaic_overviews.invalidate(dataset, areas)
+        except (LiveMosaicError, OSError) as exc:
+            report.notes.append(f"overviews of '{dataset}' not invalidated: {exc}")
+
+    def _update_overviews(self, dataset: str, report: BatchReport) -> None:
+        """Rebuild the dirty overview tiles (and build them when the trigger is reached)."""
+        if self.mosaic_overviews is None:
+            return
+        if report.removed:  # removed items: their areas are unknown here, so all of it
+            self._invalidate_overviews(dataset, [EVERYWHERE], report)
+        try:
+            done = self.mosaic_overviews.update(dataset)
+        except (LiveMosaicError, OSError) as exc:
+            # the dirty marks stay: the area is drawn from the items until a later update
+            report.notes.append(f"overviews of '{dataset}' not rebuilt: {exc}")
+            return
+        if done is not None:
+            report.overview_tiles += done.written
+
     def apply_retention(self, dataset: str, retention: Retention) -> int:
         """Remove the items a retention policy no longer keeps; returns how many."""
         return apply_retention(self.catalog, dataset, retention, self.clock())
@@ -460,6 +507,8 @@ class IngestPipeline:
             report = BatchReport(ds.name)
             if rule.retention.active:
                 report.removed = self.apply_retention(ds.name, rule.retention)
+            if report.removed:
+                self._update_overviews(ds.name, report)
             self._refresh(rule, ds.name, report)
         for note in report.notes:
             log.log(logging.WARNING if report.removed else logging.DEBUG, "%s", note)

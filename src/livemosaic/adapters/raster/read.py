@@ -11,8 +11,11 @@
 * Packed data (scale/offset) is returned unpacked as float32 (float64 for float64 data);
   invalid pixels then hold NaN.
 
-rasterio datasets are not thread-safe, so each thread keeps its own small LRU of open
-handles keyed by (uri, file mtime, overview level), one per confinement. Every open goes
+rasterio datasets are not thread-safe, so each thread keeps its own LRU of open handles keyed
+by (uri, file mtime, overview level), one per confinement. The threads share one budget of
+open handles per process (:data:`HANDLE_BUDGET`): each cache keeps at most its share,
+``HANDLE_BUDGET`` divided by the caches alive (never fewer than :data:`MIN_HANDLES`), and gives
+back its oldest handles when it opens one past its share. Every open goes
 through :func:`~livemosaic.adapters.raster.dataset.open_dataset`, which checks again where the
 file and everything it refers to resolve (a file replaced by a symlink to the outside after
 ingest is refused); the check is paid once per open and cached with the open handle.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
@@ -44,22 +48,26 @@ from livemosaic.core.ports import PixelBlock, ReadRequest
 from livemosaic.errors import InvalidParameter, LiveMosaicError
 
 
-def _cache_size() -> int:
-    """Open datasets kept per thread: enough for a whole-extent mosaic of many tiles (each
-    tile may be open at full resolution and at one overview level), bounded by the process's
-    file-descriptor limit so that several reader threads stay well inside it."""
+def _handle_budget() -> int:
+    """Open datasets kept by the whole process: enough for every reader thread to hold a
+    mosaic of many tiles (each open at full resolution and at one overview level), bounded by
+    the process's file-descriptor limit (a quarter of it, so sockets and catalog files keep
+    the rest)."""
     try:
         import resource
 
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     except (ImportError, ValueError, OSError):
-        return 64
-    if soft == resource.RLIM_INFINITY:
         return 256
-    return max(32, min(256, soft // 16))
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(64, min(1024, soft // 4))
 
 
-CACHE_SIZE = _cache_size()
+HANDLE_BUDGET = _handle_budget()
+MIN_HANDLES = 32  # a thread's share never drops below this (a mosaic of 16 tiles, 2 levels)
+CACHE_SIZE = 256  # at most per thread, whatever the budget
+_caches: weakref.WeakSet[DatasetCache] = weakref.WeakSet()
 _RESAMPLING = {
     "nearest": Resampling.nearest,
     "bilinear": Resampling.bilinear,
@@ -76,6 +84,12 @@ class DatasetCache:
         self.confine = confine
         self.size = size
         self._items: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
+        _caches.add(self)
+
+    def share(self) -> int:
+        """How many handles this cache may keep now: its size, lowered to its share of the
+        process's budget."""
+        return min(self.size, max(MIN_HANDLES, HANDLE_BUDGET // max(len(_caches), 1)))
 
     def get(self, item: RasterItem, level: int = -1) -> Any:
         """The open dataset of an item (level >= 0: that overview as its own dataset)."""
@@ -87,7 +101,8 @@ class DatasetCache:
         options = {"overview_level": level} if level >= 0 else {}
         ds = open_dataset(item.uri, confine=self.confine, path=item.path, **options)
         self._items[key] = ds
-        while len(self._items) > self.size:
+        share = self.share()
+        while len(self._items) > share:
             _, old = self._items.popitem(last=False)
             old.close()
         return ds
@@ -142,6 +157,8 @@ def read_item(item: RasterItem, request: ReadRequest, confine: Confinement) -> P
                 data, valid = geolocated_pixels(src, item, sel, request, confine, resampling)
                 return _finish(item, sel, data, valid)
             block = _aligned_read(src, item, sel, request)
+            if block is None:
+                block = _resampled_read(src, item, sel, request)
             if block is None:
                 block = _warped_read(src, item, sel, request)
     except LiveMosaicError:
@@ -246,6 +263,70 @@ def _aligned_read(
     ys, xs = slice(r0 - row0, r1 - row0), slice(c0 - col0, c1 - col0)
     full.data[:, ys, xs] = out.data
     full.valid[ys, xs] = out.valid
+    return full
+
+
+def _resampled_read(
+    ds: Any, item: RasterItem, sel: tuple[int, ...], request: ReadRequest
+) -> PixelBlock | None:
+    """A resampled windowed read when the request is in the file's CRS and both grids are
+    north-up; else None.
+
+    GDAL resamples the source window straight into the output window (``RasterIO`` with
+    ``out_shape``), which costs a fraction of a warp. Nearest takes any source (a nodata
+    value, NaN or a mask is sampled like the data); the other resamplings only sources whose
+    validity comes from an alpha band or that have none (a nodata value or NaN would be
+    blended into the kernel), a pixel being valid when its resampled alpha is at least half
+    opaque.
+    """
+    nearest = request.resampling == "nearest"
+    if item.mask_kind not in ("none", "alpha") and not nearest:
+        return None
+    if item.scale is not None or item.offset is not None:
+        return None
+    t = ds.transform
+    if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0 or ds.crs is None:
+        return None
+    if not same_crs(request.crs, item.native_crs):
+        return None
+    ext = request.extent
+    rx, ry = ext.width / request.width, ext.height / request.height
+    sx, sy = rx / t.a, ry / -t.e  # source pixels per output pixel
+    col = (ext.xmin - t.c) / t.a
+    row = (ext.ymax - t.f) / t.e
+    # output pixels whose centres fall inside the source
+    oc0 = max(0, math.ceil((0.0 - col) / sx - 0.5))
+    oc1 = min(request.width, math.floor((ds.width - col) / sx - 0.5) + 1)
+    or0 = max(0, math.ceil((0.0 - row) / sy - 0.5))
+    or1 = min(request.height, math.floor((ds.height - row) / sy - 0.5) + 1)
+    if oc1 <= oc0 or or1 <= or0:
+        return _empty(item, sel, request)
+    c0 = max(0.0, col + oc0 * sx)
+    r0 = max(0.0, row + or0 * sy)
+    c1 = min(float(ds.width), col + oc1 * sx)
+    r1 = min(float(ds.height), row + or1 * sy)
+    if c1 - c0 <= 0 or r1 - r0 <= 0:
+        return _empty(item, sel, request)
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    shape = (or1 - or0, oc1 - oc0)
+    method = _RESAMPLING[request.resampling]
+    indexes = [item.bands[i] for i in sel]
+    data = ds.read(indexes, window=window, out_shape=(len(indexes), *shape), resampling=method)
+    alpha = _alpha_index(ds)
+    valid = np.ones(shape, dtype=bool)
+    if alpha is not None:
+        a = ds.read(alpha, window=window, out_shape=shape, resampling=method)
+        top = 255 if not np.issubdtype(a.dtype, np.integer) else min(255, np.iinfo(a.dtype).max)
+        valid = a > (0 if nearest else top / 2)
+    elif MaskFlags.per_dataset in ds.mask_flag_enums[indexes[0] - 1]:
+        mask = ds.read_masks(indexes[0], window=window, out_shape=shape, resampling=method)
+        valid = mask > 0
+    out = _finish(item, sel, data, valid)
+    if shape == (request.height, request.width):
+        return out
+    full = _empty(item, sel, request, dtype=out.data.dtype)
+    full.data[:, or0:or1, oc0:oc1] = out.data
+    full.valid[or0:or1, oc0:oc1] = out.valid
     return full
 
 

@@ -34,7 +34,9 @@ def build_pipeline(
 ) -> IngestPipeline:
     """An ingest pipeline over a catalog, its ingest journal and the rasterio adapters."""
     from livemosaic.adapters.raster.confine import Confinement
+    from livemosaic.adapters.raster.overview_tiles import CogTileWriter
     from livemosaic.adapters.raster.overviews import RasterioOverviewBuilder
+    from livemosaic.core.overview_build import MosaicOverviews
 
     return IngestPipeline(
         catalog,
@@ -46,6 +48,7 @@ def build_pipeline(
         overviews=RasterioOverviewBuilder(Confinement.of(data_folders)),
         writers=open_for_writing,
         events=events,
+        mosaic_overviews=MosaicOverviews(catalog, source, CogTileWriter(), data_folders),
     )
 
 

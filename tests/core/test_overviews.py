@@ -1,0 +1,185 @@
+"""Mosaic-level overviews with the real catalog, raster reader, COG writer and ingest pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from click.testing import CliRunner
+
+from livemosaic.adapters.raster.overview_tiles import CogTileWriter
+from livemosaic.adapters.watch import build_pipeline
+from livemosaic.app import AppContext, build_context
+from livemosaic.cli.main import cli as cli_main
+from livemosaic.core.export import ExportRequest
+from livemosaic.core.fields import item_attributes
+from livemosaic.core.ingest import Ingestor
+from livemosaic.core.models import Extent, ServiceDefinition, ServiceSnapshot
+from livemosaic.core.mosaic_rules import MosaicRule
+from livemosaic.core.overview_build import MosaicOverviews
+from livemosaic.core.overview_grid import overview_dataset_name
+from livemosaic.core.ports import ItemQuery
+from livemosaic.core.watch_rules import WatchRule
+from livemosaic.core.where import parse_where
+from livemosaic.settings import Settings
+
+SIZE, PIXEL, GRID = 128, 10.0, 4  # 4x4 tiles of 128 px at 10 m
+
+
+def write_tile(path: Path, col: int, row: int, value: int | None = None) -> None:
+    """An RGB tile of the test mosaic at (col, row); ``value`` paints it one colour."""
+    x0, y0 = col * SIZE * PIXEL, (GRID - row) * SIZE * PIXEL
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    base = ((xx + col * SIZE) + (yy + row * SIZE)) % 200
+    data = np.stack([base, base // 2 + 40, 255 - base]).astype(np.uint8)
+    if value is not None:
+        data[:] = value
+    profile = {
+        "driver": "GTiff",
+        "width": SIZE,
+        "height": SIZE,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:3857",
+        "transform": Affine(PIXEL, 0, x0, 0, -PIXEL, y0),
+        "tiled": True,
+        "blockxsize": 64,
+        "blockysize": 64,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        dst.build_overviews([2, 4])
+
+
+@dataclass
+class Env:
+    ctx: AppContext
+    folder: Path
+    ovr: MosaicOverviews
+
+    def snapshot(self) -> ServiceSnapshot:
+        return self.ctx.registry.get("", "T")
+
+    def export(self, extent: Extent, size: int = 64, rule: MosaicRule | None = None):  # type: ignore[no-untyped-def]
+        request = ExportRequest(extent, "EPSG:3857", size, size, format="tiff", mosaic_rule=rule)
+        block, used = self.ctx.exporter.render(self.snapshot(), request)
+        return block, used
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    folder = tmp_path / "rasters"
+    folder.mkdir()
+    for row in range(GRID):
+        for col in range(GRID):
+            write_tile(folder / f"t_{col}_{row}.tif", col, row)
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path / "data", data_folders=[folder], max_mosaic_image_count=50
+    )
+    ctx = build_context(settings)
+    ingestor = Ingestor(ctx.catalog, ctx.source, [folder])
+    ingestor.create_dataset("d", "EPSG:3857")
+    assert ingestor.add_paths("d", [folder]).added == GRID * GRID
+    ctx.publisher.publish(ServiceDefinition(name="T", dataset="d"))
+    ovr = MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [folder])
+    ovr.configure("d", factor=2, tile_size=64, min_items=4)
+    try:
+        yield Env(ctx, folder, ovr)
+    finally:
+        ctx.close()
+
+
+WHOLE = Extent(0.0, 0.0, GRID * SIZE * PIXEL, GRID * SIZE * PIXEL)
+
+
+def test_overviews_are_items_of_their_own_never_counted_or_queried(env: Env) -> None:
+    report = env.ovr.build("d")
+    assert report.levels >= 2 and report.written > 0
+    catalog = env.ctx.catalog
+    assert catalog.summary("d").item_count == GRID * GRID
+    assert len(catalog.find_items("d", ItemQuery())) == GRID * GRID
+    tiles = catalog.find_items(overview_dataset_name("d"), ItemQuery())
+    assert len(tiles) == report.written
+    assert {item_attributes(t)["Category"] for t in tiles} == {2}
+    where = ItemQuery(where=parse_where("Category = 2"))
+    assert len(catalog.find_items(overview_dataset_name("d"), where)) == len(tiles)
+    folder = Path(env.ovr.settings("d").folder)  # type: ignore[union-attr]
+    assert folder.parent.name == ".overviews" and folder.parent.parent == env.folder
+
+
+def test_small_scales_draw_from_overviews_and_look_like_the_items(env: Env) -> None:
+    before, used_before = env.export(WHOLE)
+    assert len(used_before) == GRID * GRID
+    env.ovr.build("d")
+    after, used_after = env.export(WHOLE)
+    assert 0 < len(used_after) < 4
+    assert after.valid.all() and before.valid.all()
+    diff = np.abs(after.data.astype(int) - before.data.astype(int))
+    assert diff.mean() < 8  # the same picture, resampled in two steps
+
+
+def test_native_and_filtered_requests_draw_from_the_items(env: Env) -> None:
+    env.ovr.build("d")
+    native = Extent(0.0, 0.0, 64 * PIXEL, 64 * PIXEL)
+    _, used = env.export(native)
+    assert used and all(i <= GRID * GRID for i in used)
+    native_ids = {it.id for it in env.ctx.catalog.find_items("d", ItemQuery())}
+    assert set(used) <= native_ids
+    where = MosaicRule(where=parse_where("OBJECTID < 100"))
+    _, used = env.export(WHOLE, rule=where)
+    assert len(used) == GRID * GRID
+
+
+def test_a_dirty_area_is_drawn_from_the_items_until_rebuilt(env: Env) -> None:
+    env.ovr.build("d")
+    assert env.ovr.invalidate("d", [Extent(0.0, 0.0, 100.0, 100.0)])
+    _, used = env.export(WHOLE)
+    assert len(used) == GRID * GRID
+    report = env.ovr.update("d")
+    assert report is not None and 0 < report.written
+    assert env.ovr.settings("d").dirty == ()  # type: ignore[union-attr]
+    _, used = env.export(WHOLE)
+    assert len(used) < 4
+
+
+def test_the_pipeline_rebuilds_the_changed_area_before_refreshing(env: Env) -> None:
+    env.ovr.build("d")
+    written = {
+        it.path for it in env.ctx.catalog.find_items(overview_dataset_name("d"), ItemQuery())
+    }
+    pipeline = build_pipeline(env.ctx.catalog, env.ctx.source, [env.folder])
+    new = env.folder / "new.tif"
+    write_tile(new, 0, 0, value=250)  # over the first tile, painted one colour
+    report = pipeline.process(WatchRule.adhoc("d", None), [new], refresh=False)
+    assert report.items_added == 1 and report.overview_tiles > 0
+    assert env.ovr.settings("d").dirty == ()  # type: ignore[union-attr]
+    tiles = env.ctx.catalog.find_items(overview_dataset_name("d"), ItemQuery())
+    kept = {t.path for t in tiles} & written
+    assert kept and len(kept) < len(written)  # only the changed area's tiles were replaced
+    _, used = env.export(WHOLE)
+    assert len(used) < 4  # drawn from the rebuilt overviews again
+
+
+def test_cli_builds_lists_and_removes_overviews(env: Env, tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path / "data"), "--data-folder", str(env.folder)]
+    env.ctx.catalog.close()
+    out = runner.invoke(cli_main, [*base, "dataset", "overviews", "build", "d"])
+    assert out.exit_code == 0, out.output
+    assert "overview levels" in out.output
+    listing = runner.invoke(cli_main, [*base, "dataset", "list"])
+    assert "__overviews" not in listing.output
+    info = runner.invoke(cli_main, [*base, "dataset", "info", "d"])
+    assert '"overviews"' in info.output
+    write_tile(env.folder / "late.tif", 1, 1, value=9)
+    out = runner.invoke(cli_main, [*base, "dataset", "add", "d", str(env.folder), "--quiet"])
+    assert out.exit_code == 0, out.output
+    assert "Added 1 items" in out.output and "Rebuilt" in out.output
+    out = runner.invoke(cli_main, [*base, "dataset", "overviews", "remove", "d"])
+    assert out.exit_code == 0, out.output
+    assert not (env.folder / ".overviews" / "d").exists()
