@@ -25,4 +25,4 @@ def postgres_or_skip() -> str:
 
 def unique_channel() -> str:
     """A NOTIFY channel no other test uses."""
-    return f"lm_h8bus_{uuid.uuid4().hex[:12]}"
+    return f"lm_test_{uuid.uuid4().hex[:12]}"
