@@ -28,6 +28,7 @@ import numpy as np
 from livemosaic.core.budget import ExportShape, export_bytes, mib, points_bytes, stage_bytes
 from livemosaic.core.cancel import CancelToken, check
 from livemosaic.core.compose import compose_point, edge_weights, make_compositor
+from livemosaic.core.geographic import shifted, wrap_shifts
 from livemosaic.core.models import (
     BandStats,
     Extent,
@@ -172,6 +173,14 @@ class Sample:
     values: tuple[float, ...] | None
     item: RasterItem | None
     resolution: float
+
+
+def _merge(first: PixelBlock, second: PixelBlock) -> PixelBlock:
+    """Two reads of one item on the same grid: the first's valid pixels, the second's elsewhere."""
+    fill = ~first.valid & second.valid
+    data = first.data.copy()
+    data[:, fill] = second.data[:, fill]
+    return PixelBlock(data, first.valid | second.valid)
 
 
 def same_crs(a: str, b: str) -> bool:
@@ -478,6 +487,9 @@ class ImageExporter:
         if tiles is not None:
             return tiles
         cap = mosaic_item_cap(snapshot.definition, self.limits.max_items)
+        wrapped = self._wrapped_extent(snapshot, ds_extent)
+        if wrapped is not None:  # a -180..180 request over a 0..360 grid, or the reverse
+            ds_extent = wrapped
         items, complete = self._candidates(snapshot, rule, ds_extent, time, cap)
         fitting = [it for it in items if fits_resolution(it, pixel)]
         if not complete and len(fitting) < min(cap, len(items)):
@@ -488,6 +500,42 @@ class ImageExporter:
         items = fitting or items  # like filter_by_resolution: never filter everything away
         ordered = order_items(items, rule, ds_extent.center, self._nw_corner(snapshot))
         return ordered[:cap]
+
+    def _wrapped_extent(self, snapshot: ServiceSnapshot, extent: Extent) -> Extent | None:
+        """For a dataset in degrees, ``extent`` widened over the longitudes of the same Earth
+        where the dataset's data lies (None when nothing needs wrapping)."""
+        data = snapshot.summary.extent
+        ds_crs = snapshot.dataset.crs
+        if data is None or extent.intersects(data) and data.xmax <= 180 and data.xmin >= -180:
+            return None
+        if not self.projector.is_geographic(ds_crs):
+            return None
+        shifts = [s for s in wrap_shifts(data, extent) if s != 0.0]
+        if not shifts:
+            return None
+        parts = [extent, *(shifted(extent, s) for s in shifts)]
+        return Extent(
+            min(p.xmin for p in parts), extent.ymin, max(p.xmax for p in parts), extent.ymax
+        )
+
+    def _reads_of(
+        self, snapshot: ServiceSnapshot, item: RasterItem, read: ReadRequest
+    ) -> list[ReadRequest]:
+        """The grids to read an item on: ``read`` itself, or for an item in degrees read on a
+        grid in degrees, ``read`` moved by the 360° shifts that bring it onto the item."""
+        if not (
+            same_crs(read.crs, snapshot.dataset.crs)
+            and (
+                item.extent.xmax > 180
+                or item.extent.xmin < -180
+                or read.extent.xmin < -180
+                or read.extent.xmax > 180
+            )  # fmt: skip
+            and self.projector.is_geographic(read.crs)
+        ):
+            return [read]
+        shifts = wrap_shifts(item.extent, read.extent)
+        return [replace(read, extent=shifted(read.extent, s)) for s in shifts] or [read]
 
     # --- images -----------------------------------------------------------------------------
 
@@ -515,7 +563,11 @@ class ImageExporter:
             if comp.done:
                 break
             check(cancel)
-            block = self._safe_read(item, read)
+            reads = self._reads_of(snapshot, item, read)
+            block = self._safe_read(item, reads[0])
+            for extra in reads[1:]:  # the same grid on another turn of the Earth: fill gaps
+                more = self._safe_read(item, extra)
+                block = more if block is None else (block if more is None else _merge(block, more))
             if block is None:
                 continue
             if item_rendering is not None:

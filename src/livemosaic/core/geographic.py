@@ -61,10 +61,34 @@ def clamp_geographic_ring(ring: Sequence[Point]) -> list[Point]:
     return [(min(max(x + shift, xmin), xmax), _latitude(y)) for x, y in ring]
 
 
+WRAP_SHIFTS = (0.0, FULL_TURN, -FULL_TURN)
+
+
+def wrap_shifts(item: Extent, request: Extent) -> list[float]:
+    """The longitude shifts (0, +360, -360) that bring ``request`` onto ``item``, both in
+    degrees: a request in -180..180 over a grid stored in 0..360 (or the reverse) draws the
+    part of the grid that lies on the same Earth. Shifted requests must not overlap each other
+    (a request at most 360 degrees wide), so each place is drawn once."""
+    return [
+        shift
+        for shift in WRAP_SHIFTS
+        if Extent(
+            request.xmin + shift, request.ymin, request.xmax + shift, request.ymax
+        ).intersects(item)
+    ]
+
+
+def shifted(extent: Extent, shift: float) -> Extent:
+    """``extent`` moved by ``shift`` degrees of longitude."""
+    return Extent(extent.xmin + shift, extent.ymin, extent.xmax + shift, extent.ymax)
+
+
 __all__ = [
     "LATITUDE_LIMIT",
     "LONGITUDE_MAX",
     "LONGITUDE_MIN",
     "clamp_geographic",
     "clamp_geographic_ring",
+    "shifted",
+    "wrap_shifts",
 ]
