@@ -107,8 +107,7 @@ def test_files_dropped_reach_every_node_and_every_client(
 ) -> None:
     nodes, incoming, env = site
     clients = [
-        Notifications(n.base.replace("http://", "ws://") + ROOT + WS_PATH, [SERVICE])
-        for n in nodes
+        Notifications(n.base.replace("http://", "ws://") + ROOT + WS_PATH, [SERVICE]) for n in nodes
     ]
     for c in clients:
         threading.Thread(target=c.run, daemon=True).start()
