@@ -134,11 +134,15 @@ def test_a_request_west_of_0_over_a_0_360_grid_is_drawn(server: httpx.Client) ->
     assert across.all(), across.mean()
 
 
-@pytest.mark.xfail(
-    reason="not yet: a grid in another CRS than the request's is warped by GDAL, which does not "
-    "wrap a 0..360 source onto longitudes west of 0 (docs/rest-coverage.md)",
-    strict=True,
-)
 def test_a_web_mercator_map_west_of_0_over_a_0_360_grid_is_drawn(server: httpx.Client) -> None:
     _, valid = _tiff(server, "-100,20,-60,50", sr="3857")
     assert valid.mean() > 0.99, valid.mean()
+
+
+def test_identify_west_of_0_over_a_0_360_grid(server: httpx.Client) -> None:
+    def value(x: float) -> Any:
+        body = get(server, "gfs/ImageServer/identify", geometry=f'{{"x":{x},"y":35}}',
+                   geometryType="esriGeometryPoint", returnCatalogItems="false")  # fmt: skip
+        return body["value"]
+
+    assert value(-80) == value(280) != "NoData"

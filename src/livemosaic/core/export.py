@@ -521,21 +521,21 @@ class ImageExporter:
     def _reads_of(
         self, snapshot: ServiceSnapshot, item: RasterItem, read: ReadRequest
     ) -> list[ReadRequest]:
-        """The grids to read an item on: ``read`` itself, or for an item in degrees read on a
-        grid in degrees, ``read`` moved by the 360° shifts that bring it onto the item."""
-        if not (
-            same_crs(read.crs, snapshot.dataset.crs)
-            and (
-                item.extent.xmax > 180
-                or item.extent.xmin < -180
-                or read.extent.xmin < -180
-                or read.extent.xmax > 180
-            )  # fmt: skip
-            and self.projector.is_geographic(read.crs)
-        ):
+        """The reads that draw an item on ``read``: one, or for an item in degrees stored in
+        the other longitude convention than the request, one per turn of the Earth that
+        brings it onto the request (the item read with its longitudes moved by 360°)."""
+        ext = item.extent
+        if -180.0 <= ext.xmin and ext.xmax <= 180.0 and -180.0 <= read.extent.xmin:
+            if read.extent.xmax <= 180.0 or not self.projector.is_geographic(read.crs):
+                return [read]
+        ds_crs = snapshot.dataset.crs
+        if not self.projector.is_geographic(ds_crs):
             return [read]
-        shifts = wrap_shifts(item.extent, read.extent)
-        return [replace(read, extent=shifted(read.extent, s)) for s in shifts] or [read]
+        wanted = read.extent
+        if not same_crs(read.crs, ds_crs):
+            wanted = self.projector.transform_extent(read.extent, read.crs, ds_crs)
+        shifts = wrap_shifts(ext, wanted)
+        return [replace(read, lon_shift=-s) for s in shifts] or [read]
 
     # --- images -----------------------------------------------------------------------------
 
@@ -689,6 +689,7 @@ class ImageExporter:
         pixel_size: float | None,
     ) -> list[list[RasterItem]]:
         """Per point, the items whose footprint holds it, in priority order."""
+        points = [self._on_data(snapshot, x, y) for x, y in points]
         finite = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
         if not finite or not snapshot.dataset.crs:
             return [[] for _ in points]
@@ -713,6 +714,19 @@ class ImageExporter:
             out.append(order_items(hits, rule, (x, y), nw))
         return out
 
+    def _on_data(self, snapshot: ServiceSnapshot, x: float, y: float) -> tuple[float, float]:
+        """A point in the dataset CRS moved by 360° of longitude onto the dataset's data when
+        the dataset is in degrees and stored in the other convention (0..360 or -180..180)."""
+        data = snapshot.summary.extent
+        if data is None or not math.isfinite(x) or data.xmin <= x <= data.xmax:
+            return x, y
+        if not self.projector.is_geographic(snapshot.dataset.crs):
+            return x, y
+        for turn in (360.0, -360.0):
+            if data.xmin <= x + turn <= data.xmax:
+                return x + turn, y
+        return x, y
+
     def _read_point(
         self,
         snapshot: ServiceSnapshot,
@@ -723,6 +737,7 @@ class ImageExporter:
         resampling: Resampling,
     ) -> PixelBlock | None:
         """A 1x1 block around (x, y) in the dataset CRS at the item's resolution."""
+        x, y = self._on_data(snapshot, x, y)
         ps = pixel_size or item.low_ps or snapshot.summary.min_cell_size_x or 1.0
         half = ps / 2.0
         read = ReadRequest(

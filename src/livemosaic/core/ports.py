@@ -326,6 +326,9 @@ class ReadRequest:
     height: int
     resampling: Resampling = "nearest"
     bands: tuple[int, ...] | None = None  # 0-based indexes into the item's bands; None = all
+    # read an item in degrees as if its longitudes were moved by this much (a grid stored in
+    # 0..360 drawn west of 0 is read with -360): one Earth in both conventions
+    lon_shift: float = 0.0
 
 
 class RasterSource(Protocol):

@@ -143,7 +143,9 @@ def read_item(item: RasterItem, request: ReadRequest, confine: Confinement) -> P
     if request.width <= 0 or request.height <= 0 or not request.extent.is_valid():
         raise InvalidParameter("size", "the target grid must have a positive size and extent.")
     sel = _band_selection(item, request.bands)
-    footprint = _item_extent_in(item, request.crs)
+    if request.lon_shift and not crs_from_key(item.native_crs).is_geographic:
+        return None  # only a grid in degrees has another turn of the Earth
+    footprint = _item_extent_in(item, request.crs, request.lon_shift)
     if footprint is None or footprint.intersection(request.extent) is None:
         return None
     cache = thread_cache(confine)
@@ -156,9 +158,11 @@ def read_item(item: RasterItem, request: ReadRequest, confine: Confinement) -> P
                 resampling = _RESAMPLING[request.resampling]
                 data, valid = geolocated_pixels(src, item, sel, request, confine, resampling)
                 return _finish(item, sel, data, valid)
-            block = _aligned_read(src, item, sel, request)
-            if block is None:
-                block = _resampled_read(src, item, sel, request)
+            block = None
+            if not request.lon_shift:
+                block = _aligned_read(src, item, sel, request)
+                if block is None:
+                    block = _resampled_read(src, item, sel, request)
             if block is None:
                 block = _warped_read(src, item, sel, request)
     except LiveMosaicError:
@@ -189,11 +193,15 @@ def _extent_in(native_crs: str, native: Extent, dst: str) -> Extent | None:
     return ring_extent(ring) if ring else None
 
 
-def _item_extent_in(item: RasterItem, crs: str) -> Extent | None:
-    """The item's extent in the request CRS (None when it cannot be expressed there)."""
+def _item_extent_in(item: RasterItem, crs: str, lon_shift: float = 0.0) -> Extent | None:
+    """The item's extent in the request CRS, its longitudes moved by ``lon_shift`` degrees
+    (None when it cannot be expressed there)."""
+    native = item.native_extent
+    if lon_shift:
+        native = Extent(native.xmin + lon_shift, native.ymin, native.xmax + lon_shift, native.ymax)
     if same_crs(crs, item.native_crs):
-        return item.native_extent
-    return _extent_in(item.native_crs, item.native_extent, crs)
+        return native
+    return _extent_in(item.native_crs, native, crs)
 
 
 def _overview_level(ds: Any, item: RasterItem, footprint: Extent, request: ReadRequest) -> int:
@@ -347,6 +355,8 @@ def _warped_read(
     }
     if ds.crs is None:
         options["src_crs"] = crs_from_key(item.native_crs)
+    if request.lon_shift:  # the same grid on another turn of the Earth
+        options["src_transform"] = Affine.translation(request.lon_shift, 0.0) * ds.transform
     alpha = _alpha_index(ds)
     if alpha is not None:
         options["src_alpha"] = alpha  # the warped alpha stays at the same index
