@@ -152,7 +152,7 @@ def test_the_pipeline_rebuilds_the_changed_area_before_refreshing(env: Env) -> N
     written = {
         it.path for it in env.ctx.catalog.find_items(overview_dataset_name("d"), ItemQuery())
     }
-    pipeline = build_pipeline(env.ctx.catalog, env.ctx.source, [env.folder])
+    pipeline = build_pipeline(env.ctx.catalog, env.ctx.journal, env.ctx.source, [env.folder])
     new = env.folder / "new.tif"
     write_tile(new, 0, 0, value=250)  # over the first tile, painted one colour
     report = pipeline.process(WatchRule.adhoc("d", None), [new], refresh=False)

@@ -254,10 +254,10 @@ def _one(path: str, access: Access, **kw: Any) -> Callable[[Env], list[Call]]:
     return lambda env: [Call(path, access, **kw)]
 
 
-def _viewer(template: str, env: Env) -> list[Call]:
+def _viewer(template: str, env: Env, page: str = "viewer") -> list[Call]:
     folder_route = "{folder}" in template
     return [
-        Call(f"/livemosaic/viewer/{s.qualified}", s.access)
+        Call(f"/livemosaic/{page}/{s.qualified}", s.access)
         for s in env.services
         if ("/" in s.qualified) == folder_route
     ]
@@ -334,6 +334,8 @@ ROWS: dict[str, Callable[[Env], list[Call]]] = {
     # livemosaic extensions
     "/livemosaic/viewer/{name}": lambda env: _viewer("{name}", env),
     "/livemosaic/viewer/{folder}/{name}": lambda env: _viewer("{folder}/{name}", env),
+    "/livemosaic/basemap/{name}": lambda env: _viewer("{name}", env, "basemap"),
+    "/livemosaic/basemap/{folder}/{name}": lambda env: _viewer("{folder}/{name}", env, "basemap"),
     "/livemosaic/static/viewer/{filename}": _one("/livemosaic/static/viewer/viewer.js", OPEN),
     "/livemosaic/ingest": lambda env: [
         Call("/livemosaic/ingest", PUBLISHER, {"paths": str(env.data / "no-such.tif")}, "POST", -1)
