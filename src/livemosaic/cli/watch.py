@@ -51,10 +51,9 @@ def _trigger(state: CliState, server: dict[str, Any]) -> RefreshTrigger:
     """Refresh over HTTP when a server URL is configured, else straight into the job table."""
     url = server.get("url") or os.environ.get(URL_ENV)
     if not url:
-        from livemosaic.adapters.catalog.jobs import SqliteJobStore
-        from livemosaic.adapters.catalog.journal import open_journal
+        from livemosaic.adapters.catalog import job_store
 
-        return InProcessRefresh(SqliteJobStore(open_journal(state.catalog).catalog.pool))
+        return InProcessRefresh(job_store(state.catalog))
     from livemosaic.adapters.watch.http_refresh import HttpRefresh
 
     user, password = credentials(server.get("username"), bool(server.get("password_stdin")))

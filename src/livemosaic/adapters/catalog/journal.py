@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from livemosaic.adapters.catalog.connection import now_ms
 from livemosaic.core.models import RasterItem
-from livemosaic.core.ports import AddResult, CatalogStore, JournalEntry, JournalState
+from livemosaic.core.ports import (
+    AddResult,
+    CatalogStore,
+    IngestJournal,
+    JournalEntry,
+    JournalState,
+)
 from livemosaic.errors import DatasetNotFound, NotSupported
 
 if TYPE_CHECKING:
@@ -177,16 +183,23 @@ class SqliteIngestJournal:
         return int(cur.rowcount)
 
 
-def open_journal(catalog: CatalogStore) -> SqliteIngestJournal:
+def open_journal(catalog: CatalogStore) -> IngestJournal:
     """The ingest journal of a catalog store's database."""
     from livemosaic.adapters.catalog.sqlite import SqliteCatalog
 
-    if not isinstance(catalog, SqliteCatalog):
-        raise NotSupported(
-            f"The ingest journal is not available for {type(catalog).__name__} catalogs.",
-            next_step="Use an SQLite catalog (LIVEMOSAIC_CATALOG_URL=sqlite:///…) for watching.",
-        )
-    return SqliteIngestJournal(catalog)
+    if isinstance(catalog, SqliteCatalog):
+        return SqliteIngestJournal(catalog)
+    try:
+        from livemosaic.adapters.catalog.postgres import PostgresCatalog, PostgresIngestJournal
+    except ImportError:  # without psycopg there is no PostgreSQL catalog
+        pass
+    else:
+        if isinstance(catalog, PostgresCatalog):
+            return PostgresIngestJournal(catalog)
+    raise NotSupported(
+        f"The ingest journal is not available for {type(catalog).__name__} catalogs.",
+        next_step="Use an SQLite or PostgreSQL catalog (LIVEMOSAIC_CATALOG_URL) for watching.",
+    )
 
 
 __all__ = ["SqliteIngestJournal", "open_journal", "write_entries"]

@@ -1,0 +1,459 @@
+"""The PostgreSQL catalog store: datasets, items, summaries and history in one database.
+
+It keeps the SQLite store's rules and shares its code where the SQL is the same: the row
+forms (:mod:`..rows`), the incremental summary (:mod:`..summary`, written in the same
+transaction as each add and remove), services and snapshots (:mod:`..services`), the
+where-clause walk. What differs is here: identity columns, arrays for id lists and the GiST
+index over (dataset, bounding box, time range) in place of the R*Tree. Catalog writes are
+serialised across nodes by an advisory lock (:mod:`.connection`), so adds stay idempotent per
+(path, size, mtime) with several writers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, cast
+
+from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
+from livemosaic.adapters.catalog.journal import write_entries
+from livemosaic.adapters.catalog.postgres.connection import PgConnection, PgPool
+from livemosaic.adapters.catalog.postgres.query import POSTGRES, item_query_sql
+from livemosaic.adapters.catalog.rows import (
+    ITEM_COLUMNS,
+    band_stat_rows,
+    dimension_rows,
+    item_from_row,
+    item_row,
+)
+from livemosaic.adapters.catalog.services import ServiceTables
+from livemosaic.adapters.catalog.sqlite import HISTORY_PATHS
+from livemosaic.adapters.catalog.sqlwhere import compile_where, order_clause
+from livemosaic.adapters.catalog.summary import SummaryDelta, apply_delta, read_summary
+from livemosaic.core.models import DatasetSummary, HistoryEntry, MosaicDataset, RasterItem
+from livemosaic.core.ports import AddResult, ItemQuery, JournalEntry, RemoveFilter
+from livemosaic.errors import (
+    AlreadyExists,
+    DatasetNotFound,
+    InvalidParameter,
+    ItemNotFound,
+    RasterRejected,
+)
+
+INSERT_ITEM = (
+    f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in ITEM_COLUMNS)}) RETURNING id"
+)
+_DATASET_TABLES = (
+    "items",
+    "summary",
+    "summary_counters",
+    "summary_bands",
+    "summary_variables",
+    "summary_dimensions",
+    "summary_dimension_values",
+    "history",
+    "ingest_journal",
+)
+
+
+def _sq(conn: PgConnection) -> sqlite3.Connection:
+    """The connection as the shared helpers type it (they use only the DB-API surface
+    :class:`PgConnection` offers)."""
+    return cast(sqlite3.Connection, conn)
+
+
+def _dataset_from_row(row: Any) -> MosaicDataset:
+    return MosaicDataset(
+        name=row["name"],
+        crs=row["crs"],
+        time_pattern=row["time_pattern"],
+        history_enabled=bool(row["history_enabled"]),
+        description=row["description"],
+        id=row["id"],
+        created=row["created"],
+    )
+
+
+def _not_found(name: str) -> DatasetNotFound:
+    return DatasetNotFound(
+        f"Mosaic dataset '{name}' does not exist.",
+        next_step=f"Create it with `livemosaic dataset create {name}`.",
+    )
+
+
+def _delete_items(conn: PgConnection, ids: Sequence[int]) -> None:
+    """Delete items and their index rows (the summary is the caller's job)."""
+    id_list = [int(i) for i in ids]
+    conn.execute("DELETE FROM item_dims WHERE item_id = ANY(?)", (id_list,))
+    conn.execute("DELETE FROM item_band_stats WHERE item_id = ANY(?)", (id_list,))
+    conn.execute("DELETE FROM items WHERE id = ANY(?)", (id_list,))
+
+
+class PostgresCatalog(ServiceTables):
+    """A :class:`~livemosaic.core.ports.CatalogStore` in a PostgreSQL database."""
+
+    def __init__(self, pool: PgPool) -> None:
+        self.pg = pool
+        self._pool = cast(ConnectionPool, pool)  # for the shared service tables
+        self.schema_version = pool.migrate()
+
+    # -- datasets ------------------------------------------------------------------------
+    @staticmethod
+    def _dataset(conn: PgConnection, name: str) -> MosaicDataset:
+        row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
+        if row is None:
+            raise _not_found(name)
+        return _dataset_from_row(row)
+
+    def _ds_id(self, conn: PgConnection, name: str) -> int:
+        oid = self._dataset(conn, name).id
+        assert oid is not None
+        return oid
+
+    @staticmethod
+    def _record(
+        conn: PgConnection, ds: MosaicDataset, operation: str, details: dict[str, Any]
+    ) -> None:
+        if ds.history_enabled:
+            conn.execute(
+                "INSERT INTO history (dataset_id, time, operation, details) VALUES (?, ?, ?, ?)",
+                (ds.id, now_ms(), operation, json.dumps(details)),
+            )
+
+    @staticmethod
+    def _refuse_if_published(conn: PgConnection, ds: MosaicDataset, action: str) -> None:
+        users = conn.execute(
+            "SELECT folder, name FROM services WHERE dataset = ? ORDER BY folder, name",
+            (ds.name,),
+        ).fetchall()
+        if users:
+            names = ", ".join(f"{r['folder']}/{r['name']}".lstrip("/") for r in users)
+            raise InvalidParameter(
+                "dataset",
+                f"mosaic dataset '{ds.name}' cannot be {action}: service(s) {names} publish it.",
+                accepted="delete those services first (`livemosaic service delete NAME`)",
+            )
+
+    def create_dataset(self, dataset: MosaicDataset) -> MosaicDataset:
+        """Create a dataset (AlreadyExists if the name is taken); returns it with its id."""
+        name = dataset.name.strip()
+        if not name:
+            raise InvalidParameter("name", "a mosaic dataset needs a name.")
+        with self.pg.write() as conn:
+            row = conn.execute("SELECT name FROM datasets WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                raise AlreadyExists(
+                    f"Mosaic dataset '{row['name']}' exists already.",
+                    next_step="Choose another name, or delete it with "
+                    f"`livemosaic dataset delete {row['name']}`.",
+                )
+            created = now_ms()
+            new = conn.execute(
+                "INSERT INTO datasets (name, crs, time_pattern, history_enabled, description, "
+                "created) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    name,
+                    dataset.crs,
+                    dataset.time_pattern,
+                    int(dataset.history_enabled),
+                    dataset.description,
+                    created,
+                ),
+            ).fetchone()
+            assert new is not None
+            out = replace(dataset, name=name, id=int(new[0]), created=created)
+            conn.execute("INSERT INTO summary (dataset_id) VALUES (?)", (out.id,))
+            self._record(conn, out, "create", {"name": name, "crs": dataset.crs})
+        return out
+
+    def get_dataset(self, name: str) -> MosaicDataset:
+        """The dataset with this name, case-insensitive (DatasetNotFound otherwise)."""
+        with self.pg.read() as conn:
+            return self._dataset(conn, name)
+
+    def list_datasets(self) -> list[MosaicDataset]:
+        """All datasets by name."""
+        with self.pg.read() as conn:
+            rows = conn.execute("SELECT * FROM datasets ORDER BY name").fetchall()
+        return [_dataset_from_row(r) for r in rows]
+
+    def update_dataset(self, dataset: MosaicDataset) -> MosaicDataset:
+        """Change settings of a dataset (crs only while it is empty); found by id or name."""
+        with self.pg.write() as conn:
+            if dataset.id is not None:
+                row = conn.execute("SELECT * FROM datasets WHERE id = ?", (dataset.id,)).fetchone()
+                if row is None:
+                    raise _not_found(dataset.name)
+                old = _dataset_from_row(row)
+            else:
+                old = self._dataset(conn, dataset.name)
+            name = dataset.name.strip() or old.name
+            clash = conn.execute(
+                "SELECT name FROM datasets WHERE name = ? AND id <> ?", (name, old.id)
+            ).fetchone()
+            if clash is not None:
+                raise AlreadyExists(f"Mosaic dataset '{clash['name']}' exists already.")
+            if name.casefold() != old.name.casefold():
+                self._refuse_if_published(conn, old, "renamed")
+            found = conn.execute(
+                "SELECT item_count FROM summary WHERE dataset_id = ?", (old.id,)
+            ).fetchone()
+            count = int(found[0]) if found is not None else 0
+            if dataset.crs != old.crs and count > 0:
+                raise InvalidParameter(
+                    "crs",
+                    f"mosaic dataset '{old.name}' holds {count} items; its spatial reference "
+                    "can only change while it is empty.",
+                    accepted="remove its items first (`livemosaic items remove`)",
+                )
+            new = replace(dataset, name=name, id=old.id, created=old.created)
+            conn.execute(
+                "UPDATE datasets SET name = ?, crs = ?, time_pattern = ?, history_enabled = ?, "
+                "description = ? WHERE id = ?",
+                (
+                    new.name,
+                    new.crs,
+                    new.time_pattern,
+                    int(new.history_enabled),
+                    new.description,
+                    new.id,
+                ),
+            )
+            changed = {
+                k: getattr(new, k)
+                for k in ("name", "crs", "time_pattern", "history_enabled", "description")
+                if getattr(new, k) != getattr(old, k)
+            }
+            if changed:
+                self._record(conn, new if new.history_enabled else old, "update", changed)
+        return new
+
+    def delete_dataset(self, name: str) -> None:
+        """Delete a dataset, its items, summary, history and journal (never the files)."""
+        with self.pg.write() as conn:
+            ds = self._dataset(conn, name)
+            self._refuse_if_published(conn, ds, "deleted")
+            for table in ("item_dims", "item_band_stats"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE item_id IN "
+                    "(SELECT id FROM items WHERE dataset_id = ?)",
+                    (ds.id,),
+                )
+            for table in _DATASET_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE dataset_id = ?", (ds.id,))
+            conn.execute("DELETE FROM datasets WHERE id = ?", (ds.id,))
+
+    # -- items ---------------------------------------------------------------------------
+    def file_state(self, dataset: str, path: str) -> tuple[int, int] | None:
+        """(size, mtime_ns) recorded for a path in a dataset, or None when absent."""
+        with self.pg.read() as conn:
+            ds = self._ds_id(conn, dataset)
+            row = conn.execute(
+                "SELECT file_size, file_mtime_ns FROM items WHERE dataset_id = ? AND path = ? "
+                "LIMIT 1",
+                (ds, path),
+            ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def add_items(
+        self,
+        dataset: str,
+        items: Sequence[RasterItem],
+        *,
+        journal: Sequence[JournalEntry] = (),
+    ) -> AddResult:
+        """Add items in one transaction, idempotent per (path, size, mtime).
+
+        ``journal`` rows (the ingest journal's record of these files) are written in the same
+        transaction, so items and their ``added`` state are committed together or not at all.
+        """
+        by_path: dict[str, list[RasterItem]] = {}
+        for item in items:
+            if not item.extent.is_valid():
+                raise RasterRejected(
+                    item.path,
+                    f"its extent {item.extent} is not a valid rectangle.",
+                    next_step="Check the file's georeferencing.",
+                )
+            by_path.setdefault(item.path, []).append(item)
+        added: list[int] = []
+        skipped: list[str] = []
+        replaced: list[str] = []
+        with self.pg.write() as conn:
+            ds = self._dataset(conn, dataset)
+            assert ds.id is not None
+            delta = SummaryDelta()
+            date_added = now_ms()
+            old_rows: dict[str, list[Any]] = {}
+            if by_path:
+                for r in conn.execute(
+                    "SELECT * FROM items WHERE dataset_id = ? AND path = ANY(?)",
+                    (ds.id, list(by_path)),
+                ).fetchall():
+                    old_rows.setdefault(r["path"], []).append(r)
+            for path, group in by_path.items():
+                old = old_rows.get(path, [])
+                if old:
+                    first = group[0]
+                    state = (first.file_size, first.file_mtime_ns)
+                    if all((r["file_size"], r["file_mtime_ns"]) == state for r in old):
+                        skipped.append(path)
+                        continue
+                    for r in old:
+                        delta.add(item_from_row(r), -1)
+                    _delete_items(conn, [r["id"] for r in old])
+                    replaced.append(path)
+                for item in group:
+                    added.append(self._insert(conn, ds.id, item, date_added))
+                    delta.add(item, 1)
+            if not delta.empty:
+                apply_delta(_sq(conn), ds.id, delta)
+                paths = list(by_path)
+                self._record(
+                    conn,
+                    ds,
+                    "add",
+                    {
+                        "added": len(added),
+                        "skipped": len(skipped),
+                        "replaced": len(replaced),
+                        "path_count": len(paths),
+                        "paths": paths[:HISTORY_PATHS],
+                    },
+                )
+            if journal:
+                write_entries(_sq(conn), ds.id, journal)
+        return AddResult(tuple(added), tuple(skipped), tuple(replaced))
+
+    @staticmethod
+    def _insert(conn: PgConnection, ds: int, item: RasterItem, added: int) -> int:
+        row = conn.execute(INSERT_ITEM, item_row(item, ds, added)).fetchone()
+        assert row is not None
+        oid = int(row[0])
+        conn.executemany("INSERT INTO item_dims VALUES (?, ?, ?)", dimension_rows(item, oid))
+        conn.executemany(
+            "INSERT INTO item_band_stats VALUES (?, ?, ?, ?, ?, ?)", band_stat_rows(item, oid, ds)
+        )
+        return oid
+
+    def remove_items(self, dataset: str, where: RemoveFilter) -> int:
+        """Remove matching items in one transaction; returns how many."""
+        f = where
+        if f.object_ids is None and f.where is None and not f.path and f.older_than is None:
+            raise InvalidParameter(
+                "filter",
+                "refusing to remove items without a filter.",
+                accepted="object ids, a where clause, a path (or folder ending in '/'), "
+                "or an older-than time",
+            )
+        conds: list[str] = ["i.dataset_id = ?"]
+        params: list[Any] = []
+        if f.object_ids is not None:
+            conds.append("i.id = ANY(?)")
+            params.append([int(x) for x in f.object_ids])
+        if f.path:
+            if f.path.endswith("/"):
+                conds.append("i.path >= ? AND i.path < ?")
+                params += [f.path, f.path[:-1] + "0"]  # "0" sorts right after "/"
+            else:
+                conds.append("i.path = ?")
+                params.append(f.path)
+        if f.older_than is not None:
+            conds.append("i.time < ?")
+            params.append(f.older_than)
+        if f.where is not None:
+            sql, where_params = compile_where(f.where, dialect=POSTGRES)
+            conds.append(sql)
+            params += where_params
+        with self.pg.write() as conn:
+            ds = self._dataset(conn, dataset)
+            assert ds.id is not None
+            rows = conn.execute(
+                "SELECT i.* FROM items AS i WHERE " + " AND ".join(conds), [ds.id, *params]
+            ).fetchall()
+            if not rows:
+                return 0
+            delta = SummaryDelta()
+            for r in rows:
+                delta.add(item_from_row(r), -1)
+            _delete_items(conn, [r["id"] for r in rows])
+            apply_delta(_sq(conn), ds.id, delta)
+            filt = {
+                "object_ids": len(f.object_ids) if f.object_ids is not None else None,
+                "where": f.where is not None,
+                "path": f.path,
+                "older_than": f.older_than,
+            }
+            self._record(conn, ds, "remove", {"removed": len(rows), "filter": filt})
+        return len(rows)
+
+    def _find_sql(
+        self, conn: PgConnection, dataset: str, query: ItemQuery
+    ) -> tuple[str, list[Any]]:
+        ds = self._ds_id(conn, dataset)
+        from_where, params = item_query_sql(ds, query)
+        order, order_params = order_clause(
+            query.order_by, nearest_to=query.nearest_to, nearest_ascending=query.nearest_ascending
+        )
+        limit = None if query.limit is None else max(int(query.limit), 0)
+        sql = f"SELECT i.* {from_where} {order} LIMIT ? OFFSET ?"
+        return sql, [*params, *order_params, limit, max(int(query.offset), 0)]
+
+    def find_items(self, dataset: str, query: ItemQuery) -> list[RasterItem]:
+        """Items matching a query: O(log n + k) through the spatial and time indexes."""
+        with self.pg.read() as conn:
+            sql, params = self._find_sql(conn, dataset, query)
+            rows = conn.execute(sql, params).fetchall()
+        return [item_from_row(r) for r in rows]
+
+    def explain(self, dataset: str, query: ItemQuery) -> list[str]:
+        """PostgreSQL's plan of ``find_items`` (one line per plan line)."""
+        with self.pg.read() as conn:
+            sql, params = self._find_sql(conn, dataset, query)
+            rows = conn.execute("EXPLAIN " + sql, params).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def count_items(self, dataset: str, query: ItemQuery) -> int:
+        """How many items match (offset and limit ignored)."""
+        with self.pg.read() as conn:
+            ds = self._ds_id(conn, dataset)
+            from_where, params = item_query_sql(ds, query)
+            row = conn.execute(f"SELECT count(*) {from_where}", params).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def get_item(self, dataset: str, object_id: int) -> RasterItem:
+        """One item (ItemNotFound otherwise)."""
+        with self.pg.read() as conn:
+            ds = self._ds_id(conn, dataset)
+            row = conn.execute(
+                "SELECT * FROM items WHERE id = ? AND dataset_id = ?", (int(object_id), ds)
+            ).fetchone()
+        if row is None:
+            raise ItemNotFound(
+                f"Item {object_id} does not exist in mosaic dataset '{dataset}'.",
+                next_step="Query the catalog for valid OBJECTIDs.",
+            )
+        return item_from_row(row)
+
+    def summary(self, dataset: str) -> DatasetSummary:
+        """The current dataset summary, O(1) in the number of items."""
+        with self.pg.read() as conn:
+            return read_summary(_sq(conn), self._ds_id(conn, dataset))
+
+    def history(self, dataset: str, limit: int = 100) -> list[HistoryEntry]:
+        """Most recent geoprocessing-history entries first."""
+        with self.pg.read() as conn:
+            ds = self._ds_id(conn, dataset)
+            rows = conn.execute(
+                "SELECT time, operation, details FROM history WHERE dataset_id = ? "
+                "ORDER BY id DESC LIMIT ?",
+                (ds, max(int(limit), 0)),
+            ).fetchall()
+        return [HistoryEntry(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def close(self) -> None:
+        """Release connections."""
+        self.pg.close()

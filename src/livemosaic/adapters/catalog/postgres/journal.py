@@ -1,0 +1,145 @@
+"""The ingest journal in PostgreSQL (table ``ingest_journal``), shared by every watcher.
+
+Rows mean what they mean in SQLite (:mod:`livemosaic.adapters.catalog.journal`): the rows of a
+batch's added files are written by :meth:`PostgresCatalog.add_items` in the same transaction
+as their items. That transaction holds the catalog write lock and skips files whose
+(path, size, mtime) is already in the catalog, so when several watchers over the same folders
+take the same file, its items are added once: the first commit adds them, later ones find them
+there and report the file skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from livemosaic.adapters.catalog.journal import write_entries
+from livemosaic.adapters.catalog.postgres.catalog import PostgresCatalog, _sq
+from livemosaic.adapters.catalog.postgres.connection import PgConnection
+from livemosaic.core.models import RasterItem
+from livemosaic.core.ports import AddResult, JournalEntry, JournalState
+from livemosaic.errors import DatasetNotFound
+
+_SELECT = (
+    "SELECT d.name AS dataset, j.* FROM ingest_journal AS j "
+    "JOIN datasets AS d ON d.id = j.dataset_id"
+)
+
+
+def _dataset_id(conn: PgConnection, name: str) -> int:
+    row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
+    if row is None:
+        raise DatasetNotFound(
+            f"Mosaic dataset '{name}' does not exist.",
+            next_step=f"Create it with `livemosaic dataset create {name}`.",
+        )
+    return int(row[0])
+
+
+def _entry(row: Any) -> JournalEntry:
+    return JournalEntry(
+        dataset=str(row["dataset"]),
+        path=row["path"],
+        size=int(row["size"]),
+        mtime_ns=int(row["mtime_ns"]),
+        state=cast(JournalState, row["state"]),
+        reason=row["reason"],
+        item_count=int(row["item_count"]),
+        moved_to=row["moved_to"],
+        first_seen=int(row["first_seen"]),
+        updated=int(row["updated"]),
+    )
+
+
+class PostgresIngestJournal:
+    """An :class:`~livemosaic.core.ports.IngestJournal` in the catalog's database."""
+
+    def __init__(self, catalog: PostgresCatalog) -> None:
+        self.catalog = catalog
+        self._pool = catalog.pg
+
+    def lookup(self, dataset: str, paths: Sequence[str]) -> dict[str, JournalEntry]:
+        """The entries of these paths in a dataset (absent paths are left out)."""
+        if not paths:
+            return {}
+        with self._pool.read() as conn:
+            ds = _dataset_id(conn, dataset)
+            rows = conn.execute(
+                f"{_SELECT} WHERE j.dataset_id = ? AND j.path = ANY(?)", (ds, list(paths))
+            ).fetchall()
+        return {r["path"]: _entry(r) for r in rows}
+
+    def record(self, entries: Sequence[JournalEntry]) -> None:
+        """Insert or replace entries in one transaction (first_seen is kept)."""
+        if not entries:
+            return
+        with self._pool.write() as conn:
+            ids: dict[str, int] = {}
+            for e in entries:
+                key = e.dataset.casefold()
+                if key not in ids:
+                    ids[key] = _dataset_id(conn, e.dataset)
+            for key, ds in ids.items():
+                write_entries(_sq(conn), ds, [e for e in entries if e.dataset.casefold() == key])
+
+    def commit(
+        self, dataset: str, items: Sequence[RasterItem], entries: Sequence[JournalEntry]
+    ) -> AddResult:
+        """Add items (idempotent per path, size, mtime) and write entries in one transaction."""
+        return self.catalog.add_items(dataset, items, journal=entries)
+
+    def entries(
+        self,
+        dataset: str | None = None,
+        state: JournalState | None = None,
+        *,
+        under: str | None = None,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        """Entries by dataset then path; ``under`` keeps paths inside a folder."""
+        conds: list[str] = []
+        params: list[Any] = []
+        with self._pool.read() as conn:
+            if dataset is not None:
+                conds.append("j.dataset_id = ?")
+                params.append(_dataset_id(conn, dataset))
+            if state is not None:
+                conds.append("j.state = ?")
+                params.append(state)
+            if under:
+                prefix = under.rstrip("/") + "/"
+                conds.append("j.path >= ? AND j.path < ?")
+                params += [prefix, prefix[:-1] + "0"]  # "0" sorts right after "/"
+            where = f" WHERE {' AND '.join(conds)}" if conds else ""
+            params.append(None if limit is None else max(int(limit), 0))
+            rows = conn.execute(
+                f"{_SELECT}{where} ORDER BY d.name, j.path LIMIT ?", params
+            ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def forget(
+        self,
+        dataset: str | None = None,
+        *,
+        state: JournalState | None = None,
+        paths: Sequence[str] | None = None,
+    ) -> int:
+        """Delete matching entries; returns how many."""
+        conds: list[str] = []
+        params: list[Any] = []
+        with self._pool.write() as conn:
+            if dataset is not None:
+                conds.append("dataset_id = ?")
+                params.append(_dataset_id(conn, dataset))
+            if state is not None:
+                conds.append("state = ?")
+                params.append(state)
+            if paths is not None:
+                conds.append("path = ANY(?)")
+                params.append(list(paths))
+            where = f" WHERE {' AND '.join(conds)}" if conds else ""
+            cur = conn.execute(f"DELETE FROM ingest_journal{where}", params)
+        return int(cur.rowcount)
+
+
+__all__ = ["PostgresIngestJournal"]
