@@ -100,6 +100,11 @@ class PostgresCatalog(ServiceTables):
         self._pool = cast(ConnectionPool, pool)  # for the shared service tables
         self.schema_version = pool.migrate()
 
+    @property
+    def pool(self) -> PgPool:
+        """The connection pool, shared with the job, user and sign-in stores."""
+        return self.pg
+
     # -- datasets ------------------------------------------------------------------------
     @staticmethod
     def _dataset(conn: PgConnection, name: str) -> MosaicDataset:
