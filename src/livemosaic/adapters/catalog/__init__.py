@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from livemosaic.core.ports import CatalogStore, JobStore, SigninAttempts, UserStore
+from livemosaic.core.ports import (
+    CatalogStore,
+    IngestJournal,
+    JobStore,
+    SigninAttempts,
+    UserStore,
+)
 from livemosaic.errors import InvalidParameter, NotSupported
 
 SQLITE_PREFIX = "sqlite://"
@@ -20,12 +26,17 @@ ACCEPTED_URLS = "sqlite:///absolute/path/catalog.db | postgresql://user@host:543
 
 @dataclass(frozen=True, slots=True)
 class Stores:
-    """The catalog, job, user and sign-in stores of one database (closing it closes all)."""
+    """Every store of one database (closing it closes all).
+
+    ``journal`` shares the catalog's transactions: :meth:`IngestJournal.commit` adds items
+    and journals them as one unit of work.
+    """
 
     catalog: CatalogStore
     jobs: JobStore
     users: UserStore
     signins: SigninAttempts
+    journal: IngestJournal
 
     def close(self) -> None:
         """Release the shared connections."""
@@ -83,13 +94,20 @@ def open_stores(url: str) -> Stores:
         return _postgres(url)
     path = _sqlite_path(url)
     from livemosaic.adapters.catalog.jobs import SqliteJobStore
+    from livemosaic.adapters.catalog.journal import SqliteIngestJournal
     from livemosaic.adapters.catalog.signin import SqliteSigninAttempts
     from livemosaic.adapters.catalog.sqlite import SqliteCatalog
     from livemosaic.adapters.catalog.users import SqliteUserStore
 
     catalog = SqliteCatalog(path)
     pool = catalog.pool
-    return Stores(catalog, SqliteJobStore(pool), SqliteUserStore(pool), SqliteSigninAttempts(pool))
+    return Stores(
+        catalog,
+        SqliteJobStore(pool),
+        SqliteUserStore(pool),
+        SqliteSigninAttempts(pool),
+        SqliteIngestJournal(catalog),
+    )
 
 
 def job_store(catalog: CatalogStore) -> JobStore:

@@ -20,8 +20,11 @@ from livemosaic.adapters.catalog.users import SqliteUserStore
 
 def open_postgres(
     url: str,
-) -> tuple[PostgresCatalog, PostgresJobStore, SqliteUserStore, SqliteSigninAttempts]:
-    """The catalog, job, user and sign-in stores of a PostgreSQL database, on one pool.
+) -> tuple[
+    PostgresCatalog, PostgresJobStore, SqliteUserStore, SqliteSigninAttempts, PostgresIngestJournal
+]:
+    """The catalog, job, user, sign-in and ingest-journal stores of a PostgreSQL database, on
+    one connection pool.
 
     Users and sign-in attempts use the SQLite store's code: their SQL is the same in both
     databases and every write holds the catalog write lock, so a sign-in count and its insert
@@ -34,7 +37,13 @@ def open_postgres(
         pool.close()
         raise
     shared = cast(ConnectionPool, pool)
-    return catalog, PostgresJobStore(pool), SqliteUserStore(shared), SqliteSigninAttempts(shared)
+    return (
+        catalog,
+        PostgresJobStore(pool),
+        SqliteUserStore(shared),
+        SqliteSigninAttempts(shared),
+        PostgresIngestJournal(catalog),
+    )
 
 
 __all__ = [

@@ -6,7 +6,9 @@ transaction as each add and remove), services and snapshots (:mod:`..services`),
 where-clause walk. What differs is here: identity columns, arrays for id lists and the GiST
 index over (dataset, bounding box, time range) in place of the R*Tree. Catalog writes are
 serialised across nodes by an advisory lock (:mod:`.connection`), so adds stay idempotent per
-(path, size, mtime) with several writers.
+(path, size, mtime) with several writers; the ingest journal
+(:mod:`.journal`) runs :meth:`PostgresCatalog.add_items_in` and writes its rows in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from dataclasses import replace
 from typing import Any, cast
 
 from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
-from livemosaic.adapters.catalog.journal import write_entries
 from livemosaic.adapters.catalog.postgres.connection import PgConnection, PgPool
 from livemosaic.adapters.catalog.postgres.query import POSTGRES, item_query_sql
 from livemosaic.adapters.catalog.rows import (
@@ -33,7 +34,7 @@ from livemosaic.adapters.catalog.sqlite import HISTORY_PATHS
 from livemosaic.adapters.catalog.sqlwhere import compile_where, order_clause
 from livemosaic.adapters.catalog.summary import SummaryDelta, apply_delta, read_summary
 from livemosaic.core.models import DatasetSummary, HistoryEntry, MosaicDataset, RasterItem
-from livemosaic.core.ports import AddResult, ItemQuery, JournalEntry, RemoveFilter
+from livemosaic.core.ports import AddResult, ItemQuery, RemoveFilter
 from livemosaic.errors import (
     AlreadyExists,
     DatasetNotFound,
@@ -107,14 +108,15 @@ class PostgresCatalog(ServiceTables):
 
     # -- datasets ------------------------------------------------------------------------
     @staticmethod
-    def _dataset(conn: PgConnection, name: str) -> MosaicDataset:
+    def dataset_in(conn: PgConnection, name: str) -> MosaicDataset:
+        """The dataset with this name, read in the caller's transaction."""
         row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
         if row is None:
             raise _not_found(name)
         return _dataset_from_row(row)
 
     def _ds_id(self, conn: PgConnection, name: str) -> int:
-        oid = self._dataset(conn, name).id
+        oid = self.dataset_in(conn, name).id
         assert oid is not None
         return oid
 
@@ -177,7 +179,7 @@ class PostgresCatalog(ServiceTables):
     def get_dataset(self, name: str) -> MosaicDataset:
         """The dataset with this name, case-insensitive (DatasetNotFound otherwise)."""
         with self.pg.read() as conn:
-            return self._dataset(conn, name)
+            return self.dataset_in(conn, name)
 
     def list_datasets(self) -> list[MosaicDataset]:
         """All datasets by name."""
@@ -194,7 +196,7 @@ class PostgresCatalog(ServiceTables):
                     raise _not_found(dataset.name)
                 old = _dataset_from_row(row)
             else:
-                old = self._dataset(conn, dataset.name)
+                old = self.dataset_in(conn, dataset.name)
             name = dataset.name.strip() or old.name
             clash = conn.execute(
                 "SELECT name FROM datasets WHERE name = ? AND id <> ?", (name, old.id)
@@ -239,7 +241,7 @@ class PostgresCatalog(ServiceTables):
     def delete_dataset(self, name: str) -> None:
         """Delete a dataset, its items, summary, history and journal (never the files)."""
         with self.pg.write() as conn:
-            ds = self._dataset(conn, name)
+            ds = self.dataset_in(conn, name)
             self._refuse_if_published(conn, ds, "deleted")
             for table in ("item_dims", "item_band_stats"):
                 conn.execute(
@@ -263,18 +265,17 @@ class PostgresCatalog(ServiceTables):
             ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
 
-    def add_items(
-        self,
-        dataset: str,
-        items: Sequence[RasterItem],
-        *,
-        journal: Sequence[JournalEntry] = (),
-    ) -> AddResult:
-        """Add items in one transaction, idempotent per (path, size, mtime).
+    def add_items(self, dataset: str, items: Sequence[RasterItem]) -> AddResult:
+        """Add items in one transaction, idempotent per (path, size, mtime)."""
+        with self.pg.write() as conn:
+            return self.add_items_in(conn, self.dataset_in(conn, dataset), items)
 
-        ``journal`` rows (the ingest journal's record of these files) are written in the same
-        transaction, so items and their ``added`` state are committed together or not at all.
-        """
+    def add_items_in(
+        self, conn: PgConnection, ds: MosaicDataset, items: Sequence[RasterItem]
+    ) -> AddResult:
+        """Add items in the caller's write transaction (the ingest journal writes its rows in
+        the same one), idempotent per (path, size, mtime); the summary and history follow."""
+        assert ds.id is not None
         by_path: dict[str, list[RasterItem]] = {}
         for item in items:
             if not item.extent.is_valid():
@@ -287,50 +288,45 @@ class PostgresCatalog(ServiceTables):
         added: list[int] = []
         skipped: list[str] = []
         replaced: list[str] = []
-        with self.pg.write() as conn:
-            ds = self._dataset(conn, dataset)
-            assert ds.id is not None
-            delta = SummaryDelta()
-            date_added = now_ms()
-            old_rows: dict[str, list[Any]] = {}
-            if by_path:
-                for r in conn.execute(
-                    "SELECT * FROM items WHERE dataset_id = ? AND path = ANY(?)",
-                    (ds.id, list(by_path)),
-                ).fetchall():
-                    old_rows.setdefault(r["path"], []).append(r)
-            for path, group in by_path.items():
-                old = old_rows.get(path, [])
-                if old:
-                    first = group[0]
-                    state = (first.file_size, first.file_mtime_ns)
-                    if all((r["file_size"], r["file_mtime_ns"]) == state for r in old):
-                        skipped.append(path)
-                        continue
-                    for r in old:
-                        delta.add(item_from_row(r), -1)
-                    _delete_items(conn, [r["id"] for r in old])
-                    replaced.append(path)
-                for item in group:
-                    added.append(self._insert(conn, ds.id, item, date_added))
-                    delta.add(item, 1)
-            if not delta.empty:
-                apply_delta(_sq(conn), ds.id, delta)
-                paths = list(by_path)
-                self._record(
-                    conn,
-                    ds,
-                    "add",
-                    {
-                        "added": len(added),
-                        "skipped": len(skipped),
-                        "replaced": len(replaced),
-                        "path_count": len(paths),
-                        "paths": paths[:HISTORY_PATHS],
-                    },
-                )
-            if journal:
-                write_entries(_sq(conn), ds.id, journal)
+        delta = SummaryDelta()
+        date_added = now_ms()
+        old_rows: dict[str, list[Any]] = {}
+        if by_path:
+            for r in conn.execute(
+                "SELECT * FROM items WHERE dataset_id = ? AND path = ANY(?)",
+                (ds.id, list(by_path)),
+            ).fetchall():
+                old_rows.setdefault(r["path"], []).append(r)
+        for path, group in by_path.items():
+            old = old_rows.get(path, [])
+            if old:
+                first = group[0]
+                state = (first.file_size, first.file_mtime_ns)
+                if all((r["file_size"], r["file_mtime_ns"]) == state for r in old):
+                    skipped.append(path)
+                    continue
+                for r in old:
+                    delta.add(item_from_row(r), -1)
+                _delete_items(conn, [r["id"] for r in old])
+                replaced.append(path)
+            for item in group:
+                added.append(self._insert(conn, ds.id, item, date_added))
+                delta.add(item, 1)
+        if not delta.empty:
+            apply_delta(_sq(conn), ds.id, delta)
+            paths = list(by_path)
+            self._record(
+                conn,
+                ds,
+                "add",
+                {
+                    "added": len(added),
+                    "skipped": len(skipped),
+                    "replaced": len(replaced),
+                    "path_count": len(paths),
+                    "paths": paths[:HISTORY_PATHS],
+                },
+            )
         return AddResult(tuple(added), tuple(skipped), tuple(replaced))
 
     @staticmethod
@@ -374,7 +370,7 @@ class PostgresCatalog(ServiceTables):
             conds.append(sql)
             params += where_params
         with self.pg.write() as conn:
-            ds = self._dataset(conn, dataset)
+            ds = self.dataset_in(conn, dataset)
             assert ds.id is not None
             rows = conn.execute(
                 "SELECT i.* FROM items AS i WHERE " + " AND ".join(conds), [ds.id, *params]

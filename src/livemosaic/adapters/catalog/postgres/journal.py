@@ -1,8 +1,8 @@
 """The ingest journal in PostgreSQL (table ``ingest_journal``), shared by every watcher.
 
-Rows mean what they mean in SQLite (:mod:`livemosaic.adapters.catalog.journal`): the rows of a
-batch's added files are written by :meth:`PostgresCatalog.add_items` in the same transaction
-as their items. That transaction holds the catalog write lock and skips files whose
+Rows mean what they mean in SQLite (:mod:`livemosaic.adapters.catalog.journal`): :meth:`commit`
+adds a batch's items and writes its rows in one transaction (one unit of work). That
+transaction holds the catalog write lock and adds nothing for files whose
 (path, size, mtime) is already in the catalog, so when several watchers over the same folders
 take the same file, its items are added once: the first commit adds them, later ones find them
 there and report the file skipped.
@@ -86,7 +86,13 @@ class PostgresIngestJournal:
         self, dataset: str, items: Sequence[RasterItem], entries: Sequence[JournalEntry]
     ) -> AddResult:
         """Add items (idempotent per path, size, mtime) and write entries in one transaction."""
-        return self.catalog.add_items(dataset, items, journal=entries)
+        with self._pool.write() as conn:
+            ds = self.catalog.dataset_in(conn, dataset)
+            assert ds.id is not None
+            result = self.catalog.add_items_in(conn, ds, items)
+            if entries:
+                write_entries(_sq(conn), ds.id, entries)
+        return result
 
     def entries(
         self,
