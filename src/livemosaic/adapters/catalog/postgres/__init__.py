@@ -11,7 +11,7 @@ from typing import cast
 
 from livemosaic.adapters.catalog.connection import ConnectionPool
 from livemosaic.adapters.catalog.postgres.catalog import PostgresCatalog
-from livemosaic.adapters.catalog.postgres.connection import PgPool, describe_url
+from livemosaic.adapters.catalog.postgres.connection import PgPool
 from livemosaic.adapters.catalog.postgres.jobs import PostgresJobStore
 from livemosaic.adapters.catalog.postgres.journal import PostgresIngestJournal
 from livemosaic.adapters.catalog.signin import SqliteSigninAttempts
@@ -50,6 +50,5 @@ __all__ = [
     "PostgresCatalog",
     "PostgresIngestJournal",
     "PostgresJobStore",
-    "describe_url",
     "open_postgres",
 ]

@@ -28,6 +28,7 @@ from psycopg.rows import RowMaker
 
 from livemosaic.adapters.catalog.connection import MIGRATION_NAME, now_ms
 from livemosaic.errors import InvalidParameter, LimitExceeded, LiveMosaicError, StoreError
+from livemosaic.settings import redact_url
 
 log = logging.getLogger("livemosaic.catalog")
 
@@ -132,11 +133,6 @@ class PgConnection:
         self.raw.execute(sql.encode("utf-8"))
 
 
-def describe_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
-
-
 @contextmanager
 def translate_errors(where: str) -> Iterator[None]:
     """psycopg exceptions as StoreError (or InvalidParameter for values of the wrong type)."""
@@ -198,7 +194,7 @@ def _check_reachable(url: str) -> None:
         if "does not exist" in reason and "database" in reason:
             hint = "Create the database first (createdb NAME), then run `livemosaic init`."
         raise StoreError(
-            f"The catalog database {describe_url(url)} cannot be opened: {reason}",
+            f"The catalog database {redact_url(url)} cannot be opened: {reason}",
             next_step=hint,
         ) from exc
 
@@ -208,7 +204,7 @@ class PgPool:
 
     def __init__(self, url: str, max_size: int = POOL_MAX_CONNECTIONS) -> None:
         self.url = url
-        self.where = describe_url(url)
+        self.where = redact_url(url)
         _check_reachable(url)
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] = (
             psycopg_pool.ConnectionPool(
