@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import psycopg
 import pytest
@@ -19,7 +19,7 @@ from tests.postgres import pg_database, pg_url
 
 from .items import DAY, make_item, random_item
 from .test_sqlite_catalog import *  # noqa: F403  (the same behaviour, another database)
-from .test_sqlite_catalog import DS, T0
+from .test_sqlite_catalog import DS, T0, ids
 
 __all__ = ["pg_database", "pg_url"]
 
@@ -64,3 +64,44 @@ def test_query_plans_use_the_gist_and_time_indexes(store: PostgresCatalog, pg_ur
     assert ("items_time" in plan or "items_space_time" in plan) and "Seq Scan" not in plan, plan
     plan = "\n".join(store.explain(DS, ItemQuery(object_ids=(1, 2, 3))))
     assert "item_rows_pkey" in plan, plan
+
+
+@dataclass(frozen=True)
+class Stat:
+    kind: str
+    field: str
+    out_name: str
+
+
+def test_aggregates_are_answered_in_sql(store: PostgresCatalog) -> None:
+    items = [make_item(i, attributes={"ZOrder": i % 3, "Tag": f"t{i % 2}"}) for i in range(6)]
+    store.add_items(DS, items)
+    everything = ItemQuery(order_by=(("OBJECTID", False),))
+    assert store.item_ids(DS, everything) == sorted(ids(store.find_items(DS, everything)))[::-1]
+    assert store.item_extent(DS, ItemQuery()) == store.summary(DS).extent
+    west = ItemQuery(extent=Extent(0, 0, 12, 10))
+    found = store.find_items(DS, west)
+    assert 0 < len(found) < len(items)
+    assert store.item_extent(DS, west) == Extent(
+        min(i.extent.xmin for i in found),
+        min(i.extent.ymin for i in found),
+        max(i.extent.xmax for i in found),
+        max(i.extent.ymax for i in found),
+    )
+    stats = [
+        Stat("count", "ZOrder", "n"),
+        Stat("sum", "ZOrder", "total"),
+        Stat("avg", "ZOrder", "mean"),
+        Stat("stddev", "ZOrder", "sd"),
+        Stat("max", "Tag", "tag"),
+    ]
+    [row] = store.item_statistics(DS, ItemQuery(), stats)
+    assert row == {"n": 6, "total": 6, "mean": 1.0, "sd": pytest.approx(0.894427191), "tag": None}
+    assert isinstance(row["total"], int) and isinstance(row["mean"], float)
+    groups = store.item_statistics(DS, ItemQuery(), [Stat("count", "OBJECTID", "n")], ["Tag"])
+    assert groups == [{"Tag": "t0", "n": 3}, {"Tag": "t1", "n": 3}]
+    assert store.distinct_values(DS, ItemQuery(order_by=(("ZOrder", False),)), ["ZOrder"]) == [
+        (2,),
+        (1,),
+        (0,),
+    ]

@@ -74,6 +74,14 @@ CATALOG_FIELDS: tuple[CatalogField, ...] = (
 
 FIELDS_BY_LOWER: dict[str, CatalogField] = {f.name.lower(): f for f in CATALOG_FIELDS}
 
+# statistics other than count take the numbers of fields of these types
+NUMERIC_FIELD_TYPES: frozenset[FieldType] = frozenset(
+    {"esriFieldTypeOID", "esriFieldTypeInteger", "esriFieldTypeDouble", "esriFieldTypeDate"}
+)
+NUMERIC_FIELDS: frozenset[str] = frozenset(
+    f.name for f in CATALOG_FIELDS if f.type in NUMERIC_FIELD_TYPES
+)
+
 
 def resolve_field(name: str) -> CatalogField | None:
     """The field with this name, matched case-insensitively (None if unknown)."""

@@ -14,14 +14,14 @@ transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
 from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
-from livemosaic.adapters.catalog.postgres.connection import PgConnection, PgPool
-from livemosaic.adapters.catalog.postgres.query import POSTGRES, item_query_sql
+from livemosaic.adapters.catalog.postgres.connection import PgConnection, PgPool, as_dbapi
+from livemosaic.adapters.catalog.postgres.query import POSTGRES
+from livemosaic.adapters.catalog.postgres.reads import ItemReads
 from livemosaic.adapters.catalog.rows import (
     ITEM_COLUMNS,
     band_stat_rows,
@@ -31,15 +31,17 @@ from livemosaic.adapters.catalog.rows import (
 )
 from livemosaic.adapters.catalog.services import ServiceTables
 from livemosaic.adapters.catalog.sqlite import HISTORY_PATHS
-from livemosaic.adapters.catalog.sqlwhere import compile_where, order_clause
-from livemosaic.adapters.catalog.summary import SummaryDelta, apply_delta, read_summary
-from livemosaic.core.models import DatasetSummary, HistoryEntry, MosaicDataset, RasterItem
-from livemosaic.core.ports import AddResult, ItemQuery, RemoveFilter
+from livemosaic.adapters.catalog.sqlwhere import compile_where
+from livemosaic.adapters.catalog.summary import SummaryDelta, apply_delta
+from livemosaic.core.models import (
+    MosaicDataset,
+    RasterItem,
+)
+from livemosaic.core.ports import AddResult, RemoveFilter
 from livemosaic.errors import (
     AlreadyExists,
     DatasetNotFound,
     InvalidParameter,
-    ItemNotFound,
     RasterRejected,
 )
 
@@ -58,12 +60,6 @@ _DATASET_TABLES = (
     "history",
     "ingest_journal",
 )
-
-
-def _sq(conn: PgConnection) -> sqlite3.Connection:
-    """The connection as the shared helpers type it (they use only the DB-API surface
-    :class:`PgConnection` offers)."""
-    return cast(sqlite3.Connection, conn)
 
 
 def _dataset_from_row(row: Any) -> MosaicDataset:
@@ -93,7 +89,7 @@ def _delete_items(conn: PgConnection, ids: Sequence[int]) -> None:
     conn.execute("DELETE FROM items WHERE id = ANY(?)", (id_list,))
 
 
-class PostgresCatalog(ServiceTables):
+class PostgresCatalog(ItemReads, ServiceTables):
     """A :class:`~livemosaic.core.ports.CatalogStore` in a PostgreSQL database."""
 
     def __init__(self, pool: PgPool) -> None:
@@ -313,7 +309,7 @@ class PostgresCatalog(ServiceTables):
                 added.append(self._insert(conn, ds.id, item, date_added))
                 delta.add(item, 1)
         if not delta.empty:
-            apply_delta(_sq(conn), ds.id, delta)
+            apply_delta(as_dbapi(conn), ds.id, delta)
             paths = list(by_path)
             self._record(
                 conn,
@@ -381,7 +377,7 @@ class PostgresCatalog(ServiceTables):
             for r in rows:
                 delta.add(item_from_row(r), -1)
             _delete_items(conn, [r["id"] for r in rows])
-            apply_delta(_sq(conn), ds.id, delta)
+            apply_delta(as_dbapi(conn), ds.id, delta)
             filt = {
                 "object_ids": len(f.object_ids) if f.object_ids is not None else None,
                 "where": f.where is not None,
@@ -390,70 +386,6 @@ class PostgresCatalog(ServiceTables):
             }
             self._record(conn, ds, "remove", {"removed": len(rows), "filter": filt})
         return len(rows)
-
-    def _find_sql(
-        self, conn: PgConnection, dataset: str, query: ItemQuery
-    ) -> tuple[str, list[Any]]:
-        ds = self._ds_id(conn, dataset)
-        from_where, params = item_query_sql(ds, query)
-        order, order_params = order_clause(
-            query.order_by, nearest_to=query.nearest_to, nearest_ascending=query.nearest_ascending
-        )
-        limit = None if query.limit is None else max(int(query.limit), 0)
-        sql = f"SELECT i.* {from_where} {order} LIMIT ? OFFSET ?"
-        return sql, [*params, *order_params, limit, max(int(query.offset), 0)]
-
-    def find_items(self, dataset: str, query: ItemQuery) -> list[RasterItem]:
-        """Items matching a query: O(log n + k) through the spatial and time indexes."""
-        with self.pg.read() as conn:
-            sql, params = self._find_sql(conn, dataset, query)
-            rows = conn.execute(sql, params).fetchall()
-        return [item_from_row(r) for r in rows]
-
-    def explain(self, dataset: str, query: ItemQuery) -> list[str]:
-        """PostgreSQL's plan of ``find_items`` (one line per plan line)."""
-        with self.pg.read() as conn:
-            sql, params = self._find_sql(conn, dataset, query)
-            rows = conn.execute("EXPLAIN " + sql, params).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def count_items(self, dataset: str, query: ItemQuery) -> int:
-        """How many items match (offset and limit ignored)."""
-        with self.pg.read() as conn:
-            ds = self._ds_id(conn, dataset)
-            from_where, params = item_query_sql(ds, query)
-            row = conn.execute(f"SELECT count(*) {from_where}", params).fetchone()
-        return int(row[0]) if row is not None else 0
-
-    def get_item(self, dataset: str, object_id: int) -> RasterItem:
-        """One item (ItemNotFound otherwise)."""
-        with self.pg.read() as conn:
-            ds = self._ds_id(conn, dataset)
-            row = conn.execute(
-                "SELECT * FROM items WHERE id = ? AND dataset_id = ?", (int(object_id), ds)
-            ).fetchone()
-        if row is None:
-            raise ItemNotFound(
-                f"Item {object_id} does not exist in mosaic dataset '{dataset}'.",
-                next_step="Query the catalog for valid OBJECTIDs.",
-            )
-        return item_from_row(row)
-
-    def summary(self, dataset: str) -> DatasetSummary:
-        """The current dataset summary, O(1) in the number of items."""
-        with self.pg.read() as conn:
-            return read_summary(_sq(conn), self._ds_id(conn, dataset))
-
-    def history(self, dataset: str, limit: int = 100) -> list[HistoryEntry]:
-        """Most recent geoprocessing-history entries first."""
-        with self.pg.read() as conn:
-            ds = self._ds_id(conn, dataset)
-            rows = conn.execute(
-                "SELECT time, operation, details FROM history WHERE dataset_id = ? "
-                "ORDER BY id DESC LIMIT ?",
-                (ds, max(int(limit), 0)),
-            ).fetchall()
-        return [HistoryEntry(r[0], r[1], json.loads(r[2])) for r in rows]
 
     def close(self) -> None:
         """Release connections."""

@@ -17,10 +17,11 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import psycopg_pool
@@ -197,6 +198,12 @@ def _check_reachable(url: str) -> None:
             f"The catalog database {redact_url(url)} cannot be opened: {reason}",
             next_step=hint,
         ) from exc
+
+
+def as_dbapi(conn: PgConnection) -> sqlite3.Connection:
+    """The connection as the helpers shared with the SQLite store type it: they use only the
+    DB-API surface :class:`PgConnection` offers."""
+    return cast(sqlite3.Connection, conn)
 
 
 class PgPool:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from livemosaic.adapters.catalog.journal import write_entries
-from livemosaic.adapters.catalog.postgres.catalog import PostgresCatalog, _sq
-from livemosaic.adapters.catalog.postgres.connection import PgConnection
+from livemosaic.adapters.catalog.postgres.catalog import PostgresCatalog
+from livemosaic.adapters.catalog.postgres.connection import PgConnection, as_dbapi
 from livemosaic.core.models import RasterItem
 from livemosaic.core.ports import AddResult, JournalEntry, JournalState
 from livemosaic.errors import DatasetNotFound
@@ -80,7 +80,9 @@ class PostgresIngestJournal:
                 if key not in ids:
                     ids[key] = _dataset_id(conn, e.dataset)
             for key, ds in ids.items():
-                write_entries(_sq(conn), ds, [e for e in entries if e.dataset.casefold() == key])
+                write_entries(
+                    as_dbapi(conn), ds, [e for e in entries if e.dataset.casefold() == key]
+                )
 
     def commit(
         self, dataset: str, items: Sequence[RasterItem], entries: Sequence[JournalEntry]
@@ -91,7 +93,7 @@ class PostgresIngestJournal:
             assert ds.id is not None
             result = self.catalog.add_items_in(conn, ds, items)
             if entries:
-                write_entries(_sq(conn), ds.id, entries)
+                write_entries(as_dbapi(conn), ds.id, entries)
         return result
 
     def entries(
