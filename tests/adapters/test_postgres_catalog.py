@@ -60,6 +60,7 @@ def test_query_plans_use_the_gist_and_time_indexes(store: PostgresCatalog, pg_ur
     window = ItemQuery(extent=Extent(0, 0, 10, 10), time=(T0, T0 + DAY))
     plan = "\n".join(store.explain(DS, window))
     assert "items_space_time" in plan and "trange &&" in plan, plan
+    assert "Index Cond: ((dataset_id =" in plan, plan  # the dataset narrows the GiST too
     plan = "\n".join(store.explain(DS, ItemQuery(time=(T0, T0 + 2 * DAY))))
     assert ("items_time" in plan or "items_space_time" in plan) and "Seq Scan" not in plan, plan
     plan = "\n".join(store.explain(DS, ItemQuery(object_ids=(1, 2, 3))))

@@ -281,7 +281,7 @@ class PostgresCatalog(ItemReads, ServiceTables):
                     next_step="Check the file's georeferencing.",
                 )
             by_path.setdefault(item.path, []).append(item)
-        added: list[int] = []
+        new: list[RasterItem] = []
         skipped: list[str] = []
         replaced: list[str] = []
         delta = SummaryDelta()
@@ -306,8 +306,9 @@ class PostgresCatalog(ItemReads, ServiceTables):
                 _delete_items(conn, [r["id"] for r in old])
                 replaced.append(path)
             for item in group:
-                added.append(self._insert(conn, ds.id, item, date_added))
+                new.append(item)
                 delta.add(item, 1)
+        added = self._insert(conn, ds.id, new, date_added)
         if not delta.empty:
             apply_delta(as_dbapi(conn), ds.id, delta)
             paths = list(by_path)
@@ -326,15 +327,20 @@ class PostgresCatalog(ItemReads, ServiceTables):
         return AddResult(tuple(added), tuple(skipped), tuple(replaced))
 
     @staticmethod
-    def _insert(conn: PgConnection, ds: int, item: RasterItem, added: int) -> int:
-        row = conn.execute(INSERT_ITEM, item_row(item, ds, added)).fetchone()
-        assert row is not None
-        oid = int(row[0])
-        conn.executemany("INSERT INTO item_dims VALUES (?, ?, ?)", dimension_rows(item, oid))
-        conn.executemany(
-            "INSERT INTO item_band_stats VALUES (?, ?, ?, ?, ?, ?)", band_stat_rows(item, oid, ds)
-        )
-        return oid
+    def _insert(conn: PgConnection, ds: int, items: Sequence[RasterItem], added: int) -> list[int]:
+        """Insert items and their index rows in a few pipelined round trips; their ids."""
+        ids = conn.insert_returning(INSERT_ITEM, [item_row(item, ds, added) for item in items])
+        dims = [
+            row for item, oid in zip(items, ids, strict=True) for row in dimension_rows(item, oid)
+        ]
+        stats = [
+            row
+            for item, oid in zip(items, ids, strict=True)
+            for row in band_stat_rows(item, oid, ds)
+        ]
+        conn.executemany("INSERT INTO item_dims VALUES (?, ?, ?)", dims)
+        conn.executemany("INSERT INTO item_band_stats VALUES (?, ?, ?, ?, ?, ?)", stats)
+        return ids
 
     def remove_items(self, dataset: str, where: RemoveFilter) -> int:
         """Remove matching items in one transaction; returns how many."""

@@ -129,6 +129,20 @@ class PgConnection:
             cur.executemany(to_pyformat(sql), rows)
         return cur
 
+    def insert_returning(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Run an ``INSERT … RETURNING id`` for every row (pipelined); the ids in order."""
+        if not rows:
+            return []
+        cur = self.raw.cursor()
+        cur.executemany(to_pyformat(sql), [bind(r) for r in rows], returning=True)
+        ids: list[int] = []
+        while True:
+            row = cur.fetchone()
+            assert row is not None
+            ids.append(int(row[0]))
+            if not cur.nextset():
+                return ids
+
     def script(self, sql: str) -> None:
         """Run a parameterless script of several statements (migrations)."""
         self.raw.execute(sql.encode("utf-8"))

@@ -75,7 +75,7 @@ def item_query_sql(dataset_id: int, query: ItemQuery) -> tuple[str, list[Any]]:
     a time window.
     """
     q = query
-    conds: list[str] = ["i.dataset_id = ?"]
+    conds: list[str] = ["i.dataset_id = ?::bigint"]  # bigint, so the GiST index takes it
     params: list[Any] = [dataset_id]
     if q.object_ids is not None:
         conds.append("i.id = ANY(?)")
