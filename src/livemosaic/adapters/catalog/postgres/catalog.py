@@ -21,7 +21,11 @@ from typing import Any, cast
 from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
 from livemosaic.adapters.catalog.postgres.connection import PgConnection, PgPool, as_dbapi
 from livemosaic.adapters.catalog.postgres.query import POSTGRES
-from livemosaic.adapters.catalog.postgres.reads import ItemReads
+from livemosaic.adapters.catalog.postgres.reads import (
+    ItemReads,
+    dataset_from_row,
+    dataset_not_found,
+)
 from livemosaic.adapters.catalog.rows import (
     ITEM_COLUMNS,
     band_stat_rows,
@@ -40,7 +44,6 @@ from livemosaic.core.models import (
 from livemosaic.core.ports import AddResult, RemoveFilter
 from livemosaic.errors import (
     AlreadyExists,
-    DatasetNotFound,
     InvalidParameter,
     RasterRejected,
 )
@@ -60,25 +63,6 @@ _DATASET_TABLES = (
     "history",
     "ingest_journal",
 )
-
-
-def _dataset_from_row(row: Any) -> MosaicDataset:
-    return MosaicDataset(
-        name=row["name"],
-        crs=row["crs"],
-        time_pattern=row["time_pattern"],
-        history_enabled=bool(row["history_enabled"]),
-        description=row["description"],
-        id=row["id"],
-        created=row["created"],
-    )
-
-
-def _not_found(name: str) -> DatasetNotFound:
-    return DatasetNotFound(
-        f"Mosaic dataset '{name}' does not exist.",
-        next_step=f"Create it with `livemosaic dataset create {name}`.",
-    )
 
 
 def _delete_items(conn: PgConnection, ids: Sequence[int]) -> None:
@@ -103,19 +87,6 @@ class PostgresCatalog(ItemReads, ServiceTables):
         return self.pg
 
     # -- datasets ------------------------------------------------------------------------
-    @staticmethod
-    def dataset_in(conn: PgConnection, name: str) -> MosaicDataset:
-        """The dataset with this name, read in the caller's transaction."""
-        row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
-        if row is None:
-            raise _not_found(name)
-        return _dataset_from_row(row)
-
-    def _ds_id(self, conn: PgConnection, name: str) -> int:
-        oid = self.dataset_in(conn, name).id
-        assert oid is not None
-        return oid
-
     @staticmethod
     def _record(
         conn: PgConnection, ds: MosaicDataset, operation: str, details: dict[str, Any]
@@ -181,7 +152,7 @@ class PostgresCatalog(ItemReads, ServiceTables):
         """All datasets by name."""
         with self.pg.read() as conn:
             rows = conn.execute("SELECT * FROM datasets ORDER BY name").fetchall()
-        return [_dataset_from_row(r) for r in rows]
+        return [dataset_from_row(r) for r in rows]
 
     def update_dataset(self, dataset: MosaicDataset) -> MosaicDataset:
         """Change settings of a dataset (crs only while it is empty); found by id or name."""
@@ -189,8 +160,8 @@ class PostgresCatalog(ItemReads, ServiceTables):
             if dataset.id is not None:
                 row = conn.execute("SELECT * FROM datasets WHERE id = ?", (dataset.id,)).fetchone()
                 if row is None:
-                    raise _not_found(dataset.name)
-                old = _dataset_from_row(row)
+                    raise dataset_not_found(dataset.name)
+                old = dataset_from_row(row)
             else:
                 old = self.dataset_in(conn, dataset.name)
             name = dataset.name.strip() or old.name

@@ -16,9 +16,9 @@ from typing import Any, cast
 from livemosaic.adapters.catalog.journal import write_entries
 from livemosaic.adapters.catalog.postgres.catalog import PostgresCatalog
 from livemosaic.adapters.catalog.postgres.connection import PgConnection, as_dbapi
+from livemosaic.adapters.catalog.postgres.reads import ItemReads
 from livemosaic.core.models import RasterItem
 from livemosaic.core.ports import AddResult, JournalEntry, JournalState
-from livemosaic.errors import DatasetNotFound
 
 _SELECT = (
     "SELECT d.name AS dataset, j.* FROM ingest_journal AS j "
@@ -27,13 +27,9 @@ _SELECT = (
 
 
 def _dataset_id(conn: PgConnection, name: str) -> int:
-    row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
-    if row is None:
-        raise DatasetNotFound(
-            f"Mosaic dataset '{name}' does not exist.",
-            next_step=f"Create it with `livemosaic dataset create {name}`.",
-        )
-    return int(row[0])
+    oid = ItemReads.dataset_in(conn, name).id
+    assert oid is not None
+    return oid
 
 
 def _entry(row: Any) -> JournalEntry:

@@ -21,9 +21,9 @@ from livemosaic.adapters.catalog.postgres.query import item_query_sql
 from livemosaic.adapters.catalog.rows import item_from_row
 from livemosaic.adapters.catalog.sqlwhere import order_clause
 from livemosaic.adapters.catalog.summary import read_summary
-from livemosaic.core.models import DatasetSummary, Extent, HistoryEntry, RasterItem
+from livemosaic.core.models import DatasetSummary, Extent, HistoryEntry, MosaicDataset, RasterItem
 from livemosaic.core.ports import ItemQuery
-from livemosaic.errors import ItemNotFound
+from livemosaic.errors import DatasetNotFound, ItemNotFound
 
 
 def _unfiltered(query: ItemQuery) -> bool:
@@ -39,13 +39,44 @@ def _unfiltered(query: ItemQuery) -> bool:
     )
 
 
+def dataset_from_row(row: Any) -> MosaicDataset:
+    """The dataset a row of ``datasets`` stores."""
+    return MosaicDataset(
+        name=row["name"],
+        crs=row["crs"],
+        time_pattern=row["time_pattern"],
+        history_enabled=bool(row["history_enabled"]),
+        description=row["description"],
+        id=row["id"],
+        created=row["created"],
+    )
+
+
+def dataset_not_found(name: str) -> DatasetNotFound:
+    """The error for an unknown dataset name."""
+    return DatasetNotFound(
+        f"Mosaic dataset '{name}' does not exist.",
+        next_step=f"Create it with `livemosaic dataset create {name}`.",
+    )
+
+
 class ItemReads:
-    """The read half of :class:`~.catalog.PostgresCatalog`."""
+    """The read half of :class:`~.catalog.PostgresCatalog` (datasets by name, items)."""
 
     pg: PgPool
 
+    @staticmethod
+    def dataset_in(conn: PgConnection, name: str) -> MosaicDataset:
+        """The dataset with this name, read in the caller's transaction."""
+        row = conn.execute("SELECT * FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
+        if row is None:
+            raise dataset_not_found(name)
+        return dataset_from_row(row)
+
     def _ds_id(self, conn: PgConnection, name: str) -> int:
-        raise NotImplementedError
+        oid = self.dataset_in(conn, name).id
+        assert oid is not None
+        return oid
 
     def _find_sql(
         self, conn: PgConnection, dataset: str, query: ItemQuery, select: str = "i.*"
