@@ -6,8 +6,8 @@ bulk ``add_items`` batches, then times per call:
 
 * ``lookup``: the item lookup of one exportImage request (``find_items`` of a random 1500 m
   square, the 1000-candidate limit), 4-9 items;
-* ``time``: ``find_items`` of a one-hour time window (about 10 items at these sizes, since
-  the grid's acquisitions are a millisecond apart... so a 10 ms window);
+* ``time``: ``find_items`` of a 10 ms time window (about 10 items: the grid's acquisitions
+  are a millisecond apart);
 * ``bbox``: ``count_items`` of a random 10 km square;
 * ``refresh``: ``Publisher.republish`` — read the summary, build and store the snapshot —
   which is what Refresh Service does once the items are in.
@@ -82,7 +82,7 @@ def postgres_store(base: str, size: int) -> Iterator[CatalogStore]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
-def analyze(base: str | None, store: CatalogStore) -> None:
+def analyze(store: CatalogStore) -> None:
     """Planner statistics after a bulk load (PostgreSQL's autovacuum would gather them)."""
     pool = getattr(store, "pg", None)
     if pool is not None:
@@ -167,7 +167,7 @@ def main() -> int:
             for name, opener in stores:
                 with opener() as store:  # type: ignore[attr-defined]
                     rate = load(store, layout, size)
-                    analyze(base, store)
+                    analyze(store)
                     got = measure(store, layout, size, calls)
                 rows.append(
                     [
