@@ -34,15 +34,18 @@ def build_pipeline(
     from livemosaic.adapters.raster.confine import Confinement
     from livemosaic.adapters.raster.overviews import RasterioOverviewBuilder
 
+    journal = open_journal(catalog)
     return IngestPipeline(
         catalog,
         source,
-        open_journal(catalog),
+        journal,
         Ingestor(catalog, source, data_folders),
         trigger,
         registry,
         overviews=RasterioOverviewBuilder(Confinement.of(data_folders)),
         writers=open_for_writing,
+        # a journal shared by several processes locks a dataset's batches across them
+        batch_lock=getattr(journal, "batch", None),
     )
 
 

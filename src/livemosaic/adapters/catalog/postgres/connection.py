@@ -36,6 +36,7 @@ log = logging.getLogger("livemosaic.catalog")
 LOCK_SPACE = 0x4C4D  # first key of every livemosaic advisory lock ("LM")
 CATALOG_LOCK = 1  # serialises catalog writes (datasets, items, services, users, journal)
 MIGRATION_LOCK = 2  # one node at a time applies migrations
+BATCH_LOCK = LOCK_SPACE * 16 + 4  # with a dataset name's hash: one ingest batch at a time
 POOL_MAX_CONNECTIONS = 8  # per server process; PostgreSQL allows 100 by default
 POOL_TIMEOUT_SECONDS = 30.0  # longest wait for a free connection, and for the first one
 
@@ -256,6 +257,15 @@ class PgPool:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def session(self) -> Iterator[PgConnection]:
+        """A pooled connection outside any transaction (for session-level advisory locks,
+        released with the connection if the process dies)."""
+        if self._closed:
+            raise StoreError("The catalog is closed.", next_step="Open the catalog again.")
+        with translate_errors(self.where), self._pool.connection() as conn:
+            yield PgConnection(conn)
 
     @contextmanager
     def read(self) -> Iterator[PgConnection]:

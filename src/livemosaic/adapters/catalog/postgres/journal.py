@@ -1,21 +1,24 @@
 """The ingest journal in PostgreSQL (table ``ingest_journal``), shared by every watcher.
 
 Rows mean what they mean in SQLite (:mod:`livemosaic.adapters.catalog.journal`): :meth:`commit`
-adds a batch's items and writes its rows in one transaction (one unit of work). That
-transaction holds the catalog write lock and adds nothing for files whose
-(path, size, mtime) is already in the catalog, so when several watchers over the same folders
-take the same file, its items are added once: the first commit adds them, later ones find them
-there and report the file skipped.
+adds a batch's items and writes its rows in one transaction (one unit of work), under the
+catalog write lock, adding nothing for a file whose (path, size, mtime) is already in the
+catalog. Several watchers over the same folders (on several nodes) never take the same file
+twice: :meth:`PostgresIngestJournal.batch` is the ingest pipeline's ``batch_lock``, an advisory
+lock per dataset held for a whole batch, so the second watcher finds the file settled in the
+journal and does not read it; should a batch run without it, the commit still adds a file's
+items once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 from livemosaic.adapters.catalog.journal import write_entries
 from livemosaic.adapters.catalog.postgres.catalog import PostgresCatalog
-from livemosaic.adapters.catalog.postgres.connection import PgConnection, as_dbapi
+from livemosaic.adapters.catalog.postgres.connection import BATCH_LOCK, PgConnection, as_dbapi
 from livemosaic.adapters.catalog.postgres.reads import ItemReads
 from livemosaic.core.models import RasterItem
 from livemosaic.core.ports import AddResult, JournalEntry, JournalState
@@ -53,6 +56,22 @@ class PostgresIngestJournal:
     def __init__(self, catalog: PostgresCatalog) -> None:
         self.catalog = catalog
         self._pool = catalog.pg
+
+    @contextmanager
+    def batch(self, dataset: str) -> Iterator[None]:
+        """Hold one dataset's ingest batches to one process at a time, on every node.
+
+        A session-level advisory lock on the dataset's name: a second watcher's batch waits,
+        then finds the files the first one took settled in the journal and reads none of them
+        again. The lock goes with its connection, so a watcher that dies releases it.
+        """
+        key = (BATCH_LOCK, dataset.strip().lower())
+        with self._pool.session() as conn:
+            conn.execute("SELECT pg_advisory_lock(?, hashtext(?))", key)
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(?, hashtext(?))", key)
 
     def lookup(self, dataset: str, paths: Sequence[str]) -> dict[str, JournalEntry]:
         """The entries of these paths in a dataset (absent paths are left out)."""
