@@ -3,10 +3,13 @@ and several watchers (nodes) taking the same files at once."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -137,3 +140,41 @@ def test_watchers_on_three_nodes_read_and_add_each_file_once(
     finally:
         for _, e in nodes:
             e.stores.close()
+
+
+def hold_the_batch_lock(url: str, held: Any) -> None:
+    """Take dataset d's batch lock, say so, then hang (until killed) inside the batch."""
+    stores = open_stores(url)
+    assert isinstance(stores.journal, PostgresIngestJournal)
+    with stores.journal.batch("d"):
+        held.set()
+        time.sleep(120)
+
+
+def test_a_watcher_that_dies_mid_batch_releases_the_lock(pg_url: str) -> None:
+    stores = open_stores(pg_url)
+    journal = stores.journal
+    assert isinstance(journal, PostgresIngestJournal)
+    ctx = mp.get_context("spawn")
+    held = ctx.Event()
+    proc = ctx.Process(target=hold_the_batch_lock, args=(pg_url, held))
+    proc.start()
+    try:
+        assert held.wait(30), "the child never took the lock"
+        waited = threading.Event()
+
+        def take() -> None:
+            with journal.batch("D"):  # dataset names ignore case
+                waited.set()
+
+        taker = threading.Thread(target=take, daemon=True)
+        taker.start()
+        assert not waited.wait(0.5), "two batches of one dataset ran at once"
+    finally:
+        proc.kill()
+        proc.join(timeout=30)
+    try:
+        assert waited.wait(30), "the lock of the killed watcher was never released"
+        taker.join(30)
+    finally:
+        stores.close()
