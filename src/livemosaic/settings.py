@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,6 +18,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from livemosaic.core.objects import normalise_prefix
 
 MIB = 1024 * 1024
+
+
+def redact_url(url: str) -> str:
+    """A URL with its password replaced by ``***``, for messages, logs and ``config``."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def physical_memory_bytes() -> int:
@@ -43,7 +49,9 @@ class Settings(BaseSettings):
     )
     catalog_url: str = Field(
         "",
-        description="Catalog store URL: sqlite:///path/catalog.db (default: <data_dir>/catalog.db).",
+        description="Catalog store URL: sqlite:///path/catalog.db (default: <data_dir>/catalog.db) "
+        "or postgresql://user:password@host:5432/database (an existing database, shared by "
+        "every server node; its tables are created on first use).",
     )
     data_folders: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,

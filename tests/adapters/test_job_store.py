@@ -31,8 +31,14 @@ def url(path: Path) -> str:
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> Iterator[Stores]:
-    s = open_stores(url(tmp_path / "catalog.db"))
+def catalog_url(tmp_path: Path) -> str:
+    """The catalog database of one test (another module runs these tests on PostgreSQL)."""
+    return url(tmp_path / "catalog.db")
+
+
+@pytest.fixture
+def stores(catalog_url: str) -> Iterator[Stores]:
+    s = open_stores(catalog_url)
     yield s
     s.close()
 
@@ -61,8 +67,8 @@ def finish(store: JobStore, job: Job, now: int) -> Job:
 # -- single-process semantics ------------------------------------------------------------
 
 
-def test_a_job_round_trips_exactly_and_survives_a_restart(tmp_path: Path) -> None:
-    s = open_stores(url(tmp_path / "c.db"))
+def test_a_job_round_trips_exactly_and_survives_a_restart(catalog_url: str) -> None:
+    s = open_stores(catalog_url)
     job = make_job(
         inputs={
             "serviceName": "Sentinel2",
@@ -78,7 +84,7 @@ def test_a_job_round_trips_exactly_and_survives_a_restart(tmp_path: Path) -> Non
     assert s.jobs.create_job(job) is job
     assert s.jobs.get_job(job.id) == job
     s.close()
-    again = open_stores(url(tmp_path / "c.db"))
+    again = open_stores(catalog_url)
     try:
         loaded = again.jobs.get_job(job.id)
         assert loaded == job
@@ -300,8 +306,8 @@ def check_runs(runs: list[tuple[str, str, str, int, int]], ids: list[str]) -> No
     assert len({r[2] for r in runs}) > 1, "only one claimer ever got work"
 
 
-def test_threads_claim_each_job_once_and_serialise_services(tmp_path: Path) -> None:
-    db = url(tmp_path / "catalog.db")
+def test_threads_claim_each_job_once_and_serialise_services(catalog_url: str) -> None:
+    db = catalog_url
     setup = open_stores(db)
     ids = _submit_all(setup.jobs)
     out: queue.Queue[tuple[str, str, str, int, int]] = queue.Queue()
@@ -324,8 +330,8 @@ def test_threads_claim_each_job_once_and_serialise_services(tmp_path: Path) -> N
     setup.close()
 
 
-def test_processes_claim_each_job_once_and_serialise_services(tmp_path: Path) -> None:
-    db = url(tmp_path / "catalog.db")
+def test_processes_claim_each_job_once_and_serialise_services(catalog_url: str) -> None:
+    db = catalog_url
     setup = open_stores(db)
     ids = _submit_all(setup.jobs)
     ctx = mp.get_context("spawn")
@@ -366,8 +372,8 @@ def hold_a_job(db: str, claimed) -> None:
     time.sleep(120)
 
 
-def test_a_job_of_a_killed_process_runs_again(tmp_path: Path) -> None:
-    db = url(tmp_path / "catalog.db")
+def test_a_job_of_a_killed_process_runs_again(catalog_url: str) -> None:
+    db = catalog_url
     s = open_stores(db)
     job = s.jobs.create_job(make_job())
     ctx = mp.get_context("spawn")

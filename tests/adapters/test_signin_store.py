@@ -10,6 +10,8 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import pytest
+
 from livemosaic.adapters.catalog import open_stores
 from livemosaic.core.signin import SigninThrottle
 from tests.figures import record
@@ -20,6 +22,12 @@ WINDOW_MS = 600_000
 
 def url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def catalog_url(tmp_path: Path) -> str:
+    """The catalog database of one test (another module runs these tests on PostgreSQL)."""
+    return url(tmp_path / "catalog.db")
 
 
 def _hammer(db: str, attempts: int, start: float, granted: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -37,8 +45,8 @@ def _hammer(db: str, attempts: int, start: float, granted: multiprocessing.Queue
         stores.close()
 
 
-def test_processes_share_one_count(tmp_path: Path) -> None:
-    db = url(tmp_path / "catalog.db")
+def test_processes_share_one_count(catalog_url: str) -> None:
+    db = catalog_url
     open_stores(db).close()  # migrate once
     processes, attempts = 4, 10
     ctx = multiprocessing.get_context("spawn")
@@ -64,8 +72,8 @@ def test_processes_share_one_count(tmp_path: Path) -> None:
     )
 
 
-def test_window_success_and_purge(tmp_path: Path) -> None:
-    stores = open_stores(url(tmp_path / "catalog.db"))
+def test_window_success_and_purge(catalog_url: str) -> None:
+    stores = open_stores(catalog_url)
     try:
         store = stores.signins
         assert [store.begin("ops", "a", t, 1000, 2) for t in (0, 100)] == [0, 0]

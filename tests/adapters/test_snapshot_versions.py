@@ -5,13 +5,21 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from livemosaic.adapters.catalog import open_stores
 from livemosaic.core.models import MosaicDataset, ServiceDefinition, ServiceSnapshot, SpatialRef
 from livemosaic.core.registry import service_key
 
 
-def test_newest_version_per_service_seen_by_another_process(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'catalog.db'}"
+@pytest.fixture
+def catalog_url(tmp_path: Path) -> str:
+    """The catalog database of one test (another module runs these tests on PostgreSQL)."""
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+def test_newest_version_per_service_seen_by_another_process(catalog_url: str) -> None:
+    db = catalog_url
     writer = open_stores(db).catalog
     reader = open_stores(db).catalog  # its own connections, as in another server process
     try:

@@ -35,7 +35,6 @@ from livemosaic.errors import (
     InvalidParameter,
     ItemNotFound,
     LimitExceeded,
-    NotSupported,
     RasterRejected,
     ServiceNotFound,
     StoreError,
@@ -84,9 +83,10 @@ def test_open_catalog_rejects_non_file_sqlite_urls(url: str) -> None:
         open_catalog(url)
 
 
-def test_open_catalog_postgres_not_yet(tmp_path: Path) -> None:
-    with pytest.raises(NotSupported, match="PostgreSQL"):
-        open_catalog("postgresql://user@localhost/livemosaic")
+def test_open_catalog_postgres_url_that_cannot_be_reached_says_so() -> None:
+    with pytest.raises(StoreError, match="cannot be opened") as info:
+        open_catalog("postgresql://nobody:secret@127.0.0.1:1/livemosaic")
+    assert "secret" not in str(info.value)
 
 
 def test_open_catalog_unknown_scheme() -> None:

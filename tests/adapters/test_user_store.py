@@ -17,14 +17,20 @@ HASH = hash_password("correct horse")
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> Iterator[Stores]:
-    s = open_stores(f"sqlite:///{tmp_path / 'catalog.db'}")
+def catalog_url(tmp_path: Path) -> str:
+    """The catalog database of one test (another module runs these tests on PostgreSQL)."""
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture
+def stores(catalog_url: str) -> Iterator[Stores]:
+    s = open_stores(catalog_url)
     yield s
     s.close()
 
 
-def test_users_round_trip_and_persist(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'catalog.db'}"
+def test_users_round_trip_and_persist(catalog_url: str) -> None:
+    db = catalog_url
     s = open_stores(db)
     ops = User("ops", "publisher", HASH, token_epoch=3, disabled=False, created=1234)
     s.users.add_user(ops)

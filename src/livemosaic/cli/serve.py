@@ -17,7 +17,7 @@ from livemosaic.cli.users import administrators, ensure_first_admin, user_store
 from livemosaic.core.models import ServiceDefinition
 from livemosaic.core.watch_rules import WatchRule, check_rules
 from livemosaic.errors import LiveMosaicError, NotFound
-from livemosaic.settings import Settings
+from livemosaic.settings import Settings, redact_url
 
 if TYPE_CHECKING:
     from livemosaic.context import AppContext
@@ -47,7 +47,8 @@ def init(state: CliState) -> None:
         has_admin = bool(administrators(users))
     except (LiveMosaicError, OSError) as exc:
         fail(str(exc))
-    click.echo(f"Catalog ready at {state.settings.effective_catalog_url} ({count} datasets).")
+    where = redact_url(state.settings.effective_catalog_url)
+    click.echo(f"Catalog ready at {where} ({count} datasets).")
     if admin:
         click.echo(f"Administrator '{admin}' created.")
     elif not has_admin:
@@ -62,7 +63,8 @@ def init(state: CliState) -> None:
 def config(state: CliState) -> None:
     """Print the effective configuration (environment, .env and flags applied)."""
     values = state.settings.model_dump(mode="json")
-    values["effective_catalog_url"] = state.settings.effective_catalog_url
+    values["catalog_url"] = redact_url(state.settings.catalog_url)
+    values["effective_catalog_url"] = redact_url(state.settings.effective_catalog_url)
     echo_json(values)
 
 

@@ -21,7 +21,10 @@ endpoint all call. For one batch it
    items are drawn without a refresh).
 
 Exactly-once follows from step 3: after a crash a file is either added and journaled or
-neither, and re-adding the same file version is a no-op.
+neither, and re-adding the same file version is a no-op. Pipelines of several processes
+(watchers on several nodes over one shared catalog) are given a ``batch_lock``: a lock per
+dataset that the store holds across processes for the whole batch, so a file is read and
+added by one of them; the others then find it settled in the journal.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import shutil
 import stat
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -77,6 +81,9 @@ from livemosaic.core.watch_rules import Retention, WatchRule
 from livemosaic.errors import AlreadyExists, DatasetNotFound, LiveMosaicError
 
 log = logging.getLogger(__name__)
+
+# a lock on one dataset's batches held across processes, taken with the dataset name
+BatchLock = Callable[[str], AbstractContextManager[object]]
 
 MARKER_SUFFIX = ".done"
 
@@ -140,6 +147,7 @@ class IngestPipeline:
         mosaic_overviews: MosaicOverviews | None = None,
         clock: Callable[[], int] = now_ms,
         events: EventBus | None = None,
+        batch_lock: BatchLock | None = None,
     ) -> None:
         self.catalog = catalog
         self.source = source
@@ -156,6 +164,8 @@ class IngestPipeline:
         self.mosaic_overviews = mosaic_overviews
         self.clock = clock
         self._lock = threading.Lock()  # one batch at a time per pipeline
+        # one batch at a time per dataset across processes (None: this process only)
+        self.batch_lock = batch_lock
 
     def with_trigger(self, trigger: RefreshTrigger | None) -> IngestPipeline:
         """A pipeline sharing this one's stores and batch lock that refreshes via ``trigger``
@@ -172,6 +182,7 @@ class IngestPipeline:
             mosaic_overviews=self.mosaic_overviews,
             clock=self.clock,
             events=self.events,
+            batch_lock=self.batch_lock,
         )
         other._lock = self._lock  # batches of both still run one at a time
         return other
@@ -222,7 +233,8 @@ class IngestPipeline:
         back, and a file recorded as bad is read again).
         ``refresh=False`` never requests a refresh.
         """
-        with self._lock:
+        shared = self.batch_lock(rule.dataset) if self.batch_lock else nullcontext()
+        with self._lock, shared:
             ds = self.dataset_for(rule)
             report = BatchReport(ds.name)
             todo = self._select(ds, paths, explicit, report)

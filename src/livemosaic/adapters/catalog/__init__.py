@@ -1,4 +1,5 @@
-"""Catalog stores: open one from a URL (``sqlite:///path/catalog.db``).
+"""Catalog stores: open one from a URL (``sqlite:///path/catalog.db`` or
+``postgresql://user@host:port/database``).
 
 :func:`open_catalog` gives the catalog alone; :func:`open_stores` gives every store of one
 database (catalog, jobs, users, sign-in attempts, ingest journal), sharing its connections.
@@ -19,7 +20,8 @@ from livemosaic.core.ports import (
 from livemosaic.errors import InvalidParameter, NotSupported
 
 SQLITE_PREFIX = "sqlite://"
-ACCEPTED_URLS = "sqlite:///absolute/path/catalog.db"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+ACCEPTED_URLS = "sqlite:///absolute/path/catalog.db | postgresql://user@host:5432/database"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +43,14 @@ class Stores:
         self.catalog.close()
 
 
+def _scheme(url: str) -> str:
+    return (url or "").strip().partition(":")[0].lower()
+
+
 def _sqlite_path(url: str) -> Path:
     """The database file an ``sqlite:///`` URL names (errors name the accepted forms)."""
     text = (url or "").strip()
-    scheme = text.partition(":")[0].lower()
+    scheme = _scheme(text)
     if scheme == "sqlite":
         rest = text[len(SQLITE_PREFIX) :] if text.lower().startswith(SQLITE_PREFIX) else ""
         if not rest.startswith("/") or rest.rstrip("/") == "" or ":memory:" in rest:
@@ -54,18 +60,27 @@ def _sqlite_path(url: str) -> Path:
                 accepted=ACCEPTED_URLS,
             )
         return Path("/" + rest.lstrip("/"))
-    if scheme in ("postgresql", "postgres"):
-        raise NotSupported(
-            f"The PostgreSQL catalog store is not available yet ('{scheme}://…').",
-            next_step=f"Use an SQLite catalog for now: LIVEMOSAIC_CATALOG_URL={ACCEPTED_URLS}.",
-        )
     raise InvalidParameter(
         "catalog_url", f"'{url}' has an unknown scheme '{scheme}'.", accepted=ACCEPTED_URLS
     )
 
 
+def _postgres(url: str) -> Stores:
+    try:
+        from livemosaic.adapters.catalog.postgres import open_postgres
+    except ImportError as exc:
+        raise NotSupported(
+            f"The PostgreSQL catalog needs psycopg, which is not installed ({exc.name}).",
+            next_step="Install livemosaic with its postgres extra: pip install 'livemosaic[postgres]'.",
+        ) from exc
+    return Stores(*open_postgres(url.strip()))
+
+
 def open_catalog(url: str) -> CatalogStore:
-    """The catalog store a URL names; SQLite files are created (with their folder) on demand."""
+    """The catalog store a URL names; SQLite files are created (with their folder) on demand,
+    PostgreSQL databases must exist (their tables are created on demand)."""
+    if _scheme(url) in POSTGRES_SCHEMES:
+        return _postgres(url).catalog
     path = _sqlite_path(url)
     from livemosaic.adapters.catalog.sqlite import SqliteCatalog
 
@@ -74,6 +89,8 @@ def open_catalog(url: str) -> CatalogStore:
 
 def open_stores(url: str) -> Stores:
     """Every store of the database a URL names, on shared connections."""
+    if _scheme(url) in POSTGRES_SCHEMES:
+        return _postgres(url)
     path = _sqlite_path(url)
     from livemosaic.adapters.catalog.jobs import SqliteJobStore
     from livemosaic.adapters.catalog.journal import SqliteIngestJournal

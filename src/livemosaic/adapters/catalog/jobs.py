@@ -115,6 +115,25 @@ def _restarts(job: Job) -> int:
     return sum(1 for m in job.messages if m.description == RESTARTED)
 
 
+def orphan_fate(job: Job, now: int) -> Job:
+    """What becomes of a job whose runner stopped: back to submitted, cancelled when it was
+    being cancelled, failed once its runner stopped :data:`MAX_RESTARTS` times."""
+    note = jobs.info(RESTARTED)
+    if job.status == jobs.CANCELLING:
+        new = transition(job, jobs.CANCELLED, now, messages=(note,))
+    elif _restarts(job) >= MAX_RESTARTS:
+        failure = jobs.error(
+            f"Failed: the server process running this job stopped {MAX_RESTARTS + 1} "
+            "times; it is not run again. Check the server log for the cause."
+        )
+        new = transition(job, jobs.FAILED, now, messages=(failure,))
+    else:
+        new = transition(job, jobs.SUBMITTED, now, messages=(note,))
+    if new.status != jobs.SUBMITTED:
+        log.warning("job %s: its worker %s stopped; %s", job.id, job.worker, new.status)
+    return new
+
+
 class SqliteJobStore:
     """A :class:`~livemosaic.core.ports.JobStore` in the catalog database."""
 
@@ -208,21 +227,10 @@ class SqliteJobStore:
             rows = conn.execute(_ORPHANS, (stale_before,)).fetchall()
             for row in rows:
                 job = job_from_row(row)
-                note = jobs.info(RESTARTED)
-                if job.status == jobs.CANCELLING:
-                    new = transition(job, jobs.CANCELLED, now, messages=(note,))
-                elif _restarts(job) >= MAX_RESTARTS:
-                    failure = jobs.error(
-                        f"Failed: the server process running this job stopped {MAX_RESTARTS + 1} "
-                        "times; it is not run again. Check the server log for the cause."
-                    )
-                    new = transition(job, jobs.FAILED, now, messages=(failure,))
-                else:
-                    new = transition(job, jobs.SUBMITTED, now, messages=(note,))
+                new = orphan_fate(job, now)
+                if new.status == jobs.SUBMITTED:
                     requeued.append(job.id)
                 self._update(conn, new, job.status)
-                if new.status != jobs.SUBMITTED:
-                    log.warning("job %s: its worker %s stopped; %s", job.id, job.worker, new.status)
             conn.execute("DELETE FROM job_workers WHERE heartbeat < ?", (stale_before,))
         return requeued
 

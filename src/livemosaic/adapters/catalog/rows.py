@@ -222,6 +222,18 @@ def dimension_rows(item: RasterItem, oid: int) -> list[tuple[Any, ...]]:
     ]
 
 
+# the dataset columns a user may change (recorded in the history when they do)
+DATASET_SETTINGS = (
+    "name",
+    "crs",
+    "time_pattern",
+    "time_field",
+    "time_format",
+    "history_enabled",
+    "description",
+)
+
+
 def dataset_from_row(row: sqlite3.Row) -> MosaicDataset:
     """The dataset a ``datasets`` row stores."""
     return MosaicDataset(

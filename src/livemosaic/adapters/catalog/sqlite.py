@@ -29,6 +29,7 @@ from livemosaic.adapters.catalog.item_writes import (
     record_history,
 )
 from livemosaic.adapters.catalog.rows import (
+    DATASET_SETTINGS,
     dataset_from_row,
     dataset_not_found,
     item_from_row,
@@ -173,17 +174,7 @@ class SqliteCatalog(ServiceTables):
                 ),
             )
             changed = {
-                k: getattr(new, k)
-                for k in (
-                    "name",
-                    "crs",
-                    "time_pattern",
-                    "time_field",
-                    "time_format",
-                    "history_enabled",
-                    "description",
-                )
-                if getattr(new, k) != getattr(old, k)
+                k: getattr(new, k) for k in DATASET_SETTINGS if getattr(new, k) != getattr(old, k)
             }
             if changed:
                 record_history(conn, new if new.history_enabled else old, "update", changed)

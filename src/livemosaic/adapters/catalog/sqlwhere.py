@@ -1,7 +1,9 @@
 """Compile where-clause trees and item queries to parameterised SQL over the ``items`` table.
 
 Field names come only from the fixed :data:`COLUMNS` map and values only travel as
-parameters, so no client text ever becomes SQL.
+parameters, so no client text ever becomes SQL. One walk over the where-clause tree serves
+both stores; a :class:`Dialect` says what differs (SQLite by default, PostgreSQL in
+:mod:`livemosaic.adapters.catalog.postgres.query`).
 """
 
 from __future__ import annotations
@@ -60,7 +62,28 @@ COLUMNS: dict[str, str] = {
 }
 assert set(COLUMNS) == {f.name for f in CATALOG_FIELDS}, "every catalog field needs a column"
 
-IN_LIST_INLINE = 50  # longer IN lists travel as one JSON parameter
+IN_LIST_INLINE = 50  # longer IN lists travel as one parameter
+
+
+class Dialect:
+    """The SQL that differs between catalog stores; this base class writes SQLite's."""
+
+    true = "1"
+    false = "0"
+    like = "LIKE"  # SQLite's LIKE ignores ASCII case
+    like_no_escape = ""  # what follows a LIKE without an ESCAPE clause
+
+    def in_list(self, left: str, negated: bool, values: list[Any], params: list[Any]) -> str:
+        """``left [NOT] IN`` a long list of values, passed as one parameter."""
+        params.append(json.dumps(values))
+        return f"({left} {'NOT ' if negated else ''}IN (SELECT value FROM json_each(?)))"
+
+    def equals_nocase(self, column: str) -> str:
+        """``column`` equals one text parameter, ignoring case."""
+        return f"{column} = ? COLLATE NOCASE"
+
+
+SQLITE = Dialect()
 
 
 def column(field_name: str, alias: str = "i", parameter: str = "where") -> str:
@@ -73,8 +96,9 @@ def column(field_name: str, alias: str = "i", parameter: str = "where") -> str:
 
 
 class _Compiler:
-    def __init__(self, alias: str) -> None:
+    def __init__(self, alias: str, dialect: Dialect) -> None:
         self.alias = alias
+        self.dialect = dialect
         self.params: list[Any] = []
 
     def expr(self, e: Expr) -> str:
@@ -92,7 +116,7 @@ class _Compiler:
 
     def cond(self, c: Condition) -> str:
         if isinstance(c, Const):
-            return "1" if c.value else "0"
+            return self.dialect.true if c.value else self.dialect.false
         if isinstance(c, And | Or):
             joiner = " AND " if isinstance(c, And) else " OR "
             return "(" + joiner.join(self.cond(p) for p in c.parts) + ")"
@@ -109,24 +133,26 @@ class _Compiler:
         if isinstance(c, Like):
             left = self.expr(c.expr)
             self.params.append(c.pattern)
+            like = self.dialect.like
             if c.escape is None:
-                return f"({left} {neg}LIKE ?)"
+                return f"({left} {neg}{like} ?{self.dialect.like_no_escape})"
             self.params.append(c.escape)
-            return f"({left} {neg}LIKE ? ESCAPE ?)"
+            return f"({left} {neg}{like} ? ESCAPE ?)"
         if not isinstance(c, In):
             raise InvalidParameter("where", f"unsupported condition {c!r}.")
         left = self.expr(c.expr)
         values = [v.value for v in c.values]
         if len(values) > IN_LIST_INLINE:
-            self.params.append(json.dumps(values))
-            return f"({left} {neg}IN (SELECT value FROM json_each(?)))"
+            return self.dialect.in_list(left, c.negated, values, self.params)
         marks = ", ".join(self.expr(v) for v in c.values)
         return f"({left} {neg}IN ({marks}))"
 
 
-def compile_where(cond: Condition, alias: str = "i") -> tuple[str, list[Any]]:
+def compile_where(
+    cond: Condition, alias: str = "i", dialect: Dialect = SQLITE
+) -> tuple[str, list[Any]]:
     """SQL text and parameters of a condition over the items table aliased ``alias``."""
-    comp = _Compiler(alias)
+    comp = _Compiler(alias, dialect)
     return comp.cond(cond), comp.params
 
 
@@ -193,7 +219,7 @@ def _dimension_sql(f: DimensionFilter, alias: str, params: list[Any]) -> str | N
 
 
 def dimensions_sql(
-    filters: Sequence[DimensionFilter], alias: str = "i"
+    filters: Sequence[DimensionFilter], alias: str = "i", dialect: Dialect = SQLITE
 ) -> tuple[str, list[Any]] | None:
     """SQL for multidimensional filters.
 
@@ -215,7 +241,7 @@ def dimensions_sql(
             ands.append(sql)
     ors: list[str] = []
     for group in groups.values():
-        parts = [f"{alias}.variable = ? COLLATE NOCASE"]
+        parts = [dialect.equals_nocase(f"{alias}.variable")]
         params.append((group[0].variable or "").strip())
         for f in group:
             sql = _dimension_sql(f, alias, params)

@@ -108,15 +108,17 @@ def apply_delta(conn: sqlite3.Connection, ds: int, delta: SummaryDelta) -> None:
     conn.execute(BOUNDS_SQL, (ds, delta.item_count))
     conn.executemany(
         "INSERT INTO summary_counters (dataset_id, kind, key, count) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (dataset_id, kind, key) DO UPDATE SET count = count + excluded.count",
+        "ON CONFLICT (dataset_id, kind, key) DO UPDATE SET count = summary_counters.count + excluded.count",
         [(ds, kind, key, n) for (kind, key), n in delta.counters.items() if n],
     )
     conn.execute("DELETE FROM summary_counters WHERE dataset_id = ? AND count <= 0", (ds,))
     conn.executemany(
         "INSERT INTO summary_bands (dataset_id, band, item_count, weight, total, total_sq) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dataset_id, band) DO UPDATE SET "
-        "item_count = item_count + excluded.item_count, weight = weight + excluded.weight, "
-        "total = total + excluded.total, total_sq = total_sq + excluded.total_sq",
+        "item_count = summary_bands.item_count + excluded.item_count, "
+        "weight = summary_bands.weight + excluded.weight, "
+        "total = summary_bands.total + excluded.total, "
+        "total_sq = summary_bands.total_sq + excluded.total_sq",
         [(ds, b, m.items, m.weight, m.total, m.total_sq) for b, m in delta.bands.items()],
     )
     conn.executemany(
@@ -134,8 +136,10 @@ def _apply_variables(conn: sqlite3.Connection, ds: int, delta: SummaryDelta) -> 
     conn.executemany(
         "INSERT INTO summary_variables (dataset_id, variable, item_count, weight, total, "
         "total_sq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dataset_id, variable) DO UPDATE SET "
-        "item_count = item_count + excluded.item_count, weight = weight + excluded.weight, "
-        "total = total + excluded.total, total_sq = total_sq + excluded.total_sq",
+        "item_count = summary_variables.item_count + excluded.item_count, "
+        "weight = summary_variables.weight + excluded.weight, "
+        "total = summary_variables.total + excluded.total, "
+        "total_sq = summary_variables.total_sq + excluded.total_sq",
         [(ds, v, m.items, m.weight, m.total, m.total_sq) for v, m in delta.variables.items()],
     )
     conn.executemany(
@@ -154,7 +158,7 @@ def _apply_variables(conn: sqlite3.Connection, ds: int, delta: SummaryDelta) -> 
     conn.executemany(
         "INSERT INTO summary_dimensions (dataset_id, variable, dimension, item_count) "
         "VALUES (?, ?, ?, ?) ON CONFLICT (dataset_id, variable, dimension) DO UPDATE SET "
-        "item_count = item_count + excluded.item_count",
+        "item_count = summary_dimensions.item_count + excluded.item_count",
         [(ds, v, d, n) for (v, d), n in delta.dims.items() if n],
     )
     conn.executemany(
@@ -166,7 +170,7 @@ def _apply_variables(conn: sqlite3.Connection, ds: int, delta: SummaryDelta) -> 
     conn.executemany(
         "INSERT INTO summary_dimension_values (dataset_id, variable, dimension, value, count) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (dataset_id, variable, dimension, value) "
-        "DO UPDATE SET count = count + excluded.count",
+        "DO UPDATE SET count = summary_dimension_values.count + excluded.count",
         [(ds, v, d, x, n) for (v, d, x), n in delta.dim_values.items() if n],
     )
     conn.execute("DELETE FROM summary_dimension_values WHERE dataset_id = ? AND count <= 0", (ds,))

@@ -49,6 +49,8 @@ def build_pipeline(
         writers=open_for_writing,
         events=events,
         mosaic_overviews=MosaicOverviews(catalog, source, CogTileWriter(), data_folders),
+        # a journal shared by several processes locks a dataset's batches across them
+        batch_lock=getattr(journal, "batch", None),
     )
 
 
