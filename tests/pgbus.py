@@ -19,6 +19,8 @@ def postgres_or_skip() -> str:
     try:
         psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
     except psycopg.Error as exc:
+        if os.environ.get("CI"):  # scripts/test starts PostgreSQL: under CI it must answer
+            pytest.fail(f"no PostgreSQL at {POSTGRES_URL} under CI: {exc}")
         pytest.skip(f"no PostgreSQL at {POSTGRES_URL}: {exc}")
     return POSTGRES_URL
 

@@ -85,7 +85,7 @@ def site(
             node.stop()
 
 
-def _watcher(env: dict[str, str], incoming: Path, data_dir: Path, log: Path) -> Any:
+def _watcher(env: dict[str, str], incoming: Path, data_dir: Path, log: Any) -> Any:
     import os
     import subprocess
 
@@ -95,7 +95,7 @@ def _watcher(env: dict[str, str], incoming: Path, data_dir: Path, log: Path) -> 
         [str(BIN), "--data-dir", str(data_dir), "watch", "--folder", str(incoming),
          "--dataset", "ndvi", "--service", SERVICE, "--settle", "0.3", "--batch-window", "0.5"],
         env=environ,
-        stdout=log.open("w"),
+        stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -111,7 +111,8 @@ def test_files_dropped_reach_every_node_and_every_client(
     ]
     for c in clients:
         threading.Thread(target=c.run, daemon=True).start()
-    watcher = _watcher(env, incoming, nodes[0].data_dir, tmp_path / "watcher.log")
+    log = (tmp_path / "watcher.log").open("w")
+    watcher = _watcher(env, incoming, nodes[0].data_dir, log)
     try:
         for c in clients:
             assert c.ready.wait(15) and not c.error, c.error
@@ -159,6 +160,7 @@ def test_files_dropped_reach_every_node_and_every_client(
     finally:
         watcher.terminate()
         watcher.wait(timeout=30)
+        log.close()
         for c in clients:
             c.stop.set()
 
