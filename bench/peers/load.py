@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,18 @@ def wrk(
     return json.loads(lines[-1]), cpu, sampler.peak, sampler.samples
 
 
+def settle(roots: Callable[[], list[int]], idle: float = 0.05, patience: float = 30.0) -> None:
+    """Wait until the server's tree uses under ``idle`` of a core (the requests wrk left in
+    flight are finished), so that they do not count against the next server's run."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        pids = tree(roots())
+        before = cpu_seconds(pids)
+        time.sleep(0.3)
+        if cpu_seconds(pids) - before < idle * 0.3:
+            return
+
+
 def measure(
     server: str,
     base_url: str,
@@ -58,6 +71,7 @@ def measure(
 ) -> Run:
     """One wrk run turned into a ``Run``."""
     figures, cpu, peak, _ = wrk(base_url, paths_file, script, connections, seconds, roots)
+    settle(roots)
     return Run(
         server=server,
         case=case_label,

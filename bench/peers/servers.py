@@ -2,9 +2,7 @@
 
 - **livemosaic**: ``livemosaic serve --workers 2`` (uvicorn) on a catalog of both layers.
 - **MapServer**: ``mapserv`` as two FastCGI processes (spawn-fcgi) behind nginx, one GDAL
-  tile index per layer, datasets kept open (``CLOSE_CONNECTION=DEFER``) — or plain CGI
-  (one process per request, through ``fcgiwrap``-less nginx is impossible, so CGI runs
-  behind Python's CGI-less fallback is not offered: when FastCGI fails the suite says so).
+  tile index per layer, datasets kept open (``CLOSE_CONNECTION=DEFER``): its fastest setup.
 - **TiTiler**: ``titiler.mosaic``'s MosaicTilerFactory with the bbox endpoint, uvicorn with
   two workers, from the separate virtualenv ``.venv-peers``.
 """
@@ -26,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import ServerProcess, free_port  # noqa: E402
 
 from peers import config  # noqa: E402
+from peers.procs import tree  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS_VENV = REPO / ".venv-peers"
-WORKERS = 2
+WORKERS = 2  # server processes of each server (the default of --workers)
 
 
 def wait_ready(url: str, timeout: float, alive: callable) -> None:  # type: ignore[valid-type]
@@ -56,6 +55,20 @@ def _running(pid: int) -> bool:
         return False
 
 
+def kill_all(pids: list[int], grace: float) -> None:
+    """SIGTERM to each of ``pids`` still running, SIGKILL after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        for pid in pids:
+            if _running(pid):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(_running(p) for p in pids):
+            time.sleep(0.1)
+
+
 def gdaltindex(folder: Path, name: str, files: list[Path]) -> Path:
     """A new tile index ``folder/<name>_index.shp`` of ``files`` (the list passed in a file)."""
     index = folder / f"{name}_index.shp"
@@ -78,8 +91,9 @@ class Server:
     name = ""
     label = ""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, workers: int = WORKERS) -> None:
         self.work = work
+        self.workers = workers
         self.port = free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
 
@@ -94,6 +108,9 @@ class Server:
         raise NotImplementedError
 
     def stop(self) -> None:
+        """SIGTERM to the processes started, then SIGKILL to whatever of their tree is left
+        after 10 s (uvicorn's workers finish their requests first, which can take long)."""
+        family = tree(self.roots())
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.terminate()
@@ -104,6 +121,7 @@ class Server:
                 p.kill()
                 p.wait(timeout=10)
         self.procs = []
+        kill_all(family, grace=10.0)
 
     def log(self, name: str) -> Path:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -115,16 +133,23 @@ class LiveMosaic(Server):
 
     name = "livemosaic"
 
-    def __init__(self, work: Path, data_dir: Path, folders: list[Path], max_items: int) -> None:
-        super().__init__(work)
+    def __init__(
+        self,
+        work: Path,
+        data_dir: Path,
+        folders: list[Path],
+        max_items: int,
+        workers: int = WORKERS,
+    ) -> None:
+        super().__init__(work, workers)
         args = ["--data-dir", str(data_dir)]
         for folder in folders:
             args += ["--data-folder", str(folder)]
         env = {"LIVEMOSAIC_MAX_MOSAIC_IMAGE_COUNT": str(max_items)}
         self.server = ServerProcess(args, env, cwd=work, log_path=self.log("serve"))
-        self.server.command += ["--workers", str(WORKERS)]
+        self.server.command += ["--workers", str(self.workers)]
         self.port = self.server.port
-        self.label = f"livemosaic {WORKERS} workers"
+        self.label = f"livemosaic {self.workers} workers"
 
     def roots(self) -> list[int]:
         proc = self.server.proc
@@ -135,7 +160,9 @@ class LiveMosaic(Server):
         self.server.start(probe_path, timeout=120)
 
     def stop(self) -> None:
+        family = tree(self.roots())
         self.server.stop()
+        kill_all(family, grace=10.0)
 
 
 class MapServer(Server):
@@ -143,13 +170,19 @@ class MapServer(Server):
 
     name = "mapserver"
 
-    def __init__(self, work: Path, extent: config.Box, layers: dict[str, list[Path]]) -> None:
-        super().__init__(work)
+    def __init__(
+        self,
+        work: Path,
+        extent: config.Box,
+        layers: dict[str, list[Path]],
+        workers: int = WORKERS,
+    ) -> None:
+        super().__init__(work, workers)
         self.extent = extent
         self.layers = layers
         self.socket = work / "mapserv.sock"
         self.fcgi_pids: list[int] = []
-        self.label = f"MapServer FastCGI x{WORKERS}, kept open"
+        self.label = f"MapServer FastCGI x{self.workers}, kept open"
 
     def build_indexes(self) -> dict[str, Path]:
         """``gdaltindex`` of each layer's files (a shapefile, field ``location``)."""
@@ -174,7 +207,7 @@ class MapServer(Server):
         self.socket.unlink(missing_ok=True)
         env = {**os.environ, "MAPSERVER_CONFIG_FILE": str(conf), "MS_MAPFILE": str(map_path)}
         subprocess.run(
-            ["spawn-fcgi", "-s", str(self.socket), "-M", "0666", "-F", str(WORKERS)]
+            ["spawn-fcgi", "-s", str(self.socket), "-M", "0666", "-F", str(self.workers)]
             + ["-P", str(pidfile), "--", shutil.which("mapserv") or "/usr/bin/mapserv"],
             check=True,
             env=env,
@@ -197,15 +230,7 @@ class MapServer(Server):
         """nginx, then the FastCGI processes (mapserv finishes a request on SIGTERM and
         waits in accept(); SIGKILL after 2 s)."""
         super().stop()
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in self.fcgi_pids:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + 2
-            while time.monotonic() < deadline and any(_running(p) for p in self.fcgi_pids):
-                time.sleep(0.1)
+        kill_all(self.fcgi_pids, grace=2.0)
         self.fcgi_pids = []
 
 
@@ -214,10 +239,17 @@ class TiTiler(Server):
 
     name = "titiler"
 
-    def __init__(self, work: Path, mosaics: dict[str, Path]) -> None:
-        super().__init__(work)
+    def __init__(
+        self,
+        work: Path,
+        mosaics: dict[str, Path],
+        env: dict[str, str] | None = None,
+        workers: int = WORKERS,
+    ) -> None:
+        super().__init__(work, workers)
         self.mosaics = mosaics
-        self.label = f"TiTiler MosaicJSON {WORKERS} workers"
+        self.env = {**os.environ, **(env or {})}
+        self.label = f"TiTiler MosaicJSON {self.workers} workers"
 
     def start(self, probe_path: str) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -231,14 +263,16 @@ class TiTiler(Server):
             "--port",
             str(self.port),
             "--workers",
-            str(WORKERS),
+            str(self.workers),
             "--log-level",
             "warning",
             "--no-access-log",
         ]
         with self.log("uvicorn").open("wb") as log:
             self.procs.append(
-                subprocess.Popen(command, cwd=self.work, stdout=log, stderr=subprocess.STDOUT)
+                subprocess.Popen(
+                    command, cwd=self.work, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                )
             )
         wait_ready(self.base_url + probe_path, 120, lambda: bool(self.roots()))
 

@@ -206,10 +206,14 @@ def run(args: argparse.Namespace) -> int:
         script.write_text(config.WRK_SCRIPT)
         all_servers: list[servers.Server] = [
             servers.LiveMosaic(
-                work / "livemosaic", work / "data", [data / "rgb", data / "dem"], MAX_ITEMS
+                work / "livemosaic",
+                work / "data",
+                [data / "rgb", data / "dem"],
+                MAX_ITEMS,
+                args.workers,
             ),
-            servers.MapServer(work / "mapserver", extent, layers),
-            servers.TiTiler(work / "titiler", mosaic_files),
+            servers.MapServer(work / "mapserver", extent, layers, args.workers),
+            servers.TiTiler(work / "titiler", mosaic_files, workers=args.workers),
         ]
         probe = cases[0]
         for server in all_servers:
@@ -225,13 +229,13 @@ def run(args: argparse.Namespace) -> int:
         runs: list[report.Run] = []
         order = list(config.SERVERS)
         latency = warm_up(started, cases, boxes, mosaic_files)
-        total = args.reps * len(cases) * len(config.CONCURRENCY) * len(order)
+        total = args.reps * len(cases) * len(args.connections) * len(order)
         done = 0
         t_start = time.perf_counter()
         for rep in range(args.reps):
             for index, case in enumerate(cases):
                 turn = order[(rep + index) % 3 :] + order[: (rep + index) % 3]
-                for conns in config.CONCURRENCY:
+                for conns in args.connections:
                     for name in turn:
                         s = started[name]
                         seconds = config.run_seconds(
@@ -327,6 +331,15 @@ def main(argv: list[str] | None = None) -> int:
         help="where the generated COGs are kept (reused by the next run)",
     )
     parser.add_argument("--seed", type=int, default=11, help="seed of the bbox positions")
+    parser.add_argument(
+        "--workers", type=int, default=servers.WORKERS, help="processes of each server"
+    )
+    parser.add_argument(
+        "--connections",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        default=config.CONCURRENCY,
+        help="wrk connections, comma-separated (default 4,16)",
+    )
     parser.add_argument("--soak", action="store_true", help="a 10-minute soak instead")
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     parser.add_argument("--soak-servers", default="livemosaic", help="comma-separated")
