@@ -1,8 +1,8 @@
 """livemosaic against MapServer and TiTiler on one mosaic of COGs: CPU per image, req/s,
 latency and memory of each server, interleaved, with the in-process floor.
 
-    bench/peers/run --quick        # 1 repetition, native + whole, DEM 256 only, 2-15 s runs
-    bench/peers/run                # 3 repetitions, 3 scales, 10 s runs (about 40 minutes)
+    bench/peers/run --quick        # 1 repetition, native + whole, DEM 256, c=1 and 4 only
+    bench/peers/run                # 3 repetitions, 3 scales, c=1/4/16 (about an hour)
     bench/peers/run --soak         # 10 minutes of load, RSS every 10 s: is it flat?
     bench/peers/run --freshness    # file in the folder -> visible, per server, 1k/10k items
 """
@@ -30,7 +30,7 @@ from livemosaic.app import AppContext  # noqa: E402
 from livemosaic.core.ingest import Ingestor  # noqa: E402
 from livemosaic.core.models import Extent, ServiceDefinition  # noqa: E402
 from peers import config, report, servers  # noqa: E402
-from peers.load import measure  # noqa: E402
+from peers.load import measure, sequential  # noqa: E402
 
 SEED = 42
 DEM_DATASET = "bench_dem"
@@ -229,22 +229,31 @@ def run(args: argparse.Namespace) -> int:
         runs: list[report.Run] = []
         order = list(config.SERVERS)
         latency = warm_up(started, cases, boxes, mosaic_files)
-        total = args.reps * len(cases) * len(args.connections) * len(order)
+        levels = (1, *args.connections)
+        total = args.reps * len(cases) * len(levels) * len(order)
         done = 0
         t_start = time.perf_counter()
         for rep in range(args.reps):
             for index, case in enumerate(cases):
                 turn = order[(rep + index) % 3 :] + order[: (rep + index) % 3]
-                for conns in args.connections:
+                for conns in levels:
                     for name in turn:
                         s = started[name]
-                        seconds = config.run_seconds(
-                            args.seconds, latency[(name, case.label)], conns, args.max_seconds
-                        )
-                        runs.append(
-                            measure(name, s.base_url, s.roots, case.label,
-                                    paths[(name, case.label)], script, conns, seconds, rep)
-                        )  # fmt: skip
+                        listing = paths[(name, case.label)]
+                        if conns == 1:
+                            lines = listing.read_text().splitlines()
+                            run_ = sequential(
+                                name, s.base_url, s.roots, case.label, lines, args.sequential, rep
+                            )
+                        else:
+                            seconds = config.run_seconds(
+                                args.seconds, latency[(name, case.label)], conns, args.max_seconds
+                            )
+                            run_ = measure(
+                                name, s.base_url, s.roots, case.label, listing, script, conns,
+                                seconds, rep,
+                            )  # fmt: skip
+                        runs.append(run_)
                         done += 1
                 print(
                     f"  rep {rep + 1}/{args.reps} {case.label}: {done}/{total} runs, "
@@ -315,7 +324,11 @@ def soak(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 repetition, native + whole, 2 s")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 repetition, native + whole, DEM 256 only, c=1 and 4, 2-20 s runs",
+    )
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument(
@@ -331,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         help="where the generated COGs are kept (reused by the next run)",
     )
     parser.add_argument("--seed", type=int, default=11, help="seed of the bbox positions")
+    parser.add_argument(
+        "--sequential", type=int, default=8, help="requests one at a time (c=1) per case"
+    )
     parser.add_argument(
         "--workers", type=int, default=servers.WORKERS, help="processes of each server"
     )
@@ -351,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     if args.quick:
-        args.reps, args.seconds, args.max_seconds = 1, 2.0, 15.0
+        args.reps, args.seconds, args.max_seconds, args.sequential = 1, 2.0, 20.0, 3
+        args.connections = (4,)
         args.items = "1000"
     if args.freshness:
         from peers.freshness import run as run_freshness

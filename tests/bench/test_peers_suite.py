@@ -104,3 +104,10 @@ def test_soak_verdict_and_pixel_comparison():
     assert report.differing_fraction(a, b) == 1 / 16
     with pytest.raises(ValueError):
         report.differing_fraction(a, b[:2])
+
+
+def test_requests_left_in_flight_by_wrk_count_with_their_cpu():
+    from peers.load import cpu_per_request
+
+    # 10 s of server CPU until idle, 18 answers seen by wrk, 2 connections still waiting
+    assert cpu_per_request(10.0, 18, 2) == 0.5
