@@ -141,13 +141,14 @@ def warm_up(
     boxes: dict[config.Case, list[config.Box]],
     mosaic_files: dict[str, Path],
 ) -> dict[tuple[str, str], float]:
-    """Two requests per server and case, one after the other: checks each answers an image
-    and returns the second one's latency (seconds), from which the run lengths follow."""
+    """Two requests per worker of each server and case, one after the other (each worker
+    opens the case's files and fills its caches): checks each answer is an image and returns
+    the last one's latency (seconds), from which the run lengths follow."""
     out = {}
     with httpx.Client(trust_env=False, timeout=300) as client:
         for case in cases:
             for name, server in started.items():
-                for box in boxes[case][-2:]:
+                for box in boxes[case][-2 * server.workers :]:
                     url = server.base_url + config.request_path(name, case, box, mosaic_files)
                     t0 = time.perf_counter()
                     r = client.get(url)
@@ -367,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
     if args.quick:
-        args.reps, args.seconds, args.max_seconds, args.sequential = 1, 2.0, 20.0, 3
+        args.reps, args.seconds, args.max_seconds, args.sequential = 1, 2.0, 20.0, 6
         args.connections = (4,)
         args.items = "1000"
     if args.freshness:
