@@ -2,7 +2,7 @@
 latency and memory of each server, interleaved, with the in-process floor.
 
     bench/peers/run --quick        # 1 repetition, native + whole, DEM 256, c=1 and 4 only
-    bench/peers/run                # 3 repetitions, 3 scales, c=1/4/16 (about an hour)
+    bench/peers/run                # 3 repetitions, 3 scales, c=1/4/16 (hours on 2 cores)
     bench/peers/run --soak         # 10 minutes of load, RSS every 10 s: is it flat?
     bench/peers/run --freshness    # file in the folder -> visible, per server, 1k/10k items
 """
