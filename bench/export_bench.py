@@ -41,9 +41,10 @@ from livemosaic.adapters.raster.overview_tiles import CogTileWriter
 from livemosaic.app import AppContext, build_context
 from livemosaic.core.export import ExportRequest
 from livemosaic.core.ingest import Ingestor
-from livemosaic.core.models import Extent, ServiceDefinition, ServiceSnapshot
+from livemosaic.core.models import Extent, PixelType, ServiceDefinition, ServiceSnapshot
 from livemosaic.core.overview_build import MosaicOverviews
 from livemosaic.core.overview_grid import DEFAULT_FACTOR, DEFAULT_TILE_SIZE
+from livemosaic.core.ports import ImageFormat, Resampling
 from livemosaic.rest.export_ops import adjust_aspect
 from livemosaic.settings import Settings
 
@@ -91,19 +92,26 @@ def make_scales(extent: Extent, native: float, count: int, seed: int) -> list[Sc
     return scales
 
 
-def export_request(box: Extent) -> ExportRequest:
+def export_request(
+    box: Extent,
+    size: int = SIZE,
+    fmt: ImageFormat = "png",
+    resampling: Resampling = "bilinear",
+    pixel_type: PixelType | None = None,
+) -> ExportRequest:
     """The in-process twin of ``exportImage?bbox=…&size=512,512&format=png`` (EPSG:3857).
 
     The bbox gets the same square-pixel adjustment the REST layer applies, so both sides
     render exactly the same grid (the PNG bytes are compared).
     """
     return ExportRequest(
-        extent=adjust_aspect(box, SIZE, SIZE),
+        extent=adjust_aspect(box, size, size),
         crs="EPSG:3857",
-        width=SIZE,
-        height=SIZE,
-        format="png",
-        resampling="bilinear",
+        width=size,
+        height=size,
+        format=fmt,
+        resampling=resampling,
+        pixel_type=pixel_type,
     )
 
 
@@ -149,10 +157,18 @@ class HttpClients:
 
 
 def prepare(
-    work: Path, tiles_dir: Path, grid: TileGrid, max_items: int, overviews: bool
+    work: Path,
+    tiles_dir: Path,
+    grid: TileGrid,
+    max_items: int,
+    overviews: bool = False,
+    extra_folders: tuple[Path, ...] = (),
 ) -> AppContext:
     """Generate/reuse tiles, ingest them into a new catalog, build the dataset's overviews
-    (``overviews``) and publish Bench/Tiles."""
+    (``overviews``) and publish Bench/Tiles.
+
+    ``extra_folders`` are data folders the context may read besides the tiles' own.
+    """
     t0 = time.perf_counter()
     what = "reused" if tiles_ready(tiles_dir, grid, TILE_SEED) else "generated"
     paths = make_tiles(tiles_dir, grid, TILE_SEED)
@@ -164,7 +180,7 @@ def prepare(
     settings = Settings(
         _env_file=None,  # this run's settings only, not a .env of the working folder
         data_dir=work / "data",
-        data_folders=[tiles_dir],
+        data_folders=[tiles_dir, *extra_folders],
         max_mosaic_image_count=max_items,
     )
     ctx = build_context(settings)

@@ -25,6 +25,8 @@ from rasterio.transform import from_origin
 
 ORIGIN = (1_000_000.0, 6_000_000.0)  # top-left corner of the mosaic, EPSG:3857 metres
 GENERATOR = 2  # bump when the pixels or the file layout change, so old tiles are not reused
+DEM_NODATA = -9999.0  # nodata of the float32 elevation tiles (kind "dem")
+KINDS = ("rgb", "dem")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +99,34 @@ def tile_pixels(grid: TileGrid, col: int, row: int, rng: np.random.Generator) ->
     return np.stack(bands)
 
 
-def write_tile(path: Path, grid: TileGrid, col: int, row: int, rng: np.random.Generator) -> None:
-    """Write one COG tile (written whole to a sibling name, then renamed)."""
+def dem_pixels(grid: TileGrid, col: int, row: int, rng: np.random.Generator) -> np.ndarray:
+    """The (1, size, size) float32 elevations of one tile, in metres, with nodata "lakes".
+
+    Smooth terrain (the colour fields as hills, 50..1200 m) with parcel-sized terraces and a
+    little noise; where a second field is low the pixels are ``DEM_NODATA``.
+    """
+    n = grid.size
+    xs = np.arange(n, dtype=np.int64) + col * grid.step
+    ys = np.arange(n, dtype=np.int64) + row * grid.step
+    k = 8
+    cx = xs[::k].astype(np.float32)[None, :]
+    cy = ys[::k].astype(np.float32)[:, None]
+    hills = np.repeat(np.repeat(_field(cx, cy, 0.7), k, 0), k, 1)[:n, :n]
+    lakes = np.repeat(np.repeat(_field(cx * 1.7, cy * 1.3, 2.1), k, 0), k, 1)[:n, :n]
+    z = 50.0 + 1150.0 * hills + 0.1 * _parcels(xs, ys, 2) + rng.normal(0, 0.5, (n, n))
+    z = z.astype(np.float32)
+    z[lakes < 0.12] = DEM_NODATA
+    return z[None]
+
+
+def write_tile(
+    path: Path, grid: TileGrid, col: int, row: int, rng: np.random.Generator, kind: str = "rgb"
+) -> None:
+    """Write one COG tile (written whole to a sibling name, then renamed).
+
+    ``kind`` "rgb": 8-bit RGB, DEFLATE; "dem": float32 elevations, ZSTD with the floating
+    point predictor (3), nodata ``DEM_NODATA``.
+    """
     x0, y0 = ORIGIN
     transform = from_origin(
         x0 + col * grid.step * grid.pixel, y0 - row * grid.step * grid.pixel, grid.pixel, grid.pixel
@@ -116,15 +144,21 @@ def write_tile(path: Path, grid: TileGrid, col: int, row: int, rng: np.random.Ge
         "overviews": "AUTO",
         "overview_resampling": "AVERAGE",
     }
+    if kind == "dem":
+        pixels = dem_pixels(grid, col, row, rng)
+        profile |= {"count": 1, "dtype": "float32", "compress": "ZSTD", "predictor": 3}
+        profile |= {"nodata": DEM_NODATA}
+    else:
+        pixels = tile_pixels(grid, col, row, rng)
     tmp = path.with_name(path.name + ".part")
     with rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(tile_pixels(grid, col, row, rng))
+        dst.write(pixels)
     tmp.replace(path)
 
 
-def _write_one(job: tuple[Path, TileGrid, int, int, int]) -> Path:
-    path, grid, col, row, seed = job
-    write_tile(path, grid, col, row, np.random.default_rng([seed, row, col]))
+def _write_one(job: tuple[Path, TileGrid, int, int, int, str]) -> Path:
+    path, grid, col, row, seed, kind = job
+    write_tile(path, grid, col, row, np.random.default_rng([seed, row, col]), kind)
     return path
 
 
@@ -137,33 +171,38 @@ def tile_paths(out_dir: Path, grid: TileGrid) -> list[Path]:
     ]
 
 
-def _manifest(grid: TileGrid, seed: int) -> dict[str, object]:
-    return {**asdict(grid), "seed": seed, "generator": GENERATOR}
+def _manifest(grid: TileGrid, seed: int, kind: str = "rgb") -> dict[str, object]:
+    extra = {} if kind == "rgb" else {"kind": kind}  # rgb folders of older runs stay valid
+    return {**asdict(grid), "seed": seed, "generator": GENERATOR, **extra}
 
 
-def tiles_ready(out_dir: Path, grid: TileGrid, seed: int) -> bool:
-    """True when ``out_dir`` already holds every tile of this grid and seed."""
+def tiles_ready(out_dir: Path, grid: TileGrid, seed: int, kind: str = "rgb") -> bool:
+    """True when ``out_dir`` already holds every tile of this grid, seed and kind."""
     manifest = out_dir / "tiles.json"
     try:
-        same = json.loads(manifest.read_text()) == _manifest(grid, seed)
+        same = json.loads(manifest.read_text()) == _manifest(grid, seed, kind)
     except (OSError, ValueError):
         return False
     return same and all(p.exists() for p in tile_paths(out_dir, grid))
 
 
-def make_tiles(out_dir: Path, grid: TileGrid, seed: int = 42, jobs: int = 0) -> list[Path]:
-    """Write ``grid.count`` COG tiles into ``out_dir``; returns their paths (row-major).
+def make_tiles(
+    out_dir: Path, grid: TileGrid, seed: int = 42, jobs: int = 0, kind: str = "rgb"
+) -> list[Path]:
+    """Write ``grid.count`` COG tiles of ``kind`` into ``out_dir``; their paths (row-major).
 
-    A folder that already holds tiles of the same grid and seed (``tiles_ready``) is reused
-    as it is. ``jobs`` worker processes write tiles (0 = one per core).
+    A folder that already holds tiles of the same grid, seed and kind (``tiles_ready``) is
+    reused as it is. ``jobs`` worker processes write tiles (0 = one per core).
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = tile_paths(out_dir, grid)
-    if tiles_ready(out_dir, grid, seed):
+    if tiles_ready(out_dir, grid, seed, kind):
         return paths
     manifest = out_dir / "tiles.json"
     manifest.unlink(missing_ok=True)
-    work = [(p, grid, i % grid.cols, i // grid.cols, seed) for i, p in enumerate(paths)]
+    work = [(p, grid, i % grid.cols, i // grid.cols, seed, kind) for i, p in enumerate(paths)]
     workers = jobs or os.cpu_count() or 1
     if workers == 1:
         for job in work:
@@ -171,7 +210,7 @@ def make_tiles(out_dir: Path, grid: TileGrid, seed: int = 42, jobs: int = 0) -> 
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             list(pool.map(_write_one, work, chunksize=4))
-    manifest.write_text(json.dumps(_manifest(grid, seed)))
+    manifest.write_text(json.dumps(_manifest(grid, seed, kind)))
     return paths
 
 
@@ -196,11 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overlap", type=int, default=32, help="pixels shared with neighbours")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--jobs", type=int, default=0, help="writer processes (0 = per core)")
+    parser.add_argument(
+        "--kind", choices=KINDS, default="rgb", help="8-bit RGB imagery or a float32 DEM"
+    )
     args = parser.parse_args(argv)
     grid = TileGrid(args.cols, args.rows, args.size, args.overlap)
-    reused = tiles_ready(args.out_dir, grid, args.seed)
+    reused = tiles_ready(args.out_dir, grid, args.seed, args.kind)
     start = time.perf_counter()
-    paths = make_tiles(args.out_dir, grid, args.seed, args.jobs)
+    paths = make_tiles(args.out_dir, grid, args.seed, args.jobs, args.kind)
     took = time.perf_counter() - start
     mb = sum(p.stat().st_size for p in paths) / 1e6
     verb = "reused" if reused else f"wrote in {took:.1f} s"
