@@ -50,9 +50,12 @@ def generate(data: Path, grid: TileGrid) -> dict[str, list[Path]]:
     return layers
 
 
-def catalog(work: Path, data: Path, grid: TileGrid) -> AppContext:
-    """livemosaic's catalog: Bench/Tiles (export_bench's) and Bench/Dem."""
-    ctx = prepare(work, data / "rgb", grid, MAX_ITEMS, extra_folders=(data / "dem",))
+def catalog(work: Path, data: Path, grid: TileGrid, overviews: bool = False) -> AppContext:
+    """livemosaic's catalog: Bench/Tiles (export_bench's, with its mosaic overviews when
+    ``overviews``) and Bench/Dem."""
+    ctx = prepare(
+        work, data / "rgb", grid, MAX_ITEMS, overviews=overviews, extra_folders=(data / "dem",)
+    )
     ingestor = Ingestor(ctx.catalog, ctx.source, [data / "dem"])
     ingestor.create_dataset(DEM_DATASET, "EPSG:3857")
     added = ingestor.add_paths(DEM_DATASET, [data / "dem"]).added
@@ -189,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     ctx: AppContext | None = None
     try:
         layers = generate(data, grid)
-        ctx = catalog(work, data, grid)
+        ctx = catalog(work, data, grid, args.overviews)
         extent = grid.extent()
         mosaic_files = mosaics(work, layers)
         scales = config.QUICK_SCALES if args.quick else config.SCALES
@@ -366,6 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", default="1000,10000", help="freshness: catalog sizes")
     parser.add_argument("--with-100k", action="store_true", help="freshness: also 100,000 items")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--overviews",
+        action="store_true",
+        help="build livemosaic's mosaic overviews of the imagery first (dataset overviews "
+        "build), as a user sets up a mosaic drawn at small scales",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.reps, args.seconds, args.max_seconds, args.sequential = 1, 2.0, 20.0, 6
