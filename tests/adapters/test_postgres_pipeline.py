@@ -27,6 +27,7 @@ from livemosaic.core.publishing import Publisher
 from livemosaic.core.refresh import Refresher
 from livemosaic.core.registry import ServiceRegistry
 from livemosaic.core.watch_rules import WatchRule
+from livemosaic.rest.refresh_wire import GP_JOBS
 from tests.core.test_pipeline import *  # noqa: F403
 from tests.core.test_pipeline import DATE_PATTERN, MODIS, MODIS_DATES, Env, drop
 from tests.postgres import pg_database, pg_url
@@ -66,7 +67,7 @@ def _pipeline(url: str, data: Path) -> tuple[IngestPipeline, PgEnv]:
     source = CountingSource([data])
     registry = ServiceRegistry()
     publisher = Publisher(catalog, registry, RasterioProjector())
-    trigger = InProcessRefresh(stores.jobs)
+    trigger = InProcessRefresh(stores.jobs, GP_JOBS)
     pipeline = IngestPipeline(
         catalog,
         source,
@@ -77,7 +78,7 @@ def _pipeline(url: str, data: Path) -> tuple[IngestPipeline, PgEnv]:
         overviews=RasterioOverviewBuilder(source.confine),
         batch_lock=stores.journal.batch,
     )
-    runner = JobRunner(stores.jobs, Refresher(catalog, publisher))
+    runner = JobRunner(stores.jobs, Refresher(catalog, publisher), GP_JOBS)
     env = PgEnv(
         data / "incoming",
         stores,
