@@ -81,11 +81,12 @@ class Settings(BaseSettings):
         900, description="How long exportImage f=json outputs stay downloadable."
     )
     read_threads: int = Field(
-        4,
+        2,
         description="Threads reading and encoding rasters in each server process (GDAL work "
         "runs off the event loop), and so how many image requests one process works on at once. "
-        "4 on purpose: on 2 cores 2 did as well on local files, but 4 keep the cores busy while "
-        "reads from network storage wait (figures in docs/performance.md).",
+        "2 on purpose: on 2 cores, 4 threads did no better on most requests and took up to 1.8x "
+        "the CPU per heavy image under load; raise it for rasters on network storage or object "
+        "stores, where reads wait (figures in docs/performance.md).",
     )
     request_timeout_seconds: float = Field(
         60.0,
