@@ -219,9 +219,12 @@ class _WeightedCompositor(Compositor):
     ) -> bool:
         if not bvalid.any():
             return False
-        w: FloatArray | float = 1.0
-        if self.use_weight and weight is not None:
-            w = np.maximum(np.asarray(weight, dtype=np.float64), _MIN_WEIGHT)[None, :, :]
+        if not (self.use_weight and weight is not None):
+            # weight 1: add the valid values and count them, in place (no float64 temporaries)
+            np.add(self.total, data, out=self.total, where=bvalid, casting="unsafe")
+            np.add(self.weights, 1.0, out=self.weights, where=bvalid)
+            return True
+        w = np.maximum(np.asarray(weight, dtype=np.float64), _MIN_WEIGHT)[None, :, :]
         values = np.where(bvalid, data.astype(np.float64), 0.0)
         wmask = np.where(bvalid, w, 0.0)
         self.total += values * wmask
