@@ -89,7 +89,12 @@ class Settings(BaseSettings):
         900, description="How long exportImage f=json outputs stay downloadable."
     )
     read_threads: int = Field(
-        4, description="Threads reading and encoding rasters (GDAL work runs off the event loop)."
+        2,
+        description="Threads reading and encoding rasters in each server process (GDAL work "
+        "runs off the event loop), and so how many image requests one process works on at once. "
+        "2 on purpose: on 2 cores, 4 threads did no better on most requests and took up to 1.8x "
+        "the CPU per heavy image under load; raise it for rasters on network storage or object "
+        "stores, where reads wait (figures in docs/performance.md).",
     )
     request_timeout_seconds: float = Field(
         60.0,

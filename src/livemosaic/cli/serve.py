@@ -26,6 +26,10 @@ DEMO_DATASET = "demo_landsat"
 DEMO_SERVICE = ("Demo", "Landsat")
 DEMO_INCOMING = "incoming"  # <data_dir>/incoming: watched into the demo service by serve --demo
 DEMO_OWN_RASTERS = "rasters"  # <data_dir>/rasters: a data folder for your own first rasters
+# Server processes by default; chosen by bench/concurrency_bench.py (docs/performance.md).
+DEFAULT_WORKERS = 1
+LOOPS = ("auto", "asyncio", "uvloop")
+HTTP_PARSERS = ("auto", "h11", "httptools")
 
 
 @click.command()
@@ -162,7 +166,24 @@ def demo_watch_rule(folder: Path) -> WatchRule:
     "(env LIVEMOSAIC_WATCH_CONFIG; see docs/watching.md).",
 )
 @click.option(
-    "--workers", default=1, show_default=True, help="Server processes sharing the catalog."
+    "--workers",
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Server processes sharing the catalog (see docs/performance.md for how many).",
+)
+@click.option(
+    "--loop",
+    type=click.Choice(LOOPS),
+    default="auto",
+    show_default=True,
+    help="Event loop: uvloop when installed (auto), or asyncio.",
+)
+@click.option(
+    "--http",
+    type=click.Choice(HTTP_PARSERS),
+    default="auto",
+    show_default=True,
+    help="HTTP/1.1 parser: httptools when installed (auto), or h11.",
 )
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
@@ -185,6 +206,8 @@ def serve(
     demo: bool,
     watch_config: Path | None,
     workers: int,
+    loop: str,
+    http: str,
     log_level: str,
     certfile: Path | None,
     keyfile: Path | None,
@@ -242,6 +265,8 @@ def serve(
             host=settings.host,
             port=settings.port,
             workers=workers,
+            loop=loop,
+            http=http,
             log_level=log_level,
             proxy_headers=False,  # livemosaic judges forwarded headers (trusted_proxies)
             ssl_certfile=certfile_,
@@ -256,6 +281,8 @@ def serve(
         create_app(settings, ctx),
         host=settings.host,
         port=settings.port,
+        loop=loop,
+        http=http,
         log_level=log_level,
         proxy_headers=False,
         ssl_certfile=certfile_,

@@ -42,14 +42,25 @@ def _band_view(block: PixelBlock, bands: int) -> tuple[npt.NDArray[np.generic], 
     if have > bands:
         data = data[:bands]
         have = bands
+    floating = np.issubdtype(data.dtype, np.floating)
+    if have == bands and not floating:
+        # every band valid where the block is: a read-only view, no (bands, rows, cols) copy
+        return data, np.broadcast_to(block.valid, (bands, rows, cols))
     bvalid = np.zeros((bands, rows, cols), dtype=bool)
     bvalid[:have] = block.valid[None, :, :]
     if have < bands:
         pad = np.zeros((bands - have, rows, cols), dtype=data.dtype)
         data = np.concatenate([data, pad], axis=0)
-    if np.issubdtype(data.dtype, np.floating):
+    if floating:
         bvalid &= ~np.isnan(data)
     return data, bvalid
+
+
+def _any_band(bvalid: BoolArray) -> BoolArray:
+    """Pixels valid in at least one band (the block mask itself when ``bvalid`` is its view)."""
+    if bvalid.strides[0] == 0:
+        return np.asarray(bvalid[0], dtype=bool)
+    return np.asarray(bvalid.any(axis=0), dtype=bool)
 
 
 class Compositor:
@@ -137,7 +148,7 @@ class FirstCompositor(_TypedCompositor):
         self, data: npt.NDArray[np.generic], bvalid: BoolArray, weight: FloatArray | None
     ) -> bool:
         acc = self._accumulator(data.dtype)
-        take = bvalid.any(axis=0) & ~self.filled
+        take = _any_band(bvalid) & ~self.filled
         if not take.any():
             return False
         # np.copyto with a broadcast mask avoids materialising fancy-indexed copies
@@ -154,7 +165,7 @@ class LastCompositor(_TypedCompositor):
         self, data: npt.NDArray[np.generic], bvalid: BoolArray, weight: FloatArray | None
     ) -> bool:
         acc = self._accumulator(data.dtype)
-        take: BoolArray = np.asarray(bvalid.any(axis=0))
+        take = _any_band(bvalid)
         if not take.any():
             return False
         np.copyto(acc, data, where=take[None], casting="unsafe")
@@ -208,9 +219,12 @@ class _WeightedCompositor(Compositor):
     ) -> bool:
         if not bvalid.any():
             return False
-        w: FloatArray | float = 1.0
-        if self.use_weight and weight is not None:
-            w = np.maximum(np.asarray(weight, dtype=np.float64), _MIN_WEIGHT)[None, :, :]
+        if not (self.use_weight and weight is not None):
+            # weight 1: add the valid values and count them, in place (no float64 temporaries)
+            np.add(self.total, data, out=self.total, where=bvalid, casting="unsafe")
+            np.add(self.weights, 1.0, out=self.weights, where=bvalid)
+            return True
+        w = np.maximum(np.asarray(weight, dtype=np.float64), _MIN_WEIGHT)[None, :, :]
         values = np.where(bvalid, data.astype(np.float64), 0.0)
         wmask = np.where(bvalid, w, 0.0)
         self.total += values * wmask

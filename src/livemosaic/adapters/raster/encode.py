@@ -127,7 +127,7 @@ def _color(block: PixelBlock, *, paint: bool) -> U8Array:
     data = to_uint8(block.data[:3] if block.data.shape[0] >= 3 else block.data[:1])
     out = data[0] if data.shape[0] == 1 else np.moveaxis(data, 0, -1)
     out = np.ascontiguousarray(out)
-    if paint:
+    if paint and not bool(block.valid.all()):
         out[~block.valid] = 0
     return out
 
@@ -138,13 +138,16 @@ def _png(block: PixelBlock, fmt: str, all_valid: bool) -> EncodedImage:
     gray_as_rgb = color.ndim == 2 and fmt in ("png24", "png32")
     alpha = fmt == "png32" or (fmt == "png" and not all_valid)
     channels = (4 if alpha else 3) if gray_as_rgb or color.ndim == 3 else (2 if alpha else 1)
-    pixels = np.empty((*color.shape[:2], channels), dtype=np.uint8)
-    if color.ndim == 2:
-        pixels[:, :, : channels - alpha] = color[:, :, None]
+    if channels == (1 if color.ndim == 2 else 3):
+        pixels = color  # no channel to add: no copy
     else:
-        pixels[:, :, :3] = color
-    if alpha:
-        pixels[:, :, -1] = np.where(block.valid, 255, 0)
+        pixels = np.empty((*color.shape[:2], channels), dtype=np.uint8)
+        if color.ndim == 2:
+            pixels[:, :, : channels - alpha] = color[:, :, None]
+        else:
+            pixels[:, :, :3] = color
+    if alpha:  # 0 or 255, computed in uint8 (no wider temporary array)
+        np.multiply(block.valid.view(np.uint8), 255, out=pixels[:, :, -1], dtype=np.uint8)
     if gray_as_rgb:
         level, strategy = PNG_GRAY_AS_RGB_LEVEL, PNG_GRAY_AS_RGB_STRATEGY
     else:

@@ -50,21 +50,24 @@ def encode_png(
     lines = np.ascontiguousarray(pixels).reshape(rows, cols * channels)
     raw = _filtered(lines, channels, filter)
     compressor = zlib.compressobj(level, zlib.DEFLATED, 15, 9, _STRATEGY[strategy])
-    idat = compressor.compress(raw.data) + compressor.flush()
-    chunks = [_chunk(b"IHDR", struct.pack(">IIBBBBB", cols, rows, 8, color_type, 0, 0, 0))]
+    idat = [compressor.compress(raw.data), compressor.flush()]  # zlib works without the GIL
+    parts = [SIGNATURE]
+    parts += _chunk(b"IHDR", [struct.pack(">IIBBBBB", cols, rows, 8, color_type, 0, 0, 0)])
     if palette is not None:
-        chunks.append(_chunk(b"PLTE", np.ascontiguousarray(palette, dtype=np.uint8).tobytes()))
+        parts += _chunk(b"PLTE", [np.ascontiguousarray(palette, dtype=np.uint8).tobytes()])
         if transparent_index is not None:
-            alpha = bytes([255] * transparent_index + [0])
-            chunks.append(_chunk(b"tRNS", alpha))
-    chunks.append(_chunk(b"IDAT", idat))
-    chunks.append(_chunk(b"IEND", b""))
-    return SIGNATURE + b"".join(chunks)
+            parts += _chunk(b"tRNS", [bytes([255] * transparent_index + [0])])
+    parts += _chunk(b"IDAT", idat)
+    parts += _chunk(b"IEND", [])
+    return b"".join(parts)  # the only copy of the compressed bytes made with the GIL held
 
 
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(data, zlib.crc32(tag))
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+def _chunk(tag: bytes, data: list[bytes]) -> list[bytes]:
+    """A chunk as pieces to join: length, tag, ``data`` (not copied), CRC."""
+    crc = zlib.crc32(tag)
+    for piece in data:
+        crc = zlib.crc32(piece, crc)  # releases the GIL for pieces over 5 KiB
+    return [struct.pack(">I", sum(map(len, data))) + tag, *data, struct.pack(">I", crc)]
 
 
 def _filtered(lines: U8Array, bpp: int, filter: Filter) -> U8Array:
