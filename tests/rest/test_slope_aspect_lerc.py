@@ -132,12 +132,26 @@ def test_unknown_slope_type_is_a_400(client: httpx.Client, live: LiveServer) -> 
     assert err["code"] == 400 and "SlopeType" in str(err)
 
 
-def test_lerc_version_1_is_refused_with_the_reason(client: httpx.Client, live: LiveServer) -> None:
-    params = {"format": "lerc", "lercVersion": "1", "size": "20,20", "f": "image"}
-    r = client.get(live.svc("dem") + "/exportImage", params=params)
-    err = error_of(r)
-    assert err["code"] == 400, r.text[:300]
-    text = str(err)
-    assert "LERC version 1" in text and "lercVersion=2" in text
-    ok = client.get(live.svc("dem") + "/exportImage", params={**params, "lercVersion": "2"})
-    assert ok.status_code == 200 and ok.content.startswith(b"Lerc2 ")
+def test_lerc_version_1_is_written_when_asked(client: httpx.Client, live: LiveServer) -> None:
+    """lercVersion=1 gives LERC 1 (CntZImage) blobs that the LERC library decodes to the same
+    values and validity as the LERC 2 answer of the same request."""
+    import lerc
+
+    params = {"format": "lerc", "size": "20,20", "f": "image", "lercVersion": "1"}
+    v1 = client.get(live.svc("dem") + "/exportImage", params=params)
+    assert v1.status_code == 200 and v1.content.startswith(b"CntZImage "), v1.content[:80]
+    v2 = client.get(live.svc("dem") + "/exportImage", params={**params, "lercVersion": "2"})
+    assert v2.status_code == 200 and v2.content.startswith(b"Lerc2 ")
+    code1, values1, mask1 = lerc.decode(v1.content)[:3]
+    code2, values2, mask2 = lerc.decode(v2.content)[:3]
+    assert code1 == code2 == 0
+    valid = mask2.astype(bool) if mask2 is not None else None
+    if valid is None:
+        assert mask1 is None
+        assert (values1 == values2.astype(values1.dtype)).all()
+    else:
+        assert (mask1.astype(bool) == valid).all()
+        assert (values1[valid] == values2[valid].astype(values1.dtype)).all()
+    rgb = client.get(live.svc("imagery") + "/exportImage", params=params)
+    assert rgb.content.count(b"CntZImage ") == 3  # one blob per band
+    assert lerc.getLercBlobInfo(rgb.content)[6] == 3

@@ -9,7 +9,8 @@ transparent where the format has alpha (png, png32, png8, gif) and black otherwi
 extent and CRS; invalid pixels hold the nodata value written in the nodata tag. Without a
 nodata value, one the valid pixels do not use is picked (NaN for float data); when every value
 of the type is in use an internal mask is written instead. ``lerc`` is a LERC 2 blob with the
-valid mask (pylerc; ``lercVersion=1`` is refused: that library cannot write LERC 1); ``bip``/``bsq`` are raw little-endian pixels, band-interleaved by pixel
+valid mask (pylerc), or with ``lercVersion=1`` a LERC 1 blob per band (``lerc1``: lossless
+float32, which that library cannot write); ``bip``/``bsq`` are raw little-endian pixels, band-interleaved by pixel
 or band-sequential.
 """
 
@@ -26,6 +27,7 @@ from affine import Affine
 from PIL import Image
 from rasterio.io import MemoryFile
 
+from livemosaic.adapters.raster import lerc1
 from livemosaic.adapters.raster.crs import crs_from_key, quiet_env
 from livemosaic.adapters.raster.png import Filter, Strategy, encode_png
 from livemosaic.core.models import Extent
@@ -103,8 +105,8 @@ class RasterEncoder:
         if fmt == "tiff":
             return EncodedImage(_geotiff(block, extent, crs), "image/tiff", "tif")
         if fmt == "lerc":
-            if lerc_version == 1:
-                raise lerc_v1_not_supported()
+            if lerc_version == 1:  # CntZImage, written here (the LERC library cannot)
+                return EncodedImage(lerc1.encode(block.data, block.valid), OCTETS, "lerc")
             return EncodedImage(_lerc(block, lerc_tolerance), OCTETS, "lerc")
         if fmt == "bip":
             data = np.ascontiguousarray(np.moveaxis(block.data, 0, -1))
@@ -349,21 +351,6 @@ def _representable(value: float, dtype: np.dtype[Any]) -> bool:
         return False
     info = np.iinfo(dtype)
     return bool(info.min <= value <= info.max)
-
-
-def lerc_v1_not_supported() -> NotSupported:
-    """The answer to ``lercVersion=1``: the LERC library writes LERC 2 blobs only.
-
-    LERC 1 (``CntZImage``) is a decode-only format of the LERC library (its encoder takes
-    codec versions 2 and up), so livemosaic cannot write it; every client that reads LERC 1
-    also reads LERC 2.
-    """
-    return NotSupported(
-        "LERC version 1 cannot be written by this server: its LERC library encodes version 2 "
-        "and later only (version 1, CntZImage, is decode-only there).",
-        next_step="Ask for lercVersion=2 (every LERC 1 reader in ArcGIS clients also reads "
-        "LERC 2), or for format=tiff.",
-    )
 
 
 def _lerc(block: PixelBlock, tolerance: float) -> bytes:
