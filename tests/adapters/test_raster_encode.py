@@ -224,3 +224,28 @@ def test_raw_bip_and_bsq() -> None:
     bip = np.frombuffer(encode(block, "bip"), dtype="<u2").reshape(3, 4, 2)
     assert np.array_equal(bsq, data)
     assert np.array_equal(np.moveaxis(bip, -1, 0), data)
+
+
+def test_lerc_1_encoding_stays_within_its_memory_estimate() -> None:
+    """The budget's LERC 1 stage covers what the encoder allocates (tracemalloc peak), for the
+    pixel type where float32 output costs most against the input (uint8, 3 bands)."""
+    import tracemalloc
+
+    from livemosaic.adapters.raster import lerc1
+    from livemosaic.core.budget import ExportShape, stage_bytes
+
+    rows, cols = 300, 400
+    data = np.random.default_rng(3).integers(0, 255, (3, rows, cols), dtype=np.uint8)
+    valid = np.ones((rows, cols), dtype=bool)
+    valid[:50] = False
+    estimate = ExportShape(rows, cols, 3, np.dtype(np.uint8), "First", 3, None,
+                           format="lerc", lerc_version=1)  # fmt: skip
+    per_pixel = stage_bytes(estimate)["encode"] - 3  # minus the finished block itself
+    tracemalloc.start()
+    try:
+        blob = lerc1.encode(data, valid)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert blob.count(b"CntZImage ") == 3
+    assert peak <= per_pixel * rows * cols, (peak, per_pixel * rows * cols)

@@ -48,6 +48,11 @@ PALETTED_FORMATS = frozenset({"png8", "gif"})
 # read back) plus one band's copy; LERC a filled copy, pylerc's copy of the input, its output
 # buffer and the bytes kept, and one more: lossless LERC of float data can pass the raw size
 RAW_FACTORS = {"tiff": 2, "lerc": 5, "bip": 2, "bsq": 1}
+# LERC 1 (adapters/raster/lerc1) writes float32 whatever the pixel type, and the mask as float32
+# counts: 4 bytes per band and pixel plus 4 for the mask; at its peak the blobs and their joined
+# copy (twice that), or while a band is written the blobs so far plus the band's float32 copy,
+# its valid values and their bytes (12)
+LERC1_BYTES_PER_BAND, LERC1_BAND_WORK = 4, 12
 EIGHT_BIT_ENCODE_BYTES = 20
 PALETTED_ENCODE_BYTES = 40
 
@@ -67,6 +72,7 @@ class ExportShape:
     rendering: bool = False
     eight_bit: bool = False
     format: str = "tiff"
+    lerc_version: int = 2
 
 
 def _holds(dst: np.dtype[np.generic], src: np.dtype[np.generic]) -> bool:
@@ -110,6 +116,9 @@ def stage_bytes(shape: ExportShape) -> dict[str, int]:
             PALETTED_ENCODE_BYTES if shape.format in PALETTED_FORMATS else EIGHT_BIT_ENCODE_BYTES
         )
         encode = final + fmt_bytes
+    elif shape.format == "lerc" and shape.lerc_version == 1:
+        blobs = LERC1_BYTES_PER_BAND * (o_bands + 1)
+        encode = final + max(2 * blobs, blobs + LERC1_BAND_WORK)
     else:
         encode = final + RAW_FACTORS[shape.format] * o_bands * o
         encode += o if shape.format == "tiff" else 0  # one band's copy

@@ -278,6 +278,7 @@ class ImageExporter:
             rendering=request.rendering_rule is not None or rule.item_rendering_rule is not None,
             eight_bit=eight_bit,
             format=request.format,
+            lerc_version=request.lerc_version,
         )
 
     def memory_estimate(self, snapshot: ServiceSnapshot, request: ExportRequest) -> int:

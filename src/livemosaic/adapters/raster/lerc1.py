@@ -48,8 +48,10 @@ def encode_band(
 
 def encode(data: npt.NDArray[np.generic], valid: npt.NDArray[np.bool_]) -> bytes:
     """A (bands, rows, cols) block as LERC 1: one blob per band, concatenated."""
-    values = np.asarray(data, dtype=np.float32)
-    return b"".join(encode_band(band, valid, with_mask=i == 0) for i, band in enumerate(values))
+    return b"".join(
+        encode_band(np.asarray(band, dtype=np.float32), valid, with_mask=i == 0)
+        for i, band in enumerate(data)
+    )
 
 
 __all__ = ["encode", "encode_band"]
