@@ -1,4 +1,5 @@
-"""Catalog aggregates in SQL: ids, extent, grouped statistics and distinct values.
+"""Catalog aggregates in SQL: ids, extent, grouped statistics and distinct values, for every
+catalog store (what differs between SQLite and PostgreSQL is the ``Dialect``'s).
 
 Each function takes the ``FROM … WHERE …`` of an item query (:func:`item_query_sql`) and
 lets SQLite aggregate, so a query's extent, statistics or distinct values cost one indexed
@@ -9,11 +10,10 @@ through :func:`~livemosaic.adapters.catalog.sqlwhere.column`.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from livemosaic.adapters.catalog.sqlwhere import column
+from livemosaic.adapters.catalog.sqlwhere import SQLITE, Dialect, column
 from livemosaic.core.fields import NUMERIC_FIELDS
 from livemosaic.core.models import Extent
 from livemosaic.core.ports import FieldStatistic, ItemQuery
@@ -32,7 +32,7 @@ def selects_everything(query: ItemQuery) -> bool:
     )
 
 
-def extent_of(conn: sqlite3.Connection, from_where: str, params: list[Any]) -> Extent | None:
+def extent_of(conn: Any, from_where: str, params: list[Any]) -> Extent | None:
     """The union of the bounding boxes of the selected items."""
     row = conn.execute(
         f"SELECT MIN(i.xmin), MIN(i.ymin), MAX(i.xmax), MAX(i.ymax) {from_where}", params
@@ -42,26 +42,22 @@ def extent_of(conn: sqlite3.Connection, from_where: str, params: list[Any]) -> E
     return Extent(float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
 
-def _number(col: str) -> str:
-    """The column's value when it is a number, else NULL (text never enters a sum)."""
-    return f"(CASE WHEN typeof({col}) IN ('integer', 'real') THEN {col} END)"
-
-
-def _aggregates(stat: FieldStatistic) -> list[str]:
+def _aggregates(stat: FieldStatistic, dialect: Dialect) -> list[str]:
     col = column(stat.field, parameter="outStatistics")
     if stat.kind == "count":
         return [f"COUNT({col})"]
     if stat.field not in NUMERIC_FIELDS:
         return ["NULL"]
-    num = _number(col)
+    num = dialect.number(col)
     if stat.kind in ("min", "max", "sum", "avg"):
         return [f"{stat.kind.upper()}({num})"]
-    return [f"COUNT({num})", f"SUM({num})", f"SUM({num} * {num})"]  # stddev, var
+    real = dialect.real(col)
+    return [f"COUNT({num})", f"SUM({real})", f"SUM({real} * {real})"]  # stddev, var
 
 
-def _value(stat: FieldStatistic, values: Sequence[Any]) -> Any:
+def _value(stat: FieldStatistic, values: Sequence[Any], dialect: Dialect) -> Any:
     if stat.kind not in ("stddev", "var"):
-        return values[0]
+        return dialect.plain(values[0], stat.kind)
     n, total, total_sq = values
     if not n:
         return None
@@ -72,59 +68,61 @@ def _value(stat: FieldStatistic, values: Sequence[Any]) -> Any:
 
 
 def statistics_of(
-    conn: sqlite3.Connection,
+    conn: Any,
     from_where: str,
     params: list[Any],
     statistics: Sequence[FieldStatistic],
     group_by: Sequence[str],
     offset: int,
     limit: int | None,
+    dialect: Dialect = SQLITE,
 ) -> list[dict[str, Any]]:
     """One row per group: the group fields and each statistic under its output name."""
     groups = [column(g, parameter="groupByFieldsForStatistics") for g in group_by]
-    parts = [_aggregates(s) for s in statistics]
+    parts = [_aggregates(s, dialect) for s in statistics]
     select = ", ".join([*groups, *(a for p in parts for a in p)]) or "COUNT(*)"
     sql = f"SELECT {select} {from_where}"
     if groups:
-        keys = ", ".join(groups)
-        sql += f" GROUP BY {keys} ORDER BY {keys}"
+        sql += f" GROUP BY {', '.join(groups)} ORDER BY "
+        sql += ", ".join(dialect.ordered(g, True) for g in groups)
     sql += " LIMIT ? OFFSET ?"
-    rows = conn.execute(sql, [*params, -1 if limit is None else max(limit, 0), max(offset, 0)])
+    rows = conn.execute(sql, [*params, *dialect.page(offset, limit)])
     out: list[dict[str, Any]] = []
     for row in rows.fetchall():
         values = list(row)
         record: dict[str, Any] = dict(zip(group_by, values[: len(groups)], strict=True))
         at = len(groups)
         for stat, part in zip(statistics, parts, strict=True):
-            record[stat.out_name] = _value(stat, values[at : at + len(part)])
+            record[stat.out_name] = _value(stat, values[at : at + len(part)], dialect)
             at += len(part)
         out.append(record)
     return out
 
 
 def distinct_of(
-    conn: sqlite3.Connection,
+    conn: Any,
     from_where: str,
     params: list[Any],
     fields: Sequence[str],
     order_by: Sequence[tuple[str, bool]],
     offset: int,
     limit: int | None,
+    dialect: Dialect = SQLITE,
 ) -> list[tuple[Any, ...]]:
     """The distinct combinations of fields, ordered by ``order_by`` (within them) then them."""
     cols = [column(f, parameter="outFields") for f in fields]
     wanted = set(cols)
     order = [
-        f"{c} {'ASC' if asc else 'DESC'}"
+        dialect.ordered(c, asc)
         for c, asc in ((column(f, parameter="orderByFields"), a) for f, a in order_by)
         if c in wanted
     ]
-    order += cols
+    order += [dialect.ordered(c, True) for c in cols]
     sql = (
         f"SELECT DISTINCT {', '.join(cols)} {from_where} ORDER BY {', '.join(order)} "
         "LIMIT ? OFFSET ?"
     )
-    rows = conn.execute(sql, [*params, -1 if limit is None else max(limit, 0), max(offset, 0)])
+    rows = conn.execute(sql, [*params, *dialect.page(offset, limit)])
     return [tuple(r) for r in rows.fetchall()]
 
 

@@ -82,6 +82,28 @@ class Dialect:
         """``column`` equals one text parameter, ignoring case."""
         return f"{column} = ? COLLATE NOCASE"
 
+    # -- aggregates (adapters/catalog/aggregates) --------------------------------------------
+    def number(self, column: str) -> str:
+        """The column's value when it is a number, else NULL (text never enters a sum: SQLite
+        columns take any type)."""
+        return f"(CASE WHEN typeof({column}) IN ('integer', 'real') THEN {column} END)"
+
+    def real(self, column: str) -> str:
+        """The column as a floating-point number, for sums of squares."""
+        return self.number(column)
+
+    def ordered(self, column: str, ascending: bool) -> str:
+        """An ORDER BY term; nulls come first ascending (SQLite's order)."""
+        return f"{column} {'ASC' if ascending else 'DESC'}"
+
+    def page(self, offset: int, limit: int | None) -> list[Any]:
+        """The parameters of ``LIMIT ? OFFSET ?`` (no limit: -1)."""
+        return [-1 if limit is None else max(limit, 0), max(offset, 0)]
+
+    def plain(self, value: Any, kind: str) -> Any:
+        """An aggregate's value as Python hands it on (int or float)."""
+        return value
+
 
 SQLITE = Dialect()
 

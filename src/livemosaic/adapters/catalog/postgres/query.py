@@ -10,6 +10,7 @@ over (dataset, bounding box, time range) instead of the R*Tree.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 from livemosaic.adapters.catalog.sqlwhere import (
@@ -38,6 +39,31 @@ class PostgresDialect(Dialect):
     def equals_nocase(self, column: str) -> str:
         """Both sides lower-cased (the items_variable index is on ``lower(variable)``)."""
         return f"lower({column}) = lower(?)"
+
+    def number(self, column: str) -> str:
+        """Columns are typed: a numeric field's column holds numbers only."""
+        return column
+
+    def real(self, column: str) -> str:
+        """The column as float8 (sums of squares of bigints would be ``numeric``)."""
+        return f"({column})::float8"
+
+    def ordered(self, column: str, ascending: bool) -> str:
+        """Nulls first ascending and last descending, as SQLite orders them."""
+        return f"{column} {'ASC NULLS FIRST' if ascending else 'DESC NULLS LAST'}"
+
+    def page(self, offset: int, limit: int | None) -> list[Any]:
+        """``LIMIT NULL`` is no limit."""
+        return [None if limit is None else max(limit, 0), max(offset, 0)]
+
+    def plain(self, value: Any, kind: str) -> Any:
+        """Sums and means of integers come back as ``numeric``: int for whole sums, else
+        float."""
+        if not isinstance(value, Decimal):
+            return value
+        if kind == "sum" and value == value.to_integral_value():
+            return int(value)
+        return float(value)
 
 
 POSTGRES = PostgresDialect()

@@ -10,19 +10,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from livemosaic.adapters.catalog.postgres.aggregates import (
-    Statistic,
-    distinct_of,
-    extent_of,
-    statistics_of,
-)
+from livemosaic.adapters.catalog.aggregates import distinct_of, extent_of, statistics_of
 from livemosaic.adapters.catalog.postgres.connection import PgConnection, PgPool, as_dbapi
-from livemosaic.adapters.catalog.postgres.query import item_query_sql
+from livemosaic.adapters.catalog.postgres.query import POSTGRES, item_query_sql
 from livemosaic.adapters.catalog.rows import item_from_row
 from livemosaic.adapters.catalog.sqlwhere import order_clause
 from livemosaic.adapters.catalog.summary import read_summary
 from livemosaic.core.models import DatasetSummary, Extent, HistoryEntry, MosaicDataset, RasterItem
-from livemosaic.core.ports import ItemQuery
+from livemosaic.core.ports import FieldStatistic, ItemQuery
 from livemosaic.errors import DatasetNotFound, ItemNotFound
 
 
@@ -143,14 +138,14 @@ class ItemReads:
         self,
         dataset: str,
         query: ItemQuery,
-        statistics: Sequence[Statistic],
+        statistics: Sequence[FieldStatistic],
         group_by: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         """Grouped statistics of the matching items, aggregated in SQL."""
         with self.pg.read() as conn:
             from_where, params = item_query_sql(self._ds_id(conn, dataset), query)
             return statistics_of(
-                conn, from_where, params, statistics, group_by, query.offset, query.limit
+                conn, from_where, params, statistics, group_by, query.offset, query.limit, POSTGRES
             )
 
     def distinct_values(
@@ -160,7 +155,14 @@ class ItemReads:
         with self.pg.read() as conn:
             from_where, params = item_query_sql(self._ds_id(conn, dataset), query)
             return distinct_of(
-                conn, from_where, params, fields, query.order_by, query.offset, query.limit
+                conn,
+                from_where,
+                params,
+                fields,
+                query.order_by,
+                query.offset,
+                query.limit,
+                POSTGRES,
             )
 
     def get_item(self, dataset: str, object_id: int) -> RasterItem:
