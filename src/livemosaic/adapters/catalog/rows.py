@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 from livemosaic.adapters.catalog import codec
 from livemosaic.core.fields import item_attributes
 from livemosaic.core.models import Extent, MaskKind, MosaicDataset, PixelType, RasterItem
 from livemosaic.core.summary import y_cell_size
-from livemosaic.errors import DatasetNotFound
+from livemosaic.errors import AlreadyExists, DatasetNotFound, InvalidParameter
 
 ITEM_COLUMNS = (
     "dataset_id",
@@ -232,6 +234,54 @@ DATASET_SETTINGS = (
     "history_enabled",
     "description",
 )
+
+
+def write_dataset_update(
+    conn: Any,
+    old: MosaicDataset,
+    dataset: MosaicDataset,
+    refuse_if_published: Callable[[str], None],
+) -> tuple[MosaicDataset, dict[str, Any]]:
+    """Check and store a dataset's new settings (both catalog stores, in their write
+    transaction): a name no other dataset has, a rename or a CRS change only where allowed
+    (``refuse_if_published`` raises for a published dataset), the CRS only while empty.
+    Returns the stored dataset and the settings that changed."""
+    name = dataset.name.strip() or old.name
+    clash = conn.execute(
+        "SELECT name FROM datasets WHERE name = ? AND id <> ?", (name, old.id)
+    ).fetchone()
+    if clash is not None:
+        raise AlreadyExists(f"Mosaic dataset '{clash['name']}' exists already.")
+    if name.casefold() != old.name.casefold():
+        refuse_if_published("renamed")
+    found = conn.execute(
+        "SELECT item_count FROM summary WHERE dataset_id = ?", (old.id,)
+    ).fetchone()
+    count = int(found[0]) if found is not None else 0
+    if dataset.crs != old.crs and count > 0:
+        raise InvalidParameter(
+            "crs",
+            f"mosaic dataset '{old.name}' holds {count} items; its spatial reference "
+            "can only change while it is empty.",
+            accepted="remove its items first (`livemosaic items remove`)",
+        )
+    new = replace(dataset, name=name, id=old.id, created=old.created)
+    conn.execute(
+        "UPDATE datasets SET name = ?, crs = ?, time_pattern = ?, history_enabled = ?, "
+        "description = ?, time_field = ?, time_format = ? WHERE id = ?",
+        (
+            new.name,
+            new.crs,
+            new.time_pattern,
+            int(new.history_enabled),
+            new.description,
+            new.time_field,
+            new.time_format,
+            new.id,
+        ),
+    )
+    changed = {k: getattr(new, k) for k in DATASET_SETTINGS if getattr(new, k) != getattr(old, k)}
+    return new, changed
 
 
 def dataset_from_row(row: sqlite3.Row) -> MosaicDataset:

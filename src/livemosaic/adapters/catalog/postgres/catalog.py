@@ -28,12 +28,12 @@ from livemosaic.adapters.catalog.postgres.reads import (
     dataset_not_found,
 )
 from livemosaic.adapters.catalog.rows import (
-    DATASET_SETTINGS,
     ITEM_COLUMNS,
     band_stat_rows,
     dimension_rows,
     item_from_row,
     item_row,
+    write_dataset_update,
 )
 from livemosaic.adapters.catalog.services import ServiceTables
 from livemosaic.adapters.catalog.sqlwhere import compile_where
@@ -167,43 +167,9 @@ class PostgresCatalog(ItemReads, ServiceTables):
                 old = dataset_from_row(row)
             else:
                 old = self.dataset_in(conn, dataset.name)
-            name = dataset.name.strip() or old.name
-            clash = conn.execute(
-                "SELECT name FROM datasets WHERE name = ? AND id <> ?", (name, old.id)
-            ).fetchone()
-            if clash is not None:
-                raise AlreadyExists(f"Mosaic dataset '{clash['name']}' exists already.")
-            if name.casefold() != old.name.casefold():
-                self._refuse_if_published(conn, old, "renamed")
-            found = conn.execute(
-                "SELECT item_count FROM summary WHERE dataset_id = ?", (old.id,)
-            ).fetchone()
-            count = int(found[0]) if found is not None else 0
-            if dataset.crs != old.crs and count > 0:
-                raise InvalidParameter(
-                    "crs",
-                    f"mosaic dataset '{old.name}' holds {count} items; its spatial reference "
-                    "can only change while it is empty.",
-                    accepted="remove its items first (`livemosaic items remove`)",
-                )
-            new = replace(dataset, name=name, id=old.id, created=old.created)
-            conn.execute(
-                "UPDATE datasets SET name = ?, crs = ?, time_pattern = ?, history_enabled = ?, "
-                "description = ?, time_field = ?, time_format = ? WHERE id = ?",
-                (
-                    new.name,
-                    new.crs,
-                    new.time_pattern,
-                    int(new.history_enabled),
-                    new.description,
-                    new.time_field,
-                    new.time_format,
-                    new.id,
-                ),
+            new, changed = write_dataset_update(
+                conn, old, dataset, lambda what: self._refuse_if_published(conn, old, what)
             )
-            changed = {
-                k: getattr(new, k) for k in DATASET_SETTINGS if getattr(new, k) != getattr(old, k)
-            }
             if changed:
                 self._record(conn, new if new.history_enabled else old, "update", changed)
         return new
