@@ -148,6 +148,14 @@ class FirstCompositor(_TypedCompositor):
         self, data: npt.NDArray[np.generic], bvalid: BoolArray, weight: FloatArray | None
     ) -> bool:
         acc = self._accumulator(data.dtype)
+        if not self.filled.any():  # the first item: plain copies (its invalid pixels stay
+            valid = _any_band(bvalid)  # marked in ``has`` and are zeroed by ``result``)
+            if not valid.any():
+                return False
+            np.copyto(acc, data, casting="unsafe")
+            self.has[...] = bvalid
+            self.filled[...] = valid
+            return True
         take = _any_band(bvalid) & ~self.filled
         if not take.any():
             return False
