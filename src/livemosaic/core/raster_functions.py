@@ -365,23 +365,13 @@ def hillshade(
     azimuth = number_arg(args, "Azimuth", 315.0, ctx)
     altitude = number_arg(args, "Altitude", 45.0, ctx)
     zfactor = number_arg(args, "ZFactor", 1.0, ctx)
-    cx = abs(ctx.cell_size[0]) * ctx.meters_per_unit
-    cy = abs(ctx.cell_size[1]) * ctx.meters_per_unit
-    if not (cx > 0 and cy > 0):
-        raise _bad(ctx, "the cell size must be positive.")
-    z = block.data[0].astype(np.float64)
-    valid_in = block.valid & np.isfinite(z)
-    z = np.where(valid_in, z, 0.0)
-    a, b, c, d, _, f, g, h, i = _neighbours(z)
-    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * cx)
-    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8.0 * cy)
+    dzdx, dzdy, valid = _gradients(block, ctx)
     slope = np.arctan(zfactor * np.hypot(dzdx, dzdy))
     aspect = np.arctan2(dzdy, -dzdx)
     zenith = math.radians(90.0 - altitude)
     az = math.radians((360.0 - azimuth + 90.0) % 360.0)
     shade = np.cos(zenith) * np.cos(slope) + np.sin(zenith) * np.sin(slope) * np.cos(az - aspect)
     out = np.clip(np.rint(255.0 * shade), 0, 255).astype(np.uint8)
-    valid = np.asarray(np.logical_and.reduce(_neighbours(valid_in)), dtype=bool)
     out[~valid] = 0
     return _finish(PixelBlock(out[None, :, :], valid), ctx, "U8")
 
