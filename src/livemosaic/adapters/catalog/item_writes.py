@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from livemosaic.adapters.catalog.connection import now_ms
@@ -113,20 +113,29 @@ def add_items_in(
             added.append(oid)
     if not delta.empty:
         apply_delta(conn, ds.id, delta)
-        paths = list(by_path)
-        record_history(
-            conn,
-            ds,
-            "add",
-            {
-                "added": len(added),
-                "skipped": len(skipped),
-                "replaced": len(replaced),
-                "path_count": len(paths),
-                "paths": paths[:HISTORY_PATHS],
-            },
-        )
+        record_history(conn, ds, "add", add_details(by_path, added, skipped, replaced))
     return AddResult(tuple(added), tuple(skipped), tuple(replaced))
 
 
-__all__ = ["HISTORY_PATHS", "add_items_in", "delete_item_rows", "group_by_path", "record_history"]
+def add_details(
+    paths: Iterable[str], added: Sequence[int], skipped: Sequence[str], replaced: Sequence[str]
+) -> dict[str, Any]:
+    """What the history entry of an add records (every catalog store writes the same)."""
+    listed = list(paths)
+    return {
+        "added": len(added),
+        "skipped": len(skipped),
+        "replaced": len(replaced),
+        "path_count": len(listed),
+        "paths": listed[:HISTORY_PATHS],
+    }
+
+
+__all__ = [
+    "HISTORY_PATHS",
+    "add_details",
+    "add_items_in",
+    "delete_item_rows",
+    "group_by_path",
+    "record_history",
+]

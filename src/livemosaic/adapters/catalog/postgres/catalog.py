@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from livemosaic.adapters.catalog.connection import ConnectionPool, now_ms
-from livemosaic.adapters.catalog.item_writes import HISTORY_PATHS
+from livemosaic.adapters.catalog.item_writes import add_details
 from livemosaic.adapters.catalog.postgres.connection import PgConnection, PgPool, as_dbapi
 from livemosaic.adapters.catalog.postgres.query import POSTGRES
 from livemosaic.adapters.catalog.postgres.reads import (
@@ -251,19 +251,7 @@ class PostgresCatalog(ItemReads, ServiceTables):
         added = self._insert(conn, ds.id, new, date_added)
         if not delta.empty:
             apply_delta(as_dbapi(conn), ds.id, delta)
-            paths = list(by_path)
-            self._record(
-                conn,
-                ds,
-                "add",
-                {
-                    "added": len(added),
-                    "skipped": len(skipped),
-                    "replaced": len(replaced),
-                    "path_count": len(paths),
-                    "paths": paths[:HISTORY_PATHS],
-                },
-            )
+            self._record(conn, ds, "add", add_details(by_path, added, skipped, replaced))
         return AddResult(tuple(added), tuple(skipped), tuple(replaced))
 
     @staticmethod
