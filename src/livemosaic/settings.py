@@ -132,8 +132,9 @@ class Settings(BaseSettings):
     trim_after_mb: int = Field(
         64,
         ge=0,
-        description="After a request estimated at this many MiB or more, freed heap memory "
-        "is handed back to the operating system (glibc malloc_trim; 0 = never).",
+        description="After a request whose pixels are estimated at this many MiB or more "
+        "(the fixed allowance of every request not counted), freed heap memory is handed "
+        "back to the operating system (glibc malloc_trim; 0 = never).",
     )
     strict_http_status: bool = Field(
         False, description="Send errors with their HTTP status instead of 200 (ArcGIS default)."

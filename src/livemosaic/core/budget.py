@@ -131,6 +131,12 @@ def export_bytes(shape: ExportShape) -> int:
     return FIXED_BYTES + pixels * max(stage_bytes(shape).values())
 
 
+def pixel_bytes(estimate: int) -> int:
+    """The part of an estimate (``export_bytes``, ``points_bytes``) that scales with the
+    request: the estimate without the fixed allowance every request is counted with."""
+    return max(estimate - FIXED_BYTES, 0)
+
+
 def points_bytes(points: int, items: int, bands: int) -> int:
     """The estimated memory of a point operation (identify, getSamples): the fixed allowance
     plus, per point and item, the 1x1 read and the sample kept for the answer (about 2 KiB of
@@ -149,6 +155,7 @@ __all__ = [
     "MIB",
     "export_bytes",
     "mib",
+    "pixel_bytes",
     "points_bytes",
     "stage_bytes",
 ]

@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from livemosaic.adapters.memory import trim_heap
 from livemosaic.core.admission import Permit
+from livemosaic.core.budget import pixel_bytes
 from livemosaic.core.cancel import CancelToken, deadline_error
 from livemosaic.core.models import ServiceSnapshot, SpatialRef
 from livemosaic.errors import (
@@ -144,7 +145,8 @@ async def run_admitted(
     settings = ctx.settings
     timeout = settings.request_timeout_seconds
     token = CancelToken.after(timeout)
-    trim = settings.trim_after_mb > 0 and weight >= settings.trim_after_mb * MIB
+    # the fixed allowance is in every estimate: only requests large in themselves trim
+    trim = settings.trim_after_mb > 0 and pixel_bytes(weight) >= settings.trim_after_mb * MIB
     call = functools.partial(_work, fn, args, {**kwargs, "cancel": token}, trim)
     try:
         future = asyncio.get_running_loop().run_in_executor(ctx.executor, call)
