@@ -73,6 +73,41 @@ def test_first_reports_done_once_every_pixel_is_filled():
     assert comp.feed(block([[1, 1, 1, 1]], [[1, 1, 1, 1]])) is False
 
 
+def test_first_keeps_an_owned_block_and_never_changes_a_borrowed_one():
+    full = block([[[1, 2], [3, 4]], [[5, 6], [7, 8]]], [[1, 1], [1, 1]])
+    comp = FirstCompositor(2, 2, 2)
+    assert comp.feed(full, owned=True) and comp.done
+    out = comp.result()
+    assert out.data is full.data  # one item filled the image: no copy, no compositing
+    assert out.valid.all()
+
+    holes = block([[10, 20, 30, 0]], [[1, 0, 1, 0]])
+    before = holes.data.copy(), holes.valid.copy()
+    out = compose([holes, B], "First", 1, 1, 4)  # compose() borrows its blocks
+    assert out.data[0, 0].tolist() == [10, 5, 30, 7]
+    assert holes.data.tolist() == before[0].tolist()
+    assert holes.valid.tolist() == before[1].tolist()
+
+
+def test_first_fills_the_gaps_of_an_owned_block_from_the_next_items():
+    comp = FirstCompositor(1, 1, 4)
+    first = block([[10, 99, 30, 99]], [[1, 0, 1, 0]])
+    assert comp.feed(first, owned=True) and not comp.done
+    assert comp.feed(block([[0, 5, 0, 0]], [[0, 1, 0, 0]]), owned=True)
+    out = comp.result()
+    assert out.data[0, 0].tolist() == [10, 5, 30, 0]  # the pixel nobody covers is zeroed
+    assert out.valid.tolist() == [[True, True, True, False]]
+
+
+def test_first_zeroes_a_band_left_invalid_by_nan_in_a_full_item():
+    data = np.array([[[1.0, np.nan]], [[3.0, 4.0]]], dtype=np.float32)
+    comp = FirstCompositor(2, 1, 2)
+    comp.feed(PixelBlock(data=data, valid=np.ones((1, 2), dtype=bool)), owned=True)
+    out = comp.result()
+    assert out.data.tolist() == [[[1.0, 0.0]], [[3.0, 4.0]]]
+    assert out.valid.tolist() == [[True, True]]
+
+
 def test_first_takes_whole_pixels_from_one_item():
     two_band = block([[[1, 2]], [[3, 4]]], [[1, 0]])
     one_band = block([[9, 9]], [[1, 1]])

@@ -77,8 +77,13 @@ class Compositor:
         """True when further items cannot change the result."""
         return False
 
-    def feed(self, block: PixelBlock, weight: FloatArray | None = None) -> bool:
-        """Add the next item's block; True when it contributed at least one pixel."""
+    def feed(
+        self, block: PixelBlock, weight: FloatArray | None = None, *, owned: bool = False
+    ) -> bool:
+        """Add the next item's block; True when it contributed at least one pixel.
+
+        ``owned``: the block is the caller's to give away (a fresh read), so the compositor
+        may keep its arrays and write into them instead of copying them."""
         if block.valid.shape != (self.rows, self.cols):
             raise ValueError(
                 f"block of {block.valid.shape} pixels fed to a {self.rows}x{self.cols} mosaic"
@@ -86,10 +91,14 @@ class Compositor:
         data, bvalid = _band_view(block, self.bands)
         if not self.band_names and len(block.band_names) == self.bands:
             self.band_names = block.band_names
-        return self._feed(data, bvalid, weight)
+        return self._feed(data, bvalid, weight, owned and data is block.data)
 
     def _feed(
-        self, data: npt.NDArray[np.generic], bvalid: BoolArray, weight: FloatArray | None
+        self,
+        data: npt.NDArray[np.generic],
+        bvalid: BoolArray,
+        weight: FloatArray | None,
+        owned: bool,
     ) -> bool:
         raise NotImplementedError
 
@@ -104,6 +113,14 @@ class Compositor:
         )
 
 
+def _promoted(acc: npt.NDArray[np.generic], dtype: np.dtype[np.generic]) -> npt.NDArray[np.generic]:
+    """``acc`` in the type that also holds ``dtype`` (itself when it already does)."""
+    if acc.dtype == dtype:
+        return acc
+    promoted = np.result_type(acc.dtype, dtype)
+    return acc if promoted == acc.dtype else acc.astype(promoted)
+
+
 class _TypedCompositor(Compositor):
     """Keeps one accumulator in the items' (promoted) dtype plus per-band validity."""
 
@@ -115,10 +132,8 @@ class _TypedCompositor(Compositor):
     def _accumulator(self, dtype: np.dtype[np.generic]) -> npt.NDArray[np.generic]:
         if self.acc is None:
             self.acc = np.zeros((self.bands, self.rows, self.cols), dtype=dtype)
-        elif self.acc.dtype != dtype:
-            promoted = np.result_type(self.acc.dtype, dtype)
-            if promoted != self.acc.dtype:
-                self.acc = self.acc.astype(promoted)
+        else:
+            self.acc = _promoted(self.acc, dtype)
         return self.acc
 
     def result(self) -> PixelBlock:
@@ -132,45 +147,87 @@ class _TypedCompositor(Compositor):
         return PixelBlock(data=data, valid=valid, band_names=self.band_names)
 
 
-class FirstCompositor(_TypedCompositor):
-    """MT_FIRST: the highest-priority item valid at a pixel supplies all its bands."""
+class FirstCompositor(Compositor):
+    """MT_FIRST: the highest-priority item valid at a pixel supplies all its bands.
+
+    The first item that contributes is taken as it is (its arrays kept when the block is
+    ``owned``, else copied once), so the common image drawn by one item costs no
+    compositing at all. Per-band validity is only kept once an item has bands valid where
+    others are not (NaN in float data, or fewer bands); until then every band is valid
+    exactly where ``filled`` is."""
 
     def __init__(self, bands: int, rows: int, cols: int) -> None:
         super().__init__(bands, rows, cols)
-        self.filled = np.zeros((self.rows, self.cols), dtype=bool)
+        self.acc: npt.NDArray[np.generic] | None = None
+        self.has: BoolArray | None = None  # per-band validity, once bands differ
+        self.filled: BoolArray | None = None
+        self._full = False
 
     @property
     def done(self) -> bool:
         """True once every output pixel has a value."""
-        return bool(self.filled.all())
+        return self._full
 
     def _feed(
-        self, data: npt.NDArray[np.generic], bvalid: BoolArray, weight: FloatArray | None
+        self,
+        data: npt.NDArray[np.generic],
+        bvalid: BoolArray,
+        weight: FloatArray | None,
+        owned: bool,
     ) -> bool:
-        acc = self._accumulator(data.dtype)
-        if not self.filled.any():  # the first item: plain copies (its invalid pixels stay
-            valid = _any_band(bvalid)  # marked in ``has`` and are zeroed by ``result``)
+        per_band = bvalid.strides[0] != 0
+        if self.acc is None or self.filled is None:  # the first item: kept as it is (its
+            valid = _any_band(bvalid)  # invalid pixels are zeroed by ``result``)
             if not valid.any():
                 return False
-            np.copyto(acc, data, casting="unsafe")
-            self.has[...] = bvalid
-            self.filled[...] = valid
+            self.acc = data if owned and data.flags.writeable else data.copy()
+            self.has = bvalid if per_band else None
+            self.filled = valid
+            self._full = bool(valid.all())
             return True
         take = _any_band(bvalid) & ~self.filled
         if not take.any():
             return False
+        acc = self.acc = _promoted(self.acc, data.dtype)
         # np.copyto with a broadcast mask avoids materialising fancy-indexed copies
         np.copyto(acc, data, where=take[None], casting="unsafe")
-        np.copyto(self.has, bvalid, where=take[None])
-        self.filled |= take
+        if per_band and self.has is None:
+            self.has = np.array(np.broadcast_to(self.filled, acc.shape), dtype=bool)
+        if self.has is not None:
+            np.copyto(self.has, bvalid, where=take[None])
+        self.filled = self.filled | take
+        self._full = bool(self.filled.all())
         return True
+
+    def result(self) -> PixelBlock:
+        """The composed block (the first item's arrays themselves when it filled the image;
+        invalid values zeroed in place; call once, after the last feed)."""
+        if self.acc is None or self.filled is None:
+            return self._empty()
+        data, self.acc = self.acc, None
+        invalid = None
+        if self.has is not None:
+            if not self.has.all():
+                invalid = ~self.has
+        elif not self._full:
+            invalid = np.broadcast_to(~self.filled, data.shape)
+        if invalid is not None:
+            if not data.flags.writeable:
+                data = data.copy()
+            np.copyto(data, np.zeros((), dtype=data.dtype), where=invalid)
+        valid = self.filled if self.filled.flags.writeable else self.filled.copy()
+        return PixelBlock(data=data, valid=valid, band_names=self.band_names)
 
 
 class LastCompositor(_TypedCompositor):
     """MT_LAST: the lowest-priority item valid at a pixel supplies all its bands."""
 
     def _feed(
-        self, data: npt.NDArray[np.generic], bvalid: BoolArray, weight: FloatArray | None
+        self,
+        data: npt.NDArray[np.generic],
+        bvalid: BoolArray,
+        weight: FloatArray | None,
+        owned: bool,
     ) -> bool:
         acc = self._accumulator(data.dtype)
         take = _any_band(bvalid)
@@ -187,7 +244,11 @@ class _ExtremeCompositor(_TypedCompositor):
     keep_smaller = True
 
     def _feed(
-        self, data: npt.NDArray[np.generic], bvalid: BoolArray, weight: FloatArray | None
+        self,
+        data: npt.NDArray[np.generic],
+        bvalid: BoolArray,
+        weight: FloatArray | None,
+        owned: bool,
     ) -> bool:
         acc = self._accumulator(data.dtype)
         if not bvalid.any():
@@ -223,7 +284,11 @@ class _WeightedCompositor(Compositor):
         self.weights = np.zeros((self.bands, self.rows, self.cols), dtype=np.float64)
 
     def _feed(
-        self, data: npt.NDArray[np.generic], bvalid: BoolArray, weight: FloatArray | None
+        self,
+        data: npt.NDArray[np.generic],
+        bvalid: BoolArray,
+        weight: FloatArray | None,
+        owned: bool,
     ) -> bool:
         if not bvalid.any():
             return False

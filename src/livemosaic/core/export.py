@@ -584,7 +584,7 @@ class ImageExporter:
                         item.extent, snapshot.dataset.crs, read.crs
                     )
                 weight = edge_weights(item_ext, read.extent, read.height, read.width)
-            if comp.feed(block, weight):
+            if comp.feed(block, weight, owned=True):  # a fresh read: no copy needed
                 fed = True
                 if item.id is not None:
                     used.append(item.id)

@@ -27,6 +27,7 @@ from livemosaic.core.compose import make_compositor
 from livemosaic.core.models import Extent, MosaicDataset, RasterItem
 from livemosaic.core.mosaic_rules import MosaicRule, order_items
 from livemosaic.core.overview_grid import (
+    MIN_FACTOR,
     OVERVIEW_CATEGORY,
     OVERVIEW_FOLDER,
     OVERVIEW_TAG,
@@ -110,7 +111,7 @@ class MosaicOverviews:
             tile_size=current.tile_size if tile_size is None else tile_size,
             min_items=current.min_items if min_items is None else min_items,
         )
-        if updated.factor < 2 or updated.tile_size < 64 or updated.min_items < 0:
+        if updated.factor < MIN_FACTOR or updated.tile_size < 64 or updated.min_items < 0:
             raise InvalidParameter(
                 "overviews",
                 "the factor must be at least 2, the tile size at least 64 pixels and the "
@@ -295,7 +296,7 @@ class MosaicOverviews:
             except RasterUnavailable as exc:
                 log.warning("overviews: skipping item %s (%s): %s", item.id, exc.path, exc.cause)
                 continue
-            if block is not None and comp.feed(block):
+            if block is not None and comp.feed(block, owned=True):
                 fed = True
         if not fed:
             return None
