@@ -72,6 +72,7 @@ def build_context(settings: Settings) -> AppContext:
     """Open the stores and build adapters, registry, publisher, exporter, tokens and jobs."""
     from livemosaic.adapters.catalog import open_stores
     from livemosaic.adapters.raster import RasterEncoder, RasterioProjector, RasterioSource
+    from livemosaic.adapters.raster.crs import keep_thread_env
     from livemosaic.adapters.secret import load_or_create_secret
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -106,6 +107,7 @@ def build_context(settings: Settings) -> AppContext:
     executor = ThreadPoolExecutor(
         max_workers=max(1, settings.read_threads) + LIGHT_THREADS,
         thread_name_prefix="livemosaic-read",
+        initializer=keep_thread_env,
     )
     refresher = Refresher(catalog, publisher)
     runner = JobRunner(

@@ -37,6 +37,14 @@ def quiet_env() -> Iterator[None]:
         yield
 
 
+def keep_thread_env() -> None:
+    """Open a rasterio environment for the rest of the calling thread's life (the read
+    threads' initializer): every read, open and warp on the thread then finds one active
+    instead of setting one up and tearing it down, which cost about 2 % of a small image."""
+    if not rasterio.env.hasenv():
+        rasterio.Env().__enter__()
+
+
 def esri_range(code: int) -> bool:
     """True for codes in the Esri-only ranges (37xxx, 53xxx/54xxx, 102xxx–104xxx)."""
     return 37000 <= code < 38000 or 53000 <= code < 55000 or code >= 100000
