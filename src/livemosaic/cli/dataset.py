@@ -20,6 +20,7 @@ from livemosaic.core.overview_grid import (
     DEFAULT_MIN_ITEMS,
     DEFAULT_TILE_SIZE,
     EVERYWHERE,
+    MIN_FACTOR,
     is_overview_dataset,
 )
 from livemosaic.core.ports import RemoveFilter
@@ -508,7 +509,7 @@ def overviews() -> None:
 )
 @click.option(
     "--factor",
-    type=click.IntRange(min=2),
+    type=click.IntRange(min=MIN_FACTOR),
     default=None,
     help=f"Cell size ratio between levels (default {DEFAULT_FACTOR}).",
 )

@@ -32,6 +32,7 @@ OVERVIEW_CATEGORY = 2  # ArcGIS catalog Category of overview items (1 = primary)
 OVERVIEW_TAG = "Overview"
 OVERVIEW_FOLDER = ".overviews"  # per data folder; hidden, so never ingested or watched
 DEFAULT_FACTOR = 3  # ArcGIS's default overview sampling factor
+MIN_FACTOR = 2  # the smallest factor: level 0 is at least twice as coarse as the items
 DEFAULT_TILE_SIZE = 1024
 DEFAULT_MIN_ITEMS = 20  # the default maxMosaicImageCount: more items than one image draws
 MAX_DIRTY = 64  # dirty areas kept apart; more are merged into their union
@@ -135,7 +136,7 @@ class OverviewSettings:
         try:
             return OverviewSettings(
                 auto=bool(raw.get("auto", True)),
-                factor=max(2, int(raw.get("factor", DEFAULT_FACTOR))),
+                factor=max(MIN_FACTOR, int(raw.get("factor", DEFAULT_FACTOR))),
                 tile_size=max(64, int(raw.get("tileSize", DEFAULT_TILE_SIZE))),
                 min_items=max(0, int(raw.get("minItems", DEFAULT_MIN_ITEMS))),
                 folder=str(raw.get("folder", "")),
@@ -174,6 +175,7 @@ __all__ = [
     "EVERYWHERE",
     "DEFAULT_MIN_ITEMS",
     "DEFAULT_TILE_SIZE",
+    "MIN_FACTOR",
     "OVERVIEW_CATEGORY",
     "OVERVIEW_FOLDER",
     "OVERVIEW_TAG",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from livemosaic.core.models import Extent, RasterItem, ServiceSnapshot
 from livemosaic.core.mosaic_rules import MosaicRule
-from livemosaic.core.overview_grid import OverviewSettings, overview_dataset_name
+from livemosaic.core.overview_grid import MIN_FACTOR, OverviewSettings, overview_dataset_name
 from livemosaic.core.ports import CatalogStore, ItemQuery
 from livemosaic.core.where_ast import And, Compare, Const, Field, Literal_
 from livemosaic.errors import DatasetNotFound
@@ -70,6 +70,12 @@ def overview_items(
     """The overview tiles drawing ``extent`` (dataset CRS) at ``pixel_size`` (dataset units),
     or None when the image is drawn from the items (see the module docstring)."""
     if not draws_overviews(snapshot, rule, time):
+        return None
+    finest = snapshot.summary.min_cell_size_x
+    if finest and pixel_size < MIN_FACTOR * finest * (1 - 1e-9):
+        # no level is finer than twice the items' finest cell: the items draw this image,
+        # known without reading the settings (at worst, after finer items were removed,
+        # a level that could have drawn it is left unused)
         return None
     settings = load_settings(catalog, snapshot.dataset.name)
     if settings is None:

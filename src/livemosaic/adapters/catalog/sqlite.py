@@ -68,9 +68,10 @@ class SqliteCatalog(ServiceTables):
         return load_dataset(conn, name)
 
     def _ds_id(self, conn: sqlite3.Connection, name: str) -> int:
-        oid = self._dataset(conn, name).id
-        assert oid is not None
-        return oid
+        row = conn.execute("SELECT id FROM datasets WHERE name = ?", (name.strip(),)).fetchone()
+        if row is None:
+            raise dataset_not_found(name)
+        return int(row[0])
 
     @staticmethod
     def _refuse_if_published(conn: sqlite3.Connection, ds: MosaicDataset, action: str) -> None:
