@@ -184,9 +184,15 @@ def thematic_of_item(item: RasterItem) -> Thematic | None:
     return Thematic(tuple(palette), table, classes)
 
 
+def may_be_thematic(summary: DatasetSummary) -> bool:
+    """False when a dataset cannot be thematic (not one band, empty, or multidimensional):
+    then no catalog row needs to be read to know it."""
+    return summary.band_count == 1 and summary.item_count > 0 and not summary.variables
+
+
 def thematic_of(catalog: CatalogStore, dataset: str, summary: DatasetSummary) -> Thematic | None:
     """The thematic description of a dataset's service: its first item's (one catalog row)."""
-    if summary.band_count != 1 or summary.item_count == 0 or summary.variables:
+    if not may_be_thematic(summary):
         return None
     first = catalog.find_items(dataset, ItemQuery(limit=1))
     return thematic_of_item(first[0]) if first else None
@@ -201,6 +207,7 @@ __all__ = [
     "LegendClass",
     "RatField",
     "Thematic",
+    "may_be_thematic",
     "thematic_of",
     "thematic_of_item",
 ]

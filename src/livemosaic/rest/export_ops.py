@@ -22,6 +22,7 @@ from livemosaic.core.export import ExportRequest, ExportResult
 from livemosaic.core.models import Extent, ServiceSnapshot, SpatialRef
 from livemosaic.core.mosaic_rules import MosaicRule
 from livemosaic.core.service_properties import service_properties
+from livemosaic.core.thematic import Thematic
 from livemosaic.errors import InvalidParameter, LimitExceeded
 from livemosaic.rest.context import (
     FSVC,
@@ -59,7 +60,7 @@ from livemosaic.rest.params import (
 )
 from livemosaic.rest.rules import ToDataset, parse_mosaic_rule, parse_rendering_rule
 from livemosaic.rest.service_json import service_limits
-from livemosaic.rest.thematic_json import thematic_export
+from livemosaic.rest.thematic_json import thematic_export, thematic_for
 
 router = APIRouter()
 METHODS = ["GET", "POST"]
@@ -134,8 +135,13 @@ def parse_export(
     default_extent: Extent | None = None,
     mosaic_rule: MosaicRule | None = None,
     default_size: tuple[int, int] = (400, 400),
+    thematic: Thematic | None = None,
 ) -> ParsedExport:
-    """Build the ExportRequest of exportImage-style parameters (6.1.1)."""
+    """Build the ExportRequest of exportImage-style parameters (6.1.1); ``thematic``: the
+    service's (:func:`~livemosaic.rest.thematic_json.thematic_for`).
+
+    CPU only, no I/O: it runs on the event loop, as a hop to a worker thread would cost
+    several times its few dozen microseconds."""
     ctx = app_context(request)
     projector = ctx.projector
     svc_crs = service_crs(snapshot)
@@ -211,7 +217,7 @@ def parse_export(
         lerc_tolerance=tolerance,
         lerc_version=lerc_version,
     )
-    export = thematic_export(ctx.catalog, snapshot, params, export)  # palette, nearest
+    export = thematic_export(thematic, snapshot, params, export)  # palette, nearest
     return ParsedExport(export, image_sr)
 
 
@@ -305,7 +311,7 @@ async def export_image(request: Request) -> Response:
     f = image_format_param(params)
     if f == "html":
         return export_html(request, params)
-    parsed = await run_blocking(request, parse_export, request, params, snapshot)
+    parsed = parse_export(request, params, snapshot, thematic=await thematic_for(request, snapshot))
     return await answer_export(request, params, snapshot, parsed, f)
 
 

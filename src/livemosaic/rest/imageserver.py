@@ -28,7 +28,6 @@ from livemosaic.rest.context import (
     require_capability,
     root_path,
     run_admitted,
-    run_blocking,
     service_crs,
     service_snapshot,
 )
@@ -38,7 +37,7 @@ from livemosaic.rest.multidim_json import multidimensional_info as md_info_json
 from livemosaic.rest.multidim_json import slices_json
 from livemosaic.rest.params import Params, parse_choice, read_params
 from livemosaic.rest.rules import MD_ACCEPTED, parse_md_definition
-from livemosaic.rest.thematic_json import service_thematic, thematic_flags
+from livemosaic.rest.thematic_json import thematic_flags, thematic_for
 from livemosaic.rest.viewer import viewer_url
 
 router = APIRouter()
@@ -95,7 +94,7 @@ async def service_resource(request: Request) -> Response:
     data = sj.service_info(
         snapshot, ctx.settings, sr_json(request, snapshot), geographic=geographic
     )
-    thematic = await run_blocking(request, service_thematic, ctx.catalog, snapshot)
+    thematic = await thematic_for(request, snapshot)
     data.update(thematic_flags(snapshot, thematic))
     return resource_response(
         request,

@@ -33,6 +33,7 @@ from livemosaic.rest.html import Link, resource_page
 from livemosaic.rest.imageserver import service_url
 from livemosaic.rest.params import Params, read_params
 from livemosaic.rest.service_json import extent_json
+from livemosaic.rest.thematic_json import thematic_for
 
 router = APIRouter()
 METHODS = ["GET", "POST"]
@@ -173,14 +174,13 @@ async def thumbnail(request: Request) -> Response:
     scale = THUMBNAIL_SIZE / max(ext.width, ext.height, 1e-12)
     size = f"{max(1, round(ext.width * scale))},{max(1, round(ext.height * scale))}"
     params = Params([("size", size), ("format", "jpgpng"), ("f", "image")])
-    parsed = await run_blocking(
-        request,
-        parse_export,
+    parsed = parse_export(
         request,
         params,
         snapshot,
         default_extent=ext,
         mosaic_rule=_locked(item),
+        thematic=await thematic_for(request, snapshot),
     )
     return await answer_export(request, params, snapshot, parsed, "image")
 
@@ -193,14 +193,13 @@ async def image(request: Request) -> Response:
     f = image_format_param(params)
     if f == "html":
         return export_html(request, params)
-    parsed = await run_blocking(
-        request,
-        parse_export,
+    parsed = parse_export(
         request,
         params,
         snapshot,
         default_extent=item.extent,
         mosaic_rule=_locked(item),
+        thematic=await thematic_for(request, snapshot),
     )
     return await answer_export(request, params, snapshot, parsed, f)
 

@@ -36,7 +36,13 @@ from livemosaic.core.models import Extent, ServiceSnapshot
 from livemosaic.core.pixels import EIGHT_BIT_FORMATS, display_bands
 from livemosaic.core.ports import CatalogStore, ImageEncoder, PixelBlock
 from livemosaic.core.service_properties import service_properties
-from livemosaic.core.thematic import THEMATIC_RESAMPLING, AttributeTable, Thematic, thematic_of
+from livemosaic.core.thematic import (
+    THEMATIC_RESAMPLING,
+    AttributeTable,
+    Thematic,
+    may_be_thematic,
+    thematic_of,
+)
 from livemosaic.errors import NotSupported
 from livemosaic.rest.context import (
     FSVC,
@@ -64,6 +70,22 @@ def service_thematic(catalog: CatalogStore, snapshot: ServiceSnapshot) -> Themat
     return thematic_of(catalog, snapshot.dataset.name, snapshot.summary)
 
 
+async def thematic_for(request: Request, snapshot: ServiceSnapshot) -> Thematic | None:
+    """A service's thematic description, looked up once per snapshot version (one catalog row
+    on a worker thread the first time; nothing to read for a service that cannot be
+    thematic). Like the rest of the service's description it changes with a refresh."""
+    if not may_be_thematic(snapshot.summary):
+        return None
+    ctx = app_context(request)
+    key = ("thematic", snapshot.qualified_name.lower(), snapshot.version)
+    if key in ctx.cache:
+        cached: Thematic | None = ctx.cache[key]
+        return cached
+    thematic = await run_blocking(request, service_thematic, ctx.catalog, snapshot)
+    ctx.cache[key] = thematic
+    return thematic
+
+
 def _bilinear_default(snapshot: ServiceSnapshot) -> bool:
     """True when the service's defaultResamplingMethod is the publishing default, Bilinear,
     which a thematic service reads as NearestNeighbor (Cubic or Majority are kept)."""
@@ -86,13 +108,12 @@ def thematic_flags(snapshot: ServiceSnapshot, thematic: Thematic | None) -> dict
 
 
 def thematic_export(
-    catalog: CatalogStore, snapshot: ServiceSnapshot, params: Params, export: ExportRequest
+    thematic: Thematic | None, snapshot: ServiceSnapshot, params: Params, export: ExportRequest
 ) -> ExportRequest:
     """An export with the defaults of a thematic service: nearest neighbour unless the request
     or the service names a resampling, and (for the 8-bit display formats) drawn with the
     palette unless the request has a renderingRule. Data formats (tiff, lerc, bip, bsq)
     keep the class codes: clients colour them with ``{svc}/colormap``."""
-    thematic = service_thematic(catalog, snapshot)
     if thematic is None:
         return export
     changes: dict[str, Any] = {}
@@ -225,8 +246,7 @@ async def colormap(request: Request) -> Response:
     snapshot = service_snapshot(request)
     require_capability(snapshot, "Image")
     params = await read_params(request)
-    ctx = app_context(request)
-    thematic = await run_blocking(request, service_thematic, ctx.catalog, snapshot)
+    thematic = await thematic_for(request, snapshot)
     return _answer(request, params, snapshot, "Colormap", colormap_json(thematic))
 
 
@@ -237,8 +257,7 @@ async def raster_attribute_table(request: Request) -> Response:
     snapshot = service_snapshot(request)
     require_capability(snapshot, "Image")
     params = await read_params(request)
-    ctx = app_context(request)
-    thematic = await run_blocking(request, service_thematic, ctx.catalog, snapshot)
+    thematic = await thematic_for(request, snapshot)
     table = thematic.table if thematic is not None else None
     return _answer(request, params, snapshot, "Raster Attribute Table", rat_json(table))
 
@@ -254,7 +273,7 @@ async def legend(request: Request) -> Response:
     band_ids = parse_band_ids(params.get("bandIds"), snapshot.summary.band_count)
     rule_text = params.get("renderingRule")
     parse_rendering_rule(rule_text)  # a bad rule is a 400 here as in exportImage
-    thematic = await run_blocking(request, service_thematic, ctx.catalog, snapshot)
+    thematic = await thematic_for(request, snapshot)
     data = await run_blocking(
         request, legend_json, snapshot, thematic, ctx.encoder, band_ids, rule_text is not None
     )
