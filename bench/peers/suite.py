@@ -26,9 +26,11 @@ from common import machine_line, parallel_capacity  # noqa: E402
 from export_bench import export_request, prepare  # noqa: E402
 from make_tiles import TileGrid, make_tiles  # noqa: E402
 
+from livemosaic.adapters.raster.overview_tiles import CogTileWriter  # noqa: E402
 from livemosaic.app import AppContext  # noqa: E402
 from livemosaic.core.ingest import Ingestor  # noqa: E402
 from livemosaic.core.models import Extent, ServiceDefinition  # noqa: E402
+from livemosaic.core.overview_build import MosaicOverviews  # noqa: E402
 from peers import config, report, servers  # noqa: E402
 from peers.load import measure, sequential  # noqa: E402
 
@@ -51,14 +53,19 @@ def generate(data: Path, grid: TileGrid) -> dict[str, list[Path]]:
 
 
 def catalog(work: Path, data: Path, grid: TileGrid, overviews: bool = False) -> AppContext:
-    """livemosaic's catalog: Bench/Tiles (export_bench's, with its mosaic overviews when
-    ``overviews``) and Bench/Dem."""
+    """livemosaic's catalog: Bench/Tiles (export_bench's) and Bench/Dem, each with its mosaic
+    overviews when ``overviews`` (``dataset overviews build``)."""
     ctx = prepare(
         work, data / "rgb", grid, MAX_ITEMS, overviews=overviews, extra_folders=(data / "dem",)
     )
     ingestor = Ingestor(ctx.catalog, ctx.source, [data / "dem"])
     ingestor.create_dataset(DEM_DATASET, "EPSG:3857")
     added = ingestor.add_paths(DEM_DATASET, [data / "dem"]).added
+    if overviews:
+        built = MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [data / "dem"])
+        built.configure(DEM_DATASET)
+        done = built.build(DEM_DATASET)
+        print(f"DEM overviews: {done.levels} levels, {done.written} tiles in {done.seconds:.1f} s")
     ctx.publisher.publish(
         ServiceDefinition(
             name=config.LM_SERVICES["dem"],
@@ -372,8 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--overviews",
         action="store_true",
-        help="build livemosaic's mosaic overviews of the imagery first (dataset overviews "
-        "build), as a user sets up a mosaic drawn at small scales",
+        help="build livemosaic's mosaic overviews of the imagery and the DEM first (dataset "
+        "overviews build), as a user sets up a mosaic drawn at small scales",
     )
     args = parser.parse_args(argv)
     if args.quick:

@@ -183,3 +183,83 @@ def test_cli_builds_lists_and_removes_overviews(env: Env, tmp_path: Path) -> Non
     out = runner.invoke(cli_main, [*base, "dataset", "overviews", "remove", "d"])
     assert out.exit_code == 0, out.output
     assert not (env.folder / ".overviews" / "d").exists()
+
+
+def write_dem_tile(path: Path, col: int, row: int) -> None:
+    """A float32 elevation tile of the test mosaic (500..600 m) with nodata -9999 where a
+    round lake crosses the four middle tiles; ZSTD with the floating-point predictor."""
+    x0, y0 = col * SIZE * PIXEL, (GRID - row) * SIZE * PIXEL
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    gx, gy = xx + col * SIZE, yy + row * SIZE
+    rng = np.random.default_rng(col * GRID + row)
+    data = (500 + 100 * rng.random((SIZE, SIZE))).astype(np.float32)
+    half = GRID * SIZE / 2
+    data[(gx - half) ** 2 + (gy - half) ** 2 < (SIZE * 0.7) ** 2] = -9999.0
+    profile = {
+        "driver": "GTiff",
+        "width": SIZE,
+        "height": SIZE,
+        "count": 1,
+        "dtype": "float32",
+        "nodata": -9999.0,
+        "crs": "EPSG:3857",
+        "transform": Affine(PIXEL, 0, x0, 0, -PIXEL, y0),
+        "tiled": True,
+        "blockxsize": 64,
+        "blockysize": 64,
+        "compress": "zstd",
+        "predictor": 3,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+        dst.build_overviews([2, 4])
+
+
+def test_float_overviews_keep_nodata_out_of_the_values(tmp_path: Path) -> None:
+    """A DEM with nodata: the overview tiles (every level, with their internal overviews) and
+    the images drawn from them hold elevations of the items only, never -9999 or a fill
+    blended into the pixels beside the lake, and the lake stays NoData."""
+    folder = tmp_path / "dem"
+    folder.mkdir()
+    for row in range(GRID):
+        for col in range(GRID):
+            write_dem_tile(folder / f"d_{col}_{row}.tif", col, row)
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path / "data", data_folders=[folder], max_mosaic_image_count=50
+    )
+    ctx = build_context(settings)
+    try:
+        ingestor = Ingestor(ctx.catalog, ctx.source, [folder])
+        ingestor.create_dataset("dem", "EPSG:3857")
+        assert ingestor.add_paths("dem", [folder]).added == GRID * GRID
+        ctx.publisher.publish(ServiceDefinition(name="Dem", dataset="dem"))
+        ovr = MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [folder])
+        ovr.configure("dem", factor=2, tile_size=64, min_items=4)
+        assert ovr.build("dem").levels >= 2
+        tiles = ctx.catalog.find_items(overview_dataset_name("dem"), ItemQuery())
+        for tile in tiles:
+            with rasterio.open(tile.path) as ds:
+                levels = [-1, *range(len(ds.overviews(1)))]
+            for level in levels:
+                options = {"overview_level": level} if level >= 0 else {}
+                with rasterio.open(tile.path, **options) as ds:
+                    values, alpha = ds.read(1), ds.read(2)
+                shown = values[(alpha > 0) & ~np.isnan(values)]
+                assert shown.size and shown.min() >= 500 and shown.max() <= 600, tile.path
+        snapshot = ctx.registry.get("", "Dem")
+        for resampling in ("nearest", "bilinear"):
+            request = ExportRequest(
+                WHOLE, "EPSG:3857", 64, 64, format="tiff", pixel_type="F32",
+                resampling=resampling,
+            )  # fmt: skip
+            result = ctx.exporter.export(snapshot, request)
+            assert 0 < len(result.item_ids) < 4  # drawn from the overviews
+            with rasterio.MemoryFile(result.image.content) as mem, mem.open() as ds:
+                assert ds.nodata == -9999.0
+                image = ds.read(1)
+            valid = image != -9999.0
+            assert 0.6 < valid.mean() < 0.95  # the lake is NoData, the rest is not
+            assert image[valid].min() >= 500 and image[valid].max() <= 600, resampling
+            assert not np.isnan(image).any()
+    finally:
+        ctx.close()

@@ -5,6 +5,12 @@ A tile holds the composed bands plus an alpha band (255 where the mosaic had a v
 COG driver adds internal overviews (2x, 4x, … down to one 256-pixel block) and DEFLATE
 compression. The file is written under a temporary name and renamed into place, so a reader
 never opens half a tile.
+
+Floating-point tiles hold NaN under the transparent pixels. The averages that make the COG's
+internal overviews, and the bilinear reads that make the next level, weigh each band without
+its alpha: a fill value (0, or an item's -9999) would be blended into the valid pixels beside
+a hole, while NaN either stays out of the average or makes the pixel NaN, which the reader
+counts as NoData — a hole's edge may grow by a pixel at coarse scales, no value is wrong.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class CogTileWriter:
         data = block.data
         if data.dtype == np.bool_ or np.issubdtype(data.dtype, np.complexfloating):
             data = data.astype(np.float32)
+        if np.issubdtype(data.dtype, np.floating) and not bool(block.valid.all()):
+            data = np.where(block.valid, data, np.array(np.nan, dtype=data.dtype))
         transform = Affine(
             extent.width / cols, 0.0, extent.xmin, 0.0, -extent.height / rows, extent.ymax
         )
