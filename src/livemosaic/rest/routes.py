@@ -29,14 +29,17 @@ from livemosaic.rest import (
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
+    # routes are tried in order, and a request pays for every route tried before its own:
+    # the operations map clients call for every tile and click come first (no other route
+    # matches their paths, so the order changes no answer)
+    export_ops.router,
+    pixel_ops.router,
     tokens.router,  # before admin: {root}/admin/generateToken needs no token
     admin.router,
     directory.router,
     imageserver.router,
     thematic_json.router,  # {svc}/colormap, {svc}/rasterAttributeTable, {svc}/legend
-    export_ops.router,
     catalog_query.router,
-    pixel_ops.router,
     items.router,
     gpserver.router,
     notify.router,  # {root}/livemosaic/ws
