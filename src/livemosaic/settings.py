@@ -145,7 +145,9 @@ class Settings(BaseSettings):
         "environment): '*' lets every origin read without credentials (no cookies); an "
         "origin listed as scheme://host[:port] may also send credentials.",
     )
-    gdal_cache_mb: int = Field(64, description="GDAL raster block cache in MiB.")
+    gdal_cache_mb: int = Field(
+        256, ge=1, description="GDAL raster block cache in MiB, per server process."
+    )
     default_token_minutes: int = Field(
         60,
         ge=1,
