@@ -11,6 +11,14 @@ internal overviews, and the bilinear reads that make the next level, weigh each 
 its alpha: a fill value (0, or an item's -9999) would be blended into the valid pixels beside
 a hole, while NaN either stays out of the average or makes the pixel NaN, which the reader
 counts as NoData — a hole's edge may grow by a pixel at coarse scales, no value is wrong.
+
+Integer tiles with transparent pixels also get an internal per-dataset mask equal to the
+alpha. GDAL takes an alpha band for the bands' mask only when there are one or three 8- or
+16-bit unsigned bands before it, and weighs each band without it otherwise (a 4-band image,
+16-bit signed data): the 0 under the transparent pixels would darken the valid pixels beside
+a hole in the internal overviews and in the bilinear reads of the next level. With the mask,
+GDAL leaves the transparent pixels out of both, whatever the band count and pixel type;
+nearest-neighbour reads and the alpha band are unchanged.
 """
 
 from __future__ import annotations
@@ -44,7 +52,9 @@ class CogTileWriter:
         data = block.data
         if data.dtype == np.bool_ or np.issubdtype(data.dtype, np.complexfloating):
             data = data.astype(np.float32)
-        if np.issubdtype(data.dtype, np.floating) and not bool(block.valid.all()):
+        holes = not bool(block.valid.all())
+        floating = np.issubdtype(data.dtype, np.floating)
+        if floating and holes:
             data = np.where(block.valid, data, np.array(np.nan, dtype=data.dtype))
         transform = Affine(
             extent.width / cols, 0.0, extent.xmin, 0.0, -extent.height / rows, extent.ymax
@@ -70,6 +80,8 @@ class CogTileWriter:
                 interp = list(dst.colorinterp)
                 interp[-1] = ColorInterp.alpha
                 dst.colorinterp = interp
+                if holes and not floating:
+                    dst.write_mask(block.valid)
                 if block.band_names and len(block.band_names) == bands:
                     for i, name in enumerate(block.band_names, start=1):
                         dst.set_band_description(i, name)
