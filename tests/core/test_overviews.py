@@ -351,3 +351,50 @@ def test_integer_overviews_keep_the_fill_out_of_the_values(
             assert shown.min() >= 180 and shown.max() <= 200, size
     finally:
         ctx.close()
+
+
+def overview_files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_dataset_made_anew_keeps_no_stale_tiles_and_no_user_file_is_touched(
+    env: Env, tmp_path: Path
+) -> None:
+    """The same dataset made anew in another catalog (its overview settings gone with the
+    old one) writes its tiles into the same folder: building its overviews first deletes the
+    tiles left there, and removing them deletes them even without settings — only files
+    named like the tiles livemosaic writes, never anything else in that folder."""
+    env.ovr.build("d")
+    folder = Path(env.ovr.settings("d").folder)  # type: ignore[union-attr]
+    first = overview_files(folder)
+    assert first
+    mine = [folder / "notes.txt", folder / "L0" / "mine.tif", folder / "L9" / "0_0_1.tif.bak"]
+    for path in mine:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("user data")
+    (folder / "L0" / "5_-2_18ef0.tif.part").write_text("")  # a write cut short
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "other",
+        data_folders=[env.folder],
+        max_mosaic_image_count=50,
+    )
+    ctx = build_context(settings)
+    try:
+        Ingestor(ctx.catalog, ctx.source, [env.folder]).create_dataset("d", "EPSG:3857")
+        Ingestor(ctx.catalog, ctx.source, [env.folder]).add_paths("d", [env.folder])
+        ovr = MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [env.folder])
+        assert ovr.settings("d") is None
+        assert ovr.build("d").written > 0
+        tiles = {
+            Path(t.path) for t in ctx.catalog.find_items(overview_dataset_name("d"), ItemQuery())
+        }
+        assert tiles and not tiles & first
+        assert overview_files(folder) == tiles | set(mine)
+        ctx.catalog.delete_dataset(overview_dataset_name("d"))  # the settings are gone
+        assert ovr.settings("d") is None
+        assert ovr.remove("d") == 0
+        assert overview_files(folder) == set(mine)
+        assert not (folder / "L1").exists()  # emptied level folders go
+    finally:
+        ctx.close()
