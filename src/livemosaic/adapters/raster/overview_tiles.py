@@ -12,13 +12,13 @@ its alpha: a fill value (0, or an item's -9999) would be blended into the valid 
 a hole, while NaN either stays out of the average or makes the pixel NaN, which the reader
 counts as NoData — a hole's edge may grow by a pixel at coarse scales, no value is wrong.
 
-Integer tiles with transparent pixels also get an internal per-dataset mask equal to the
-alpha. GDAL takes an alpha band for the bands' mask only when there are one or three 8- or
-16-bit unsigned bands before it, and weighs each band without it otherwise (a 4-band image,
-16-bit signed data): the 0 under the transparent pixels would darken the valid pixels beside
-a hole in the internal overviews and in the bilinear reads of the next level. With the mask,
-GDAL leaves the transparent pixels out of both, whatever the band count and pixel type;
-nearest-neighbour reads and the alpha band are unchanged.
+GDAL leaves the pixels an alpha band makes transparent out of those averages and reads only
+when it takes the alpha band for the bands' mask: with one or three 8- or 16-bit unsigned
+bands before it (an RGB image). Other integer tiles with transparent pixels (a 4-band image,
+16-bit signed data) also get an internal per-dataset mask equal to the alpha, which GDAL
+honours whatever the band count and pixel type; without it the 0 under the transparent
+pixels would darken the valid pixels beside a hole. Nearest-neighbour reads and the alpha
+band are unchanged.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.io import MemoryFile
 
 from livemosaic.adapters.raster.crs import crs_from_key, quiet_env
@@ -80,8 +80,8 @@ class CogTileWriter:
                 interp = list(dst.colorinterp)
                 interp[-1] = ColorInterp.alpha
                 dst.colorinterp = interp
-                if holes and not floating:
-                    dst.write_mask(block.valid)
+                if holes and not floating and MaskFlags.per_dataset not in dst.mask_flag_enums[0]:
+                    dst.write_mask(block.valid)  # GDAL does not take the alpha for the mask
                 if block.band_names and len(block.band_names) == bands:
                     for i, name in enumerate(block.band_names, start=1):
                         dst.set_band_description(i, name)
