@@ -298,15 +298,15 @@ def write_holed_tile(path: Path, col: int, row: int, dtype: str, bands: int, nod
 
 @pytest.mark.parametrize(
     ("dtype", "bands", "nodata"),
-    [("uint8", 4, 0), ("int16", 1, -9999)],
-    ids=["byte-4-bands", "int16"],
+    [("uint8", 3, 0), ("uint8", 4, 0), ("int16", 1, -9999)],
+    ids=["rgb", "byte-4-bands", "int16"],
 )
 @pytest.mark.parametrize("tile_size", [64, 512], ids=["levels", "internal-overviews"])
 def test_integer_overviews_keep_the_fill_out_of_the_values(
     tmp_path: Path, dtype: str, bands: int, nodata: int, tile_size: int
 ) -> None:
-    """Integer data with holes (a 4-band image, a 16-bit grid: their tiles' alpha band is no
-    mask GDAL knows of): the overview tiles (every level, with their internal overviews) and
+    """Integer data with holes (an RGB image; a 4-band image, a 16-bit grid: their tiles'
+    alpha band is no mask GDAL knows of): the overview tiles (every level, with their internal overviews) and
     the bilinear images drawn from them hold values of the items only (180..200), never the
     fill blended into the pixels beside a hole (dark edges). Small tiles make levels drawn
     from the level below; one large tile has internal overviews of its own."""
