@@ -378,6 +378,8 @@ def _clear_tiles(folder: Path) -> None:
     """Delete the tile files livemosaic wrote in a dataset's overview folder (those named by
     :func:`~livemosaic.core.overview_grid.tile_file_name` in its level folders), then the
     folders left empty; any other file stays, and so do the folders that hold one."""
+    if folder.is_symlink():
+        return  # not a folder livemosaic made
     try:
         levels = [d for d in folder.iterdir() if is_level_folder(d.name)]
     except OSError:

@@ -232,12 +232,12 @@ def _alpha_index(ds: Any) -> int | None:
 
 
 def _alpha_weighs(ds: Any, item: RasterItem) -> bool:
-    """True when GDAL's resampled reads of ``ds`` leave the pixels its alpha band makes
-    transparent out of the data bands' kernels, or when blending them in cannot make a wrong
-    value: the data bands have a per-dataset mask (GDAL takes an alpha band for one only with
-    one or three 8- or 16-bit unsigned bands before it; an overview tile also has an internal
-    mask), or the data is floating-point (left to GDAL: an overview tile holds NaN under its
-    transparent pixels, which stays out of the average or makes the pixel NoData)."""
+    """True when a resampled read of ``ds`` is left to GDAL: its data bands have a
+    per-dataset mask, which GDAL leaves out of the kernels (it takes an alpha band for one only
+    with one or three 8- or 16-bit unsigned bands before it; other integer overview tiles have
+    an internal mask), or the data is floating-point (kept as it was: an overview tile holds
+    NaN under its transparent pixels, which stays out of the average or makes the pixel
+    NoData)."""
     band = item.bands[0]
     if np.issubdtype(np.dtype(ds.dtypes[band - 1]), np.floating):
         return True
