@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from rasterio.enums import Resampling
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.warp import reproject, transform, transform_bounds
 
 from livemosaic.adapters.raster import RasterioProjector, RasterioSource
@@ -343,3 +343,53 @@ def test_nearest_downsampling_of_a_nodata_source_reads_into_the_output_window(
         expected = ds.read(out_shape=(ds.count, height, width), resampling=Resampling.nearest)
     assert np.array_equal(data, expected)
     assert np.array_equal(valid, (expected != item.nodata).all(axis=0))
+
+
+def write_alpha_item(path: Path, dtype: str, bands: int) -> None:
+    """``bands`` integer bands (180..200) plus an alpha band, transparent (and 0) in a disc
+    and a ragged west strip: an alpha band GDAL does not take for the bands' mask (it does so
+    only for 8- or 16-bit unsigned data with one or three bands)."""
+    size = 200
+    yy, xx = np.mgrid[0:size, 0:size]
+    hole = ((xx - 100) ** 2 + (yy - 100) ** 2 < 41**2) | (xx < 23)
+    data = (180 + 20 * np.random.default_rng(7).random((bands, size, size))).astype(dtype)
+    data[:, hole] = 0
+    alpha = np.where(hole, 0, 255).astype(dtype)
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": bands + 1,
+        "dtype": dtype,
+        "crs": "EPSG:3857",
+        "transform": Affine(10.0, 0, 0.0, 0, -10.0, size * 10.0),
+        "photometric": "MINISBLACK",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, list(range(1, bands + 1)))
+        dst.write(alpha, bands + 1)
+        dst.colorinterp = [*dst.colorinterp[:-1], ColorInterp.alpha]
+
+
+@pytest.mark.parametrize(("dtype", "bands"), [("uint8", 4), ("int16", 1)])
+def test_resampled_read_weighs_the_bands_by_their_alpha(
+    tmp_path: Path, dtype: str, bands: int
+) -> None:
+    """A bilinear or cubic read of an item whose alpha band is no GDAL mask never blends the
+    transparent pixels' fill into the valid ones; nearest stays GDAL's own read."""
+    path = tmp_path / "alpha.tif"
+    write_alpha_item(path, dtype, bands)
+    item = item_of(path)
+    assert item.mask_kind == "alpha" and item.band_count == bands
+    for width in (66, 37):
+        for resampling in ("bilinear", "cubic"):
+            request = ReadRequest(item.native_extent, item.native_crs, width, width, resampling)  # type: ignore[arg-type]
+            data, valid = read(item, request)
+            assert 0.5 < valid.mean() < 0.9
+            assert data[:, valid].min() >= 180 and data[:, valid].max() <= 200, (width, resampling)
+        request = ReadRequest(item.native_extent, item.native_crs, width, width, "nearest")
+        data, valid = read(item, request)
+        with rasterio.open(path) as ds:
+            expected = ds.read(out_shape=(bands + 1, width, width), resampling=Resampling.nearest)
+        assert np.array_equal(data, expected[:bands])
+        assert np.array_equal(valid, expected[bands] > 0)

@@ -263,3 +263,138 @@ def test_float_overviews_keep_nodata_out_of_the_values(tmp_path: Path) -> None:
             assert not np.isnan(image).any()
     finally:
         ctx.close()
+
+
+def write_holed_tile(path: Path, col: int, row: int, dtype: str, bands: int, nodata: int) -> None:
+    """A tile of ``bands`` integer bands (values 180..200) with ``nodata`` where a round lake
+    crosses the four middle tiles and along a ragged strip at the mosaic's west border (37
+    pixels wide: no level's pixel grid lines up with its edge)."""
+    x0, y0 = col * SIZE * PIXEL, (GRID - row) * SIZE * PIXEL
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    gx, gy = xx + col * SIZE, yy + row * SIZE
+    rng = np.random.default_rng(col * GRID + row)
+    data = (180 + 20 * rng.random((bands, SIZE, SIZE))).astype(dtype)
+    half = GRID * SIZE / 2
+    hole = ((gx - half) ** 2 + (gy - half) ** 2 < (SIZE * 0.7) ** 2) | (gx < 37)
+    data[:, hole] = nodata
+    profile = {
+        "driver": "GTiff",
+        "width": SIZE,
+        "height": SIZE,
+        "count": bands,
+        "dtype": dtype,
+        "nodata": nodata,
+        "crs": "EPSG:3857",
+        "transform": Affine(PIXEL, 0, x0, 0, -PIXEL, y0),
+        "tiled": True,
+        "blockxsize": 64,
+        "blockysize": 64,
+        "photometric": "MINISBLACK",  # four bands of imagery (red, green, blue, near infrared)
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        dst.build_overviews([2, 4])
+
+
+@pytest.mark.parametrize(
+    ("dtype", "bands", "nodata"),
+    [("uint8", 3, 0), ("uint8", 4, 0), ("int16", 1, -9999)],
+    ids=["rgb", "byte-4-bands", "int16"],
+)
+@pytest.mark.parametrize("tile_size", [64, 512], ids=["levels", "internal-overviews"])
+def test_integer_overviews_keep_the_fill_out_of_the_values(
+    tmp_path: Path, dtype: str, bands: int, nodata: int, tile_size: int
+) -> None:
+    """Integer data with holes (an RGB image; a 4-band image, a 16-bit grid: their tiles'
+    alpha band is no mask GDAL knows of): the overview tiles (every level, with their internal overviews) and
+    the bilinear images drawn from them hold values of the items only (180..200), never the
+    fill blended into the pixels beside a hole (dark edges). Small tiles make levels drawn
+    from the level below; one large tile has internal overviews of its own."""
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for row in range(GRID):
+        for col in range(GRID):
+            write_holed_tile(folder / f"i_{col}_{row}.tif", col, row, dtype, bands, nodata)
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path / "data", data_folders=[folder], max_mosaic_image_count=50
+    )
+    ctx = build_context(settings)
+    try:
+        ingestor = Ingestor(ctx.catalog, ctx.source, [folder])
+        ingestor.create_dataset("img", "EPSG:3857")
+        assert ingestor.add_paths("img", [folder]).added == GRID * GRID
+        ctx.publisher.publish(ServiceDefinition(name="Img", dataset="img"))
+        ovr = MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [folder])
+        ovr.configure("img", factor=2, tile_size=tile_size, min_items=4)
+        assert ovr.build("img").levels >= (3 if tile_size == 64 else 1)
+        tiles = ctx.catalog.find_items(overview_dataset_name("img"), ItemQuery())
+        for tile in tiles:
+            with rasterio.open(tile.path) as ds:
+                levels = [-1, *range(len(ds.overviews(1)))]
+            assert tile_size == 64 or len(levels) > 1
+            for level in levels:
+                options = {"overview_level": level} if level >= 0 else {}
+                with rasterio.open(tile.path, **options) as ds:
+                    values = ds.read()
+                shown = values[:bands, values[bands] > 0]
+                assert shown.size and shown.min() >= 180 and shown.max() <= 200, (
+                    tile.path,
+                    level,
+                )
+        snapshot = ctx.registry.get("", "Img")
+        for size in (64, 100, 37):
+            request = ExportRequest(WHOLE, "EPSG:3857", size, size, format="tiff")
+            block, used = ctx.exporter.render(snapshot, request)
+            assert 0 < len(used) < 5  # drawn from the overviews
+            assert 0.6 < block.valid.mean() < 0.95  # the lake and the strip are NoData
+            shown = block.data[:, block.valid]
+            assert shown.min() >= 180 and shown.max() <= 200, size
+    finally:
+        ctx.close()
+
+
+def overview_files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_dataset_made_anew_keeps_no_stale_tiles_and_no_user_file_is_touched(
+    env: Env, tmp_path: Path
+) -> None:
+    """The same dataset made anew in another catalog (its overview settings gone with the
+    old one) writes its tiles into the same folder: building its overviews first deletes the
+    tiles left there, and removing them deletes them even without settings — only files
+    named like the tiles livemosaic writes, never anything else in that folder."""
+    env.ovr.build("d")
+    folder = Path(env.ovr.settings("d").folder)  # type: ignore[union-attr]
+    first = overview_files(folder)
+    assert first
+    mine = [folder / "notes.txt", folder / "L0" / "mine.tif", folder / "L9" / "0_0_1.tif.bak"]
+    for path in mine:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("user data")
+    (folder / "L0" / "5_-2_18ef0.tif.part").write_text("")  # a write cut short
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "other",
+        data_folders=[env.folder],
+        max_mosaic_image_count=50,
+    )
+    ctx = build_context(settings)
+    try:
+        Ingestor(ctx.catalog, ctx.source, [env.folder]).create_dataset("d", "EPSG:3857")
+        Ingestor(ctx.catalog, ctx.source, [env.folder]).add_paths("d", [env.folder])
+        ovr = MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [env.folder])
+        assert ovr.settings("d") is None
+        assert ovr.build("d").written > 0
+        tiles = {
+            Path(t.path) for t in ctx.catalog.find_items(overview_dataset_name("d"), ItemQuery())
+        }
+        assert tiles and not tiles & first
+        assert overview_files(folder) == tiles | set(mine)
+        ctx.catalog.delete_dataset(overview_dataset_name("d"))  # the settings are gone
+        assert ovr.settings("d") is None
+        assert ovr.remove("d") == 0
+        assert overview_files(folder) == set(mine)
+        assert not (folder / "L1").exists()  # emptied level folders go
+    finally:
+        ctx.close()

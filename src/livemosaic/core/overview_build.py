@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -33,8 +32,12 @@ from livemosaic.core.overview_grid import (
     OVERVIEW_TAG,
     OverviewSettings,
     grow,
+    is_level_folder,
+    is_tile_file,
     level_count,
+    level_folder_name,
     overview_dataset_name,
+    tile_file_name,
     tile_name,
 )
 from livemosaic.core.overviews import level_where, load_settings
@@ -301,9 +304,9 @@ class MosaicOverviews:
         if not fed:
             return None
         block = comp.result()
-        folder = Path(settings.folder) / f"L{level}"
+        folder = Path(settings.folder) / level_folder_name(level)
         folder.mkdir(parents=True, exist_ok=True)
-        path = str(folder / f"{col}_{row}_{time.time_ns():x}.tif")
+        path = str(folder / tile_file_name(col, row, time.time_ns()))
         self.writer.write_tile(path, block, tile, ds.crs)
         options = InspectOptions(ds.crs, validate_pixels=False, compute_stats=False)
         found = self.source.inspect(path, options)
@@ -340,21 +343,65 @@ class MosaicOverviews:
     # -- removing --------------------------------------------------------------------------
     def remove(self, dataset: str, *, keep_settings: bool = False) -> int:
         """Remove a dataset's overview tiles (and, unless ``keep_settings``, its settings);
-        returns how many tiles were removed."""
+        returns how many catalogued tiles were removed.
+
+        The tile files go from the dataset's overview folders even when it has no settings:
+        a dataset made anew under the name of one whose catalog is gone writes into the same
+        folder, and :meth:`build` would otherwise leave the old tiles there for good.
+        """
         settings = self.settings(dataset)
         name = overview_dataset_name(dataset)
-        if settings is None:
-            return 0
-        count = self.catalog.count_items(name, ItemQuery())
-        if keep_settings:
-            every = Compare(">", Field("OBJECTID"), Literal_(0))
-            self.catalog.remove_items(name, RemoveFilter(where=every))
-            self._save(dataset, replace(settings, levels=0, base_ps=0.0, dirty=()))
-        else:
-            self.catalog.delete_dataset(name)
-        if settings.folder and Path(settings.folder).name == dataset.casefold():
-            shutil.rmtree(settings.folder, ignore_errors=True)
+        count = 0
+        if settings is not None:
+            count = self.catalog.count_items(name, ItemQuery())
+            if keep_settings:
+                every = Compare(">", Field("OBJECTID"), Literal_(0))
+                self.catalog.remove_items(name, RemoveFilter(where=every))
+                self._save(dataset, replace(settings, levels=0, base_ps=0.0, dirty=()))
+            else:
+                self.catalog.delete_dataset(name)
+        for folder in self._folders(dataset, settings):
+            _clear_tiles(folder)
         return count
+
+    def _folders(self, dataset: str, settings: OverviewSettings | None) -> list[Path]:
+        """The overview folders of a dataset: the one of its settings, and its own folder in
+        every data folder (where an earlier catalog may have written)."""
+        own = dataset.casefold()
+        folders = [p / OVERVIEW_FOLDER / own for p in self.data_folders]
+        if settings is not None and settings.folder and Path(settings.folder).name == own:
+            folders.insert(0, Path(settings.folder))
+        return list(dict.fromkeys(folders))
+
+
+def _clear_tiles(folder: Path) -> None:
+    """Delete the tile files livemosaic wrote in a dataset's overview folder (those named by
+    :func:`~livemosaic.core.overview_grid.tile_file_name` in its level folders), then the
+    folders left empty; any other file stays, and so do the folders that hold one."""
+    if folder.is_symlink():
+        return  # not a folder livemosaic made
+    try:
+        levels = [d for d in folder.iterdir() if is_level_folder(d.name)]
+    except OSError:
+        return  # no folder (or none readable): nothing of ours to delete
+    for level in levels:
+        if level.is_symlink() or not level.is_dir():
+            continue
+        for entry in level.iterdir():
+            if is_tile_file(entry.name) and entry.is_file() and not entry.is_symlink():
+                try:
+                    entry.unlink()
+                except OSError as exc:
+                    log.warning("overviews: %s not removed: %s", entry, exc.strerror)
+        _remove_if_empty(level)
+    _remove_if_empty(folder)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (a file livemosaic did not write), or already gone
 
 
 def _top(settings: OverviewSettings) -> float:

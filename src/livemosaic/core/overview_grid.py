@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -165,6 +166,33 @@ def tile_name(level: int, col: int, row: int) -> str:
     return f"Ov_L{level}_{col}_{row}"
 
 
+def level_folder_name(level: int) -> str:
+    """The folder of a level's tile files, inside the dataset's overview folder."""
+    return f"L{level}"
+
+
+def tile_file_name(col: int, row: int, stamp: int) -> str:
+    """The file name of an overview tile in its level's folder. ``stamp`` (when it was
+    written, in ns) makes every rewrite a new file, so a reader never sees one change."""
+    return f"{col}_{row}_{stamp:x}.tif"
+
+
+_LEVEL_FOLDER = re.compile(r"L\d+")
+# a tile, the writer's temporary file before it is renamed, GDAL's side file next to it
+_TILE_FILE = re.compile(r"-?\d+_-?\d+_[0-9a-f]+\.tif(\.part|\.aux\.xml)?")
+
+
+def is_level_folder(name: str) -> bool:
+    """True for a folder name :func:`level_folder_name` makes."""
+    return _LEVEL_FOLDER.fullmatch(name) is not None
+
+
+def is_tile_file(name: str) -> bool:
+    """True for a file name :func:`tile_file_name` makes (or the writer's temporary file or
+    GDAL's side file of one): the only files livemosaic deletes from an overview folder."""
+    return _TILE_FILE.fullmatch(name) is not None
+
+
 def grow(area: Extent, by: float) -> Extent:
     """An extent grown by ``by`` on every side."""
     return Extent(area.xmin - by, area.ymin - by, area.xmax + by, area.ymax + by)
@@ -181,8 +209,12 @@ __all__ = [
     "OVERVIEW_TAG",
     "OverviewSettings",
     "grow",
+    "is_level_folder",
     "is_overview_dataset",
+    "is_tile_file",
     "level_count",
+    "level_folder_name",
     "overview_dataset_name",
+    "tile_file_name",
     "tile_name",
 ]

@@ -11,6 +11,14 @@ internal overviews, and the bilinear reads that make the next level, weigh each 
 its alpha: a fill value (0, or an item's -9999) would be blended into the valid pixels beside
 a hole, while NaN either stays out of the average or makes the pixel NaN, which the reader
 counts as NoData — a hole's edge may grow by a pixel at coarse scales, no value is wrong.
+
+GDAL leaves the pixels an alpha band makes transparent out of those averages and reads only
+when it takes the alpha band for the bands' mask: with one or three 8- or 16-bit unsigned
+bands before it (an RGB image). Other integer tiles with transparent pixels (a 4-band image,
+16-bit signed data) also get an internal per-dataset mask equal to the alpha, which GDAL
+honours whatever the band count and pixel type; without it the 0 under the transparent
+pixels would darken the valid pixels beside a hole. Nearest-neighbour reads and the alpha
+band are unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.io import MemoryFile
 
 from livemosaic.adapters.raster.crs import crs_from_key, quiet_env
@@ -44,7 +52,9 @@ class CogTileWriter:
         data = block.data
         if data.dtype == np.bool_ or np.issubdtype(data.dtype, np.complexfloating):
             data = data.astype(np.float32)
-        if np.issubdtype(data.dtype, np.floating) and not bool(block.valid.all()):
+        holes = not bool(block.valid.all())
+        floating = np.issubdtype(data.dtype, np.floating)
+        if floating and holes:
             data = np.where(block.valid, data, np.array(np.nan, dtype=data.dtype))
         transform = Affine(
             extent.width / cols, 0.0, extent.xmin, 0.0, -extent.height / rows, extent.ymax
@@ -70,6 +80,8 @@ class CogTileWriter:
                 interp = list(dst.colorinterp)
                 interp[-1] = ColorInterp.alpha
                 dst.colorinterp = interp
+                if holes and not floating and MaskFlags.per_dataset not in dst.mask_flag_enums[0]:
+                    dst.write_mask(block.valid)  # GDAL does not take the alpha for the mask
                 if block.band_names and len(block.band_names) == bands:
                     for i, name in enumerate(block.band_names, start=1):
                         dst.set_band_description(i, name)

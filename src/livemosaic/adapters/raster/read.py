@@ -231,6 +231,19 @@ def _alpha_index(ds: Any) -> int | None:
     return None
 
 
+def _alpha_weighs(ds: Any, item: RasterItem) -> bool:
+    """True when a resampled read of ``ds`` is left to GDAL: its data bands have a
+    per-dataset mask, which GDAL leaves out of the kernels (it takes an alpha band for one only
+    with one or three 8- or 16-bit unsigned bands before it; other integer overview tiles have
+    an internal mask), or the data is floating-point (kept as it was: an overview tile holds
+    NaN under its transparent pixels, which stays out of the average or makes the pixel
+    NoData)."""
+    band = item.bands[0]
+    if np.issubdtype(np.dtype(ds.dtypes[band - 1]), np.floating):
+        return True
+    return MaskFlags.per_dataset in ds.mask_flag_enums[band - 1]
+
+
 def _aligned_read(
     ds: Any, item: RasterItem, sel: tuple[int, ...], request: ReadRequest
 ) -> PixelBlock | None:
@@ -285,10 +298,14 @@ def _resampled_read(
     value, NaN or a mask is sampled like the data); the other resamplings only sources whose
     validity comes from an alpha band or that have none (a nodata value or NaN would be
     blended into the kernel), a pixel being valid when its resampled alpha is at least half
-    opaque.
+    opaque. GDAL leaves the transparent pixels out of the kernel only when it takes the alpha
+    band for the bands' mask (see :func:`_alpha_weighs`); other integer data with an alpha
+    band goes through the warper, which weighs every source pixel by its alpha.
     """
     nearest = request.resampling == "nearest"
     if item.mask_kind not in ("none", "alpha") and not nearest:
+        return None
+    if item.mask_kind == "alpha" and not nearest and not _alpha_weighs(ds, item):
         return None
     if item.scale is not None or item.offset is not None:
         return None
