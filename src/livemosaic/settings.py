@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         "(the fixed allowance of every request not counted), freed heap memory is handed "
         "back to the operating system (glibc malloc_trim; 0 = never).",
     )
+    trim_every_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Besides, at most this often a finished request hands freed heap memory "
+        "back, so that many small requests do not leave the heap grown (0 = only after "
+        "large requests).",
+    )
     strict_http_status: bool = Field(
         False, description="Send errors with their HTTP status instead of 200 (ArcGIS default)."
     )

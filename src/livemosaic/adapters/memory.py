@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,22 @@ def trim_heap() -> bool:
     return bool(libc.malloc_trim(0))
 
 
+_last_trim = 0.0  # time.monotonic() of the last trim_heap_every that trimmed
+
+
+def trim_heap_every(seconds: float) -> bool:
+    """:func:`trim_heap` when the last call that trimmed was ``seconds`` ago or more (each
+    trim costs about a quarter of a millisecond, too much after every small request; a
+    race between threads at worst trims twice). True when it trimmed."""
+    global _last_trim
+    now = time.monotonic()
+    if seconds <= 0 or now - _last_trim < seconds:
+        return False
+    _last_trim = now
+    trim_heap()
+    return True
+
+
 def rss_bytes(pid: int | str = "self") -> int:
     """Resident set size of a process in bytes (VmRSS; 0 where /proc is not available)."""
     try:
@@ -54,4 +71,4 @@ def rss_bytes(pid: int | str = "self") -> int:
     return 0
 
 
-__all__ = ["rss_bytes", "trim_heap"]
+__all__ = ["rss_bytes", "trim_heap", "trim_heap_every"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 
-from livemosaic.adapters.memory import trim_heap
+from livemosaic.adapters.memory import trim_heap, trim_heap_every
 from livemosaic.core.admission import Permit
 from livemosaic.core.budget import pixel_bytes
 from livemosaic.core.cancel import CancelToken, deadline_error
@@ -114,8 +114,15 @@ async def run_blocking(request: Request, fn: Callable[..., T], *args: Any, **kwa
 POLL_SECONDS = 0.2  # how often a waiting request looks at its deadline and its client
 
 
-def _work(fn: Callable[..., T], args: Sequence[Any], kwargs: Mapping[str, Any], trim: bool) -> T:
-    """Run admitted work on a worker thread; hand freed heap back after large work."""
+def _work(
+    fn: Callable[..., T],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    trim: bool,
+    trim_every: float,
+) -> T:
+    """Run admitted work on a worker thread; hand freed heap back after large work, and
+    after other work at most every ``trim_every`` seconds."""
     try:
         return fn(*args, **kwargs)
     except LiveMosaicError as exc:
@@ -124,6 +131,8 @@ def _work(fn: Callable[..., T], args: Sequence[Any], kwargs: Mapping[str, Any], 
     finally:
         if trim:
             trim_heap()
+        else:
+            trim_heap_every(trim_every)
 
 
 async def run_admitted(
@@ -147,7 +156,9 @@ async def run_admitted(
     token = CancelToken.after(timeout)
     # the fixed allowance is in every estimate: only requests large in themselves trim
     trim = settings.trim_after_mb > 0 and pixel_bytes(weight) >= settings.trim_after_mb * MIB
-    call = functools.partial(_work, fn, args, {**kwargs, "cancel": token}, trim)
+    call = functools.partial(
+        _work, fn, args, {**kwargs, "cancel": token}, trim, settings.trim_every_seconds
+    )
     try:
         future = asyncio.get_running_loop().run_in_executor(ctx.executor, call)
     except BaseException:
