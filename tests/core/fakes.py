@@ -139,6 +139,7 @@ class RawEncoder:
         quality: int = 75,
         lerc_tolerance: float = 0.0,
         lerc_version: int = 2,
+        compression: str = "None",
     ) -> EncodedImage:
         self.blocks.append(block)
         return EncodedImage(block.data.tobytes(), "application/octet-stream", "raw")

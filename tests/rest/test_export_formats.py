@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import lerc
@@ -87,3 +88,57 @@ def test_image_response_headers(client: httpx.Client, live: LiveServer) -> None:
     assert r.headers["cache-control"].startswith("private, max-age=")
     version = live.ctx.registry.get("", "imagery").version
     assert r.headers["etag"].startswith(f'"v{version}-')
+
+
+def _tiff(
+    client: httpx.Client, live: LiveServer, service: str, **extra: str
+) -> tuple[str | None, np.ndarray, np.ndarray, int]:
+    """(compression, values, valid mask, bytes) of a TIFF export of a service's extent."""
+    info = ok_json(client.get(live.svc(service), params={"f": "json"}))
+    e = info["extent"]
+    bbox = f"{e['xmin']},{e['ymin']},{e['xmax']},{e['ymax']}"
+    r = export(client, live, service, bbox=bbox, size="64,48", format="tiff",
+               adjustAspectRatio="false", **extra)  # fmt: skip
+    with rasterio.MemoryFile(r.content) as mem, mem.open() as ds:
+        kind = ds.compression.value if ds.compression is not None else None
+        return kind, ds.read(), ds.dataset_mask() > 0, len(r.content)
+
+
+def test_tiff_is_written_with_the_compression_asked_for(
+    client: httpx.Client, live: LiveServer
+) -> None:
+    kind, plain, valid, size = _tiff(client, live, "imagery")
+    assert kind is None  # ArcGIS's default: uncompressed
+    for asked in ("LZ77", "deflate"):  # Deflate is taken as LZ77
+        kind, data, mask, packed = _tiff(client, live, "imagery", compression=asked)
+        assert kind == "DEFLATE" and packed < size
+        assert np.array_equal(data, plain) and np.array_equal(mask, valid)
+    kind, data, mask, lossy = _tiff(client, live, "imagery", compression="JPEG",
+                                    compressionQuality="90")  # fmt: skip
+    assert kind == "JPEG" and lossy < size
+    assert np.array_equal(mask, valid)  # invalid pixels are in the mask, not a lossy value
+    diff = np.abs(data.astype(np.int16) - plain.astype(np.int16))[:, valid]
+    assert diff.mean() < 4
+
+
+def test_tiff_compression_of_float_data(client: httpx.Client, live: LiveServer) -> None:
+    kind, plain, valid, size = _tiff(client, live, "dem", pixelType="F32")
+    assert kind is None and plain.dtype == np.float32
+    kind, data, mask, packed = _tiff(client, live, "dem", pixelType="F32", compression="LERC",
+                                     compressionTolerance="0.5")  # fmt: skip
+    assert kind == "LERC" and packed < size
+    assert np.array_equal(mask, valid)
+    assert float(np.abs(data - plain)[:, valid].max()) <= 0.5
+    # JPEG is for 8-bit data: float data is written losslessly with LZ77 instead
+    kind, data, mask, _ = _tiff(client, live, "dem", pixelType="F32", compression="JPEG")
+    assert kind == "DEFLATE" and np.array_equal(data, plain)
+
+
+def test_an_unknown_tiff_compression_is_a_400(client: httpx.Client, live: LiveServer) -> None:
+    r = client.get(
+        live.svc("imagery") + "/exportImage",
+        params={"f": "json", "format": "tiff", "size": "16,16", "compression": "zip"},
+    )
+    err = r.json()["error"]
+    assert err["code"] == 400
+    assert "compression" in json.dumps(err) and "LZ77" in json.dumps(err)

@@ -69,6 +69,7 @@ from livemosaic.core.ports import (
     RasterSource,
     ReadRequest,
     Resampling,
+    TiffCompression,
 )
 from livemosaic.core.rendering import (
     ItemRendering,
@@ -133,6 +134,7 @@ class ExportRequest:
     quality: int = 75
     lerc_tolerance: float = 0.0
     lerc_version: int = 2
+    compression: TiffCompression = "None"
 
 
 @dataclass(frozen=True, slots=True)
@@ -665,6 +667,7 @@ class ImageExporter:
             quality=request.quality,
             lerc_tolerance=request.lerc_tolerance,
             lerc_version=request.lerc_version,
+            compression=request.compression,
         )
         return ExportResult(image, request.extent, request.crs, request.width, request.height, used)
 

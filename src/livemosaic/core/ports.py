@@ -384,6 +384,11 @@ class Projector(Protocol):
 ImageFormat = Literal[
     "png", "png8", "png24", "png32", "jpg", "jpgpng", "tiff", "lerc", "bmp", "gif", "bip", "bsq"
 ]
+# exportImage's ``compression`` (6.1.1), which applies to TIFF only: None (ArcGIS's default:
+# uncompressed), JPEG (8-bit data; other data is written with LZ77), LZ77 (deflate), LERC
+# (within ``compressionTolerance``)
+TiffCompression = Literal["None", "JPEG", "LZ77", "LERC"]
+TIFF_COMPRESSIONS: tuple[TiffCompression, ...] = ("None", "JPEG", "LZ77", "LERC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,8 +413,10 @@ class ImageEncoder(Protocol):
         quality: int = 75,
         lerc_tolerance: float = 0.0,
         lerc_version: int = 2,
+        compression: TiffCompression = "None",
     ) -> EncodedImage:
-        """Bytes of ``block`` in ``fmt``; 8-bit formats expect uint8 data."""
+        """Bytes of ``block`` in ``fmt``; 8-bit formats expect uint8 data; ``compression``
+        applies to TIFF."""
         ...
 
 
@@ -417,6 +424,8 @@ ProgressCallback = Callable[[int, int, str], None]  # (done, total, current path
 
 
 __all__ = [
+    "TIFF_COMPRESSIONS",
+    "TiffCompression",
     "AddResult",
     "CatalogStore",
     "DatasetStore",

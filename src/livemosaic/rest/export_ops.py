@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from livemosaic.core.export import ExportRequest, ExportResult
 from livemosaic.core.models import Extent, ServiceSnapshot, SpatialRef
 from livemosaic.core.mosaic_rules import MosaicRule
+from livemosaic.core.ports import TIFF_COMPRESSIONS, TiffCompression
 from livemosaic.core.service_properties import service_properties
 from livemosaic.core.thematic import Thematic
 from livemosaic.errors import InvalidParameter, LimitExceeded
@@ -189,12 +190,7 @@ def parse_export(
         raise InvalidParameter(
             "compressionTolerance", "it must not be negative.", accepted="a number >= 0"
         )
-    parse_choice(
-        params.get("compression"),
-        "compression",
-        ("None", "JPEG", "LZ77", "LERC", "Deflate", "LZW"),
-        "None",
-    )
+    compression = parse_tiff_compression(params.get("compression"))
     rule = mosaic_rule if mosaic_rule is not None else mosaic_rule_of(request, params, snapshot)
     default_resampling = resampling_of_service(props.default_resampling_method)
     export = ExportRequest(
@@ -216,9 +212,23 @@ def parse_export(
         quality=quality,
         lerc_tolerance=tolerance,
         lerc_version=lerc_version,
+        compression=compression,
     )
     export = thematic_export(thematic, snapshot, params, export)  # palette, nearest
     return ParsedExport(export, image_sr)
+
+
+# spellings ArcGIS clients send besides the four of the REST API
+_COMPRESSION_ALIASES: dict[str, TiffCompression] = {"deflate": "LZ77", "lzw": "LZ77"}
+
+
+def parse_tiff_compression(text: str | None) -> TiffCompression:
+    """exportImage's ``compression`` (TIFF only): None (the default), JPEG, LZ77 or LERC;
+    Deflate and LZW are taken as LZ77."""
+    if text is not None and text.strip().lower() in _COMPRESSION_ALIASES:
+        return _COMPRESSION_ALIASES[text.strip().lower()]
+    choice = parse_choice(text, "compression", TIFF_COMPRESSIONS, "None")
+    return next(c for c in TIFF_COMPRESSIONS if c == choice)
 
 
 def image_format_param(params: Params, default: str = "html") -> str:
@@ -325,6 +335,7 @@ __all__ = [
     "mosaic_rule_of",
     "output_folder",
     "parse_export",
+    "parse_tiff_compression",
     "router",
     "to_dataset_point",
     "write_output",

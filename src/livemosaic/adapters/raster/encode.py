@@ -31,7 +31,7 @@ from livemosaic.adapters.raster import lerc1
 from livemosaic.adapters.raster.crs import crs_from_key, quiet_env
 from livemosaic.adapters.raster.png import Filter, Strategy, encode_png
 from livemosaic.core.models import Extent
-from livemosaic.core.ports import EncodedImage, ImageFormat, PixelBlock
+from livemosaic.core.ports import EncodedImage, ImageFormat, PixelBlock, TiffCompression
 from livemosaic.errors import InvalidParameter, NotSupported
 
 PNG = ("image/png", "png")
@@ -87,8 +87,10 @@ class RasterEncoder:
         quality: int = 75,
         lerc_tolerance: float = 0.0,
         lerc_version: int = 2,
+        compression: TiffCompression = "None",
     ) -> EncodedImage:
-        """Bytes of ``block`` in ``fmt``; 8-bit formats expect uint8 data."""
+        """Bytes of ``block`` in ``fmt``; 8-bit formats expect uint8 data; ``compression``
+        applies to TIFF."""
         if block.data.ndim != 3 or block.data.shape[0] == 0:
             raise InvalidParameter("bandIds", "the image has no bands to encode.")
         all_valid = bool(block.valid.all())
@@ -109,7 +111,9 @@ class RasterEncoder:
         if fmt == "gif":
             return EncodedImage(_save(_paletted(block)[0], "GIF"), "image/gif", "gif")
         if fmt == "tiff":
-            return EncodedImage(_geotiff(block, extent, crs), "image/tiff", "tif")
+            tiff = _geotiff(block, extent, crs, _tiff_options(block, compression, quality,
+                                                              lerc_tolerance))  # fmt: skip
+            return EncodedImage(tiff, "image/tiff", "tif")
         if fmt == "lerc":
             if lerc_version == 1:  # CntZImage, written here (the LERC library cannot)
                 return EncodedImage(lerc1.encode(block.data, block.valid), OCTETS, "lerc")
@@ -299,7 +303,27 @@ def pick_nodata(data: npt.NDArray[Any], valid: npt.NDArray[np.bool_]) -> float |
     return float(gaps[0] + info.min) if gaps.size else None
 
 
-def _geotiff(block: PixelBlock, extent: Extent, crs: str) -> bytes:
+def _tiff_options(
+    block: PixelBlock, compression: TiffCompression, quality: int, tolerance: float
+) -> dict[str, Any]:
+    """GDAL creation options of a TIFF ``compression``: None is uncompressed (ArcGIS's
+    default, and the cheapest to write); JPEG applies to 8-bit data of 1 or 3 bands, other
+    data is written with LZ77 instead (lossless, never an error); LERC keeps every value
+    within ``tolerance``."""
+    if compression == "LZ77":
+        return {"compress": "deflate", "zlevel": TIFF_DEFLATE_LEVEL}
+    if compression == "JPEG":
+        if block.data.dtype == np.uint8 and block.data.shape[0] in (1, 3):
+            return {"compress": "jpeg", "jpeg_quality": max(1, min(100, int(quality)))}
+        return {"compress": "deflate", "zlevel": TIFF_DEFLATE_LEVEL}
+    if compression == "LERC":
+        return {"compress": "lerc", "max_z_error": max(float(tolerance), 0.0)}
+    return {}
+
+
+def _geotiff(
+    block: PixelBlock, extent: Extent, crs: str, options: dict[str, Any] | None = None
+) -> bytes:
     data = block.data
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
@@ -310,7 +334,11 @@ def _geotiff(block: PixelBlock, extent: Extent, crs: str) -> bytes:
     if nodata is not None and not _representable(nodata, data.dtype):
         nodata = None
     use_mask = False
-    if has_invalid and nodata is None:
+    lossy = (options or {}).get("compress") == "jpeg"
+    if lossy:  # a nodata value would not survive JPEG: invalid pixels go in the mask
+        nodata = None
+        use_mask = has_invalid
+    elif has_invalid and nodata is None:
         nodata = pick_nodata(data, valid)
         use_mask = nodata is None
     fill = nodata if has_invalid and nodata is not None else None
@@ -325,8 +353,7 @@ def _geotiff(block: PixelBlock, extent: Extent, crs: str) -> bytes:
         "dtype": data.dtype.name,
         "crs": crs_from_key(crs),
         "transform": transform,
-        "compress": "deflate",
-        "zlevel": TIFF_DEFLATE_LEVEL,
+        **(options or {}),
     }
     if nodata is not None:
         profile["nodata"] = nodata
