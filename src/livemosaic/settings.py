@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         "origin listed as scheme://host[:port] may also send credentials.",
     )
     gdal_cache_mb: int = Field(
-        256, ge=1, description="GDAL raster block cache in MiB, per server process."
+        192, ge=1, description="GDAL raster block cache in MiB, per server process."
     )
     default_token_minutes: int = Field(
         60,
