@@ -185,6 +185,26 @@ def test_cli_builds_lists_and_removes_overviews(env: Env, tmp_path: Path) -> Non
     assert not (env.folder / ".overviews" / "d").exists()
 
 
+def published_mosaic(
+    tmp_path: Path, folder: Path, dataset: str, service: str
+) -> tuple[AppContext, MosaicOverviews]:
+    """A context whose dataset holds every tile of ``folder`` (GRID x GRID, all checked in),
+    published as ``service``, and the dataset's overview builder (the caller closes ctx)."""
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path / "data", data_folders=[folder], max_mosaic_image_count=50
+    )
+    ctx = build_context(settings)
+    try:
+        ingestor = Ingestor(ctx.catalog, ctx.source, [folder])
+        ingestor.create_dataset(dataset, "EPSG:3857")
+        assert ingestor.add_paths(dataset, [folder]).added == GRID * GRID
+        ctx.publisher.publish(ServiceDefinition(name=service, dataset=dataset))
+    except BaseException:
+        ctx.close()
+        raise
+    return ctx, MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [folder])
+
+
 def write_dem_tile(path: Path, col: int, row: int) -> None:
     """A float32 elevation tile of the test mosaic (500..600 m) with nodata -9999 where a
     round lake crosses the four middle tiles; ZSTD with the floating-point predictor."""
@@ -224,16 +244,8 @@ def test_float_overviews_keep_nodata_out_of_the_values(tmp_path: Path) -> None:
     for row in range(GRID):
         for col in range(GRID):
             write_dem_tile(folder / f"d_{col}_{row}.tif", col, row)
-    settings = Settings(
-        _env_file=None, data_dir=tmp_path / "data", data_folders=[folder], max_mosaic_image_count=50
-    )
-    ctx = build_context(settings)
+    ctx, ovr = published_mosaic(tmp_path, folder, "dem", "Dem")
     try:
-        ingestor = Ingestor(ctx.catalog, ctx.source, [folder])
-        ingestor.create_dataset("dem", "EPSG:3857")
-        assert ingestor.add_paths("dem", [folder]).added == GRID * GRID
-        ctx.publisher.publish(ServiceDefinition(name="Dem", dataset="dem"))
-        ovr = MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [folder])
         ovr.configure("dem", factor=2, tile_size=64, min_items=4)
         assert ovr.build("dem").levels >= 2
         tiles = ctx.catalog.find_items(overview_dataset_name("dem"), ItemQuery())
@@ -315,16 +327,8 @@ def test_integer_overviews_keep_the_fill_out_of_the_values(
     for row in range(GRID):
         for col in range(GRID):
             write_holed_tile(folder / f"i_{col}_{row}.tif", col, row, dtype, bands, nodata)
-    settings = Settings(
-        _env_file=None, data_dir=tmp_path / "data", data_folders=[folder], max_mosaic_image_count=50
-    )
-    ctx = build_context(settings)
+    ctx, ovr = published_mosaic(tmp_path, folder, "img", "Img")
     try:
-        ingestor = Ingestor(ctx.catalog, ctx.source, [folder])
-        ingestor.create_dataset("img", "EPSG:3857")
-        assert ingestor.add_paths("img", [folder]).added == GRID * GRID
-        ctx.publisher.publish(ServiceDefinition(name="Img", dataset="img"))
-        ovr = MosaicOverviews(ctx.catalog, ctx.source, CogTileWriter(), [folder])
         ovr.configure("img", factor=2, tile_size=tile_size, min_items=4)
         assert ovr.build("img").levels >= (3 if tile_size == 64 else 1)
         tiles = ctx.catalog.find_items(overview_dataset_name("img"), ItemQuery())
